@@ -1,0 +1,30 @@
+# The two commands (README): `make run` and `make test`. Both create .venv when missing.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+# Run history of `make run` stays in this checkout (open it with `make ui`).
+export PREFECT_HOME ?= $(CURDIR)/var/prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
+
+.PHONY: run test ui install clean
+
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+install: $(BIN)/.installed
+
+run: $(BIN)/.installed
+	$(BIN)/tradeops quickstart
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+ui: $(BIN)/.installed
+	$(BIN)/prefect server start
+
+clean:
+	rm -rf var

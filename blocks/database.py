@@ -1,0 +1,34 @@
+"""A platform database tradeops operates on (PostgreSQL, or SQLite for the sandbox)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+
+class DatabaseTarget(Block):
+    """A database to check, back up and maintain. The URL is a secret: it may carry a password."""
+
+    _block_type_name = "Tradeops Database Target"
+    _block_type_slug = "tradeops-database-target"
+    _description = "A PostgreSQL (or SQLite) database of the trading platform."
+
+    target: str = Field(description="Short name used in reports, e.g. 'platform'.")
+    url: SecretStr = Field(description="postgresql://user:password@host:port/db or sqlite:////path.db")
+    freshness_table: str | None = Field(None, description="Table whose newest row tells data freshness.")
+    freshness_column: str = Field("ts", description="Timestamp column of freshness_table.")
+    probe_query: str = Field("SELECT 1", description="A query that must answer for the database to be healthy.")
+
+    @property
+    def kind(self) -> str:
+        return "sqlite" if self.url.get_secret_value().startswith("sqlite") else "postgresql"
+
+    def display_url(self) -> str:
+        """The URL with any password removed, safe for logs and reports."""
+        parsed = urlparse(self.url.get_secret_value())
+        if parsed.password is None:
+            return parsed.geturl()
+        netloc = f"{parsed.username}:***@{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")
+        return parsed._replace(netloc=netloc).geturl()

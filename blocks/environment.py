@@ -1,0 +1,65 @@
+"""One tradeops environment: which blocks make it up, where the ops store is, health settings.
+
+Flows take the environment's block name as their only required parameter, so a flow run's
+parameters (shown in the UI) never carry a secret; the secrets stay in the blocks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+from blocks.alerts import AlertChannel
+from blocks.certificates import CertificateSet
+from blocks.configs import ConfigFileSet
+from blocks.database import DatabaseTarget
+from blocks.git import GitRepositorySet
+from blocks.logs import LogDirectory
+from blocks.offsite import OffsiteStorage
+
+
+class TradeopsEnvironment(Block):
+    _block_type_name = "Tradeops Environment"
+    _block_type_slug = "tradeops-environment"
+    _description = "A tradeops environment: its targets (by block name), ops store and settings."
+
+    description: str = ""
+    data_dir: str = Field(description="Folder for local outputs: reports, local backup sets, ops.db.")
+    ops_store_url: SecretStr | None = Field(None, description="SQLAlchemy URL of the ops store.")
+    offsite_block: str | None = None
+    database_blocks: list[str] = Field(default_factory=list)
+    git_blocks: list[str] = Field(default_factory=list)
+    log_blocks: list[str] = Field(default_factory=list)
+    certificate_blocks: list[str] = Field(default_factory=list)
+    config_blocks: list[str] = Field(default_factory=list)
+    alert_blocks: list[str] = Field(default_factory=list)
+    health_disk_paths: list[str] = Field(default_factory=list)
+    health_thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    def databases(self) -> list[DatabaseTarget]:
+        return [DatabaseTarget.load(name) for name in self.database_blocks]
+
+    def git_sets(self) -> list[GitRepositorySet]:
+        return [GitRepositorySet.load(name) for name in self.git_blocks]
+
+    def log_directories(self) -> list[LogDirectory]:
+        return [LogDirectory.load(name) for name in self.log_blocks]
+
+    def certificate_sets(self) -> list[CertificateSet]:
+        return [CertificateSet.load(name) for name in self.certificate_blocks]
+
+    def config_sets(self) -> list[ConfigFileSet]:
+        return [ConfigFileSet.load(name) for name in self.config_blocks]
+
+    def alert_channels(self) -> list[AlertChannel]:
+        return [AlertChannel.load(name) for name in self.alert_blocks]
+
+    def offsite(self) -> OffsiteStorage | None:
+        return OffsiteStorage.load(self.offsite_block) if self.offsite_block else None
+
+    def output_dir(self, *parts: str) -> Path:
+        path = Path(self.data_dir, *parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path

@@ -1,0 +1,121 @@
+"""Offsite storage: a local folder (`file:///...`) or any S3-compatible bucket (`s3://bucket/prefix`).
+
+S3 goes through prefect-aws's `S3Bucket`; credentials come from an `AwsCredentials` block named
+in `aws_credentials_block`, or else from the standard AWS environment variables. Nothing secret
+is stored here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from prefect.blocks.core import Block
+from pydantic import Field
+
+from tasks.files import atomic_copy, atomic_write_bytes
+
+
+class OffsiteStorage(Block):
+    _block_type_name = "Tradeops Offsite Storage"
+    _block_type_slug = "tradeops-offsite-storage"
+    _description = "Where backups, reports and audit exports are copied offsite."
+
+    url: str = Field(description="file:///absolute/folder or s3://bucket/prefix")
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint, e.g. http://127.0.0.1:9000")
+    region: str = "us-east-1"
+    aws_credentials_block: str | None = Field(None, description="Name of an AwsCredentials block.")
+
+    @property
+    def scheme(self) -> str:
+        return urlparse(self.url).scheme
+
+    def describe(self) -> str:
+        return self.url + (f" via {self.endpoint_url}" if self.endpoint_url else "")
+
+    # -- local folder -------------------------------------------------------------------------
+    def _local(self, key: str) -> Path:
+        return Path(urlparse(self.url).path) / key
+
+    # -- S3 -----------------------------------------------------------------------------------
+    def s3_bucket(self):
+        """The prefect-aws S3Bucket this storage writes to (bucket folder = the URL's prefix)."""
+        from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
+
+        if self.aws_credentials_block:
+            credentials = AwsCredentials.load(self.aws_credentials_block)
+            credentials = credentials.model_copy(
+                update={"aws_client_parameters": AwsClientParameters(endpoint_url=self.endpoint_url)}
+            ) if self.endpoint_url else credentials
+        else:
+            credentials = AwsCredentials(
+                region_name=self.region,
+                aws_client_parameters=AwsClientParameters(endpoint_url=self.endpoint_url),
+            )
+        parsed = urlparse(self.url)
+        return S3Bucket(bucket_name=parsed.netloc, bucket_folder=parsed.path.strip("/"), credentials=credentials)
+
+    def _s3_key(self, key: str) -> tuple[str, str]:
+        parsed = urlparse(self.url)
+        prefix = parsed.path.strip("/")
+        return parsed.netloc, f"{prefix}/{key}" if prefix else key
+
+    # -- operations used by flows ----------------------------------------------------------------
+    def write_bytes(self, key: str, data: bytes) -> str:
+        if self.scheme == "file":
+            atomic_write_bytes(self._local(key), data)
+        else:
+            self.s3_bucket().write_path(key, data)
+        return key
+
+    def read_bytes(self, key: str) -> bytes:
+        if self.scheme == "file":
+            return self._local(key).read_bytes()
+        return self.s3_bucket().read_path(key)
+
+    def upload_file(self, path: Path, key: str) -> str:
+        if self.scheme == "file":
+            atomic_copy(path, self._local(key))
+        else:
+            self.s3_bucket().upload_from_path(str(path), key)
+        return key
+
+    def download_file(self, key: str, path: Path) -> Path:
+        if self.scheme == "file":
+            atomic_copy(self._local(key), path)
+        else:
+            self.s3_bucket().download_object_to_path(key, str(path))
+        return path
+
+    def size(self, key: str) -> int | None:
+        """Size in bytes, or None when the object does not exist."""
+        if self.scheme == "file":
+            local = self._local(key)
+            return local.stat().st_size if local.is_file() else None
+        bucket = self.s3_bucket()
+        name, full_key = self._s3_key(key)
+        client = bucket.credentials.get_s3_client()
+        try:
+            return client.head_object(Bucket=name, Key=full_key)["ContentLength"]
+        except client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        if self.scheme == "file":
+            root = self._local("")
+            base = root / prefix
+            if not base.exists():
+                return []
+            return sorted(str(p.relative_to(root)) for p in base.rglob("*") if p.is_file())
+        bucket_prefix = urlparse(self.url).path.strip("/")
+        keys = [obj["Key"] for obj in self.s3_bucket().list_objects(prefix)]
+        return sorted(k[len(bucket_prefix) + 1 :] if bucket_prefix else k for k in keys)
+
+    def delete(self, key: str) -> None:
+        if self.scheme == "file":
+            self._local(key).unlink(missing_ok=True)
+            return
+        name, full_key = self._s3_key(key)
+        self.s3_bucket().credentials.get_s3_client().delete_object(Bucket=name, Key=full_key)

@@ -1,0 +1,1 @@
+"""Deployments: which flow runs when. The calendar is data, taken from the runbooks."""

@@ -1,0 +1,59 @@
+"""The operations calendar (runbook 003 crontab, 001 schedules, 004 daily/weekly/quarterly), UTC.
+
+One entry per scheduled job. Only entries whose flow exists become deployments; `prefect.yaml`
+must list exactly those (tests/test_deployments.py checks it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flows import FLOWS
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    flow: str
+    deployment: str
+    cron: str
+    day_or: bool
+    source: str
+
+    @property
+    def schedule_text(self) -> str:
+        return f"{self.cron} UTC" + ("" if self.day_or else " (day-of-month AND day-of-week)")
+
+
+CALENDAR: tuple[ScheduledJob, ...] = (
+    ScheduledJob("health-check", "health-check-every-5-minutes", "*/5 * * * *", True,
+                 "runbook 003 crontab: */5 * * * * health-check.sh"),
+    ScheduledJob("daily-backup", "daily-backup-0200", "0 2 * * *", True,
+                 "runbooks 003 crontab and 004: daily backup at 02:00"),
+    ScheduledJob("verify-backups", "verify-backups-daily", "0 6 * * *", True,
+                 "runbooks 002 Daily Backup Verification, 004 End of Day backup check"),
+    ScheduledJob("weekly-backup", "weekly-backup-sunday", "0 0 * * 0", True,
+                 "runbooks 000 weekly git backup, 002 Weekly Full Backup"),
+    ScheduledJob("db-maintenance", "db-maintenance-sunday-0300", "0 3 * * 0", True,
+                 "runbook 001 Database Optimization: Sundays 03:00 UTC"),
+    ScheduledJob("log-archival", "log-archival-daily", "30 2 * * *", True,
+                 "runbook 001 Log Archival, 003 Log Rotation (daily)"),
+    ScheduledJob("cert-check", "cert-check-daily-0200", "0 2 * * *", True,
+                 "runbook 001 Certificate Management: daily at 02:00 UTC"),
+    ScheduledJob("dependency-update", "dependency-update-first-monday", "0 4 1-7 * 1", False,
+                 "runbook 001 Dependency Management: first Monday of month, 04:00 UTC"),
+    ScheduledJob("dr-drill", "dr-drill-quarterly", "0 5 1 1,4,7,10 *", True,
+                 "runbooks 000 Recovery Testing, 003 Disaster Recovery Testing: quarterly"),
+    ScheduledJob("experiment-evaluation", "experiment-evaluation-daily", "0 1 * * *", True,
+                 "runbook 001 Strategy A/B Testing: daily evaluation"),
+    ScheduledJob("compliance-report", "compliance-report-monthly", "0 6 1 * *", True,
+                 "runbook 000 Regulatory Compliance: monthly SOX report"),
+    ScheduledJob("compliance-report", "compliance-report-quarterly", "0 7 1 1,4,7,10 *", True,
+                 "runbook 000 Regulatory Compliance: quarterly FINRA 15c3-5 review"),
+    ScheduledJob("capacity-report", "capacity-report-monthly", "0 8 1 * *", True,
+                 "runbooks 002 capacity planning, 004 Monthly Maintenance"),
+)
+
+
+def scheduled_jobs() -> list[ScheduledJob]:
+    """The calendar entries whose flow exists today: these are the deployments."""
+    return [job for job in CALENDAR if job.flow in FLOWS]

@@ -1,0 +1,15 @@
+"""One module per job. `FLOWS` maps each stable kebab-case flow name to its function."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+FLOWS: dict[str, str] = {
+    "health-check": "flows.health_check:health_check",
+}
+
+
+def load_flow(name: str) -> Any:
+    module, _, attribute = FLOWS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)

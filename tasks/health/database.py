@@ -1,0 +1,59 @@
+"""Database checks: reachable and answering its probe, connections in use, data freshness.
+
+Each check is a named query, PgHero style.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from tasks.databases import connect, is_sqlite, scalar
+from tasks.health.result import CheckResult, failed, graded, skipped
+from tasks.health.thresholds import Threshold
+
+CONNECTIONS_IN_USE = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+MAX_CONNECTIONS = "SELECT current_setting('max_connections')::int"
+NEWEST_ROW = "SELECT max({column}) FROM {table}"
+
+
+def _as_utc(value: datetime | str) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def check_database(target: str, url: str, display_url: str, thresholds: dict[str, Threshold],
+                   probe_query: str = "SELECT 1", freshness_table: str | None = None,
+                   freshness_column: str = "ts", now: datetime | None = None) -> list[CheckResult]:
+    """Reachability first; when the database does not answer, the other checks are not attempted."""
+    now = now or datetime.now(timezone.utc)
+    try:
+        with connect(url) as conn:
+            scalar(conn, probe_query)
+            results = [CheckResult(target, "reachable", "pass", None, None, f"{display_url} answers its probe")]
+            if is_sqlite(url):
+                results.append(skipped(target, "connections", "SQLite has no connection limit"))
+            else:
+                in_use, limit = scalar(conn, CONNECTIONS_IN_USE), scalar(conn, MAX_CONNECTIONS)
+                results.append(graded(target, "connections", thresholds["connections_used_pct"],
+                                      100.0 * in_use / limit, f"{in_use} of max_connections {limit} in use"))
+            results.append(_freshness(conn, target, thresholds["data_freshness_minutes"],
+                                      freshness_table, freshness_column, now))
+            return results
+    except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable", said plainly
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return [failed(target, "reachable", f"{display_url} does not answer: {reason}")]
+
+
+def _freshness(conn, target: str, threshold: Threshold, table: str | None, column: str,
+               now: datetime) -> CheckResult:
+    if not table:
+        return skipped(target, "data_freshness", "no freshness_table configured")
+    try:
+        newest = scalar(conn, NEWEST_ROW.format(table=table, column=column))
+    except Exception as exc:  # noqa: BLE001
+        return failed(target, "data_freshness", f"SELECT max({column}) FROM {table} failed: {exc}".strip())
+    if newest is None:
+        return failed(target, "data_freshness", f"{table} has no rows")
+    age_min = (now - _as_utc(newest)).total_seconds() / 60
+    return graded(target, "data_freshness", threshold, age_min,
+                  f"newest {table}.{column} is {age_min:.0f} min old")

@@ -1,0 +1,66 @@
+"""Health-check thresholds, as data, each with the runbook line it comes from.
+
+A metric is graded `pass`, `warn` or `fail`. `direction` says which side is bad: for
+`low_is_bad` the value fails when it is below `fail` (or equal, with `inclusive`), for
+`high_is_bad` when it is above. Override per environment in `tradeops.toml`:
+`[health.thresholds.disk_free_pct] warn = 25`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+Status = Literal["pass", "warn", "fail", "skip"]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    metric: str
+    unit: str
+    direction: Literal["low_is_bad", "high_is_bad"]
+    warn: float
+    fail: float
+    inclusive: bool
+    source: str
+
+    def grade(self, value: float) -> Status:
+        if self._crosses(value, self.fail):
+            return "fail"
+        if self._crosses(value, self.warn):
+            return "warn"
+        return "pass"
+
+    def _crosses(self, value: float, limit: float) -> bool:
+        if self.direction == "low_is_bad":
+            return value <= limit if self.inclusive else value < limit
+        return value >= limit if self.inclusive else value > limit
+
+
+HEALTH_THRESHOLDS: dict[str, Threshold] = {
+    t.metric: t
+    for t in (
+        Threshold("disk_free_pct", "%", "low_is_bad", warn=20, fail=10, inclusive=False,
+                  source="runbook 004 Key Metrics: Disk Space <20% free warning, <10% critical"),
+        Threshold("memory_used_pct", "%", "high_is_bad", warn=70, fail=90, inclusive=False,
+                  source="runbook 004 Key Metrics: Memory Usage >70% warning, >90% critical"),
+        Threshold("connections_used_pct", "%", "high_is_bad", warn=70, fail=90, inclusive=False,
+                  source="runbook 001 remediation matrix: connection pool available < 10%"),
+        Threshold("certificate_days_left", "days", "low_is_bad", warn=30, fail=7, inclusive=True,
+                  source="runbook 001 Certificate Management: alerts at 30, 7 and 1 days"),
+        Threshold("newest_log_age_minutes", "min", "high_is_bad", warn=60, fail=24 * 60, inclusive=False,
+                  source="runbook 004 Hourly Checks / Morning Log Review (last 12 hours)"),
+        Threshold("data_freshness_minutes", "min", "high_is_bad", warn=60, fail=24 * 60, inclusive=False,
+                  source="runbook 004 Morning Checklist: verify data freshness, SELECT MAX(timestamp)"),
+        Threshold("backup_age_hours", "h", "high_is_bad", warn=26, fail=48, inclusive=False,
+                  source="runbooks 000/003/004: daily backup at 02:00; one missed run warns, two fail"),
+    )
+}
+
+
+def thresholds_with(overrides: dict[str, dict[str, float]]) -> dict[str, Threshold]:
+    """The defaults with an environment's `[health.thresholds]` applied."""
+    merged = dict(HEALTH_THRESHOLDS)
+    for metric, levels in overrides.items():
+        merged[metric] = replace(merged[metric], **levels)
+    return merged

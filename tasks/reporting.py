@@ -1,0 +1,47 @@
+"""How every flow ends: a markdown summary artifact, the summary in the ops store, a final state.
+
+A flow whose checks failed returns a Failed state that still carries its result, so the CLI
+can print the result and the UI shows why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.states import Completed, Failed, State
+
+from tasks.files import atomic_write_text
+from tradeops.store.records import current_flow_run_id, save_flow_summary
+
+STATUS_ICON = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "skip": "➖ skip"}
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+@task(name="publish-summary")
+def publish_summary(flow_name: str, environment: str, store_url: str, markdown: str,
+                    result: dict[str, Any], failure: str | None = None,
+                    table: list[dict[str, Any]] | None = None, reports_dir: str | None = None) -> State:
+    """Publish the summary artifact(s) and report file, record the run, return the final state."""
+    if reports_dir:
+        report = Path(reports_dir) / f"{flow_name}-{current_flow_run_id() or 'local'}.md"
+        atomic_write_text(report, markdown + "\n")
+        result = {**result, "report": str(report)}
+    create_markdown_artifact(markdown, key=f"{flow_name}-summary", description=f"{flow_name} summary")
+    if table is not None:
+        create_table_artifact(table, key=f"{flow_name}-results", description=f"{flow_name} results")
+    state = "Failed" if failure else "Completed"
+    save_flow_summary(store_url, flow_name, environment, state, failure or "", markdown, result)
+    return Failed(message=failure, data=result) if failure else Completed(data=result)

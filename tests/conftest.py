@@ -1,0 +1,160 @@
+"""Test fixtures: one Prefect test harness per session, real PostgreSQL, a real S3 server on loopback.
+
+Nothing skips: a test that needs PostgreSQL or S3 and cannot have it fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+# Before Prefect is imported anywhere: a private PREFECT_HOME, no analytics, a patient startup.
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="tradeops-tests-"))
+os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "prefect")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "240"
+os.environ["TRADEOPS_HOME"] = str(_SESSION_DIR / "var")
+for _inherited in ("PREFECT_API_URL", "PREFECT_API_KEY", "TRADEOPS_DATABASE_URL", "TRADEOPS_CONFIG"):
+    os.environ.pop(_inherited, None)
+
+import psycopg2  # noqa: E402
+import pytest  # noqa: E402
+
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_harness():
+    """One real Prefect API server (SQLite) for the whole session."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=240):
+        os.environ["TRADEOPS_TEST_API_URL"] = PREFECT_API_URL.value()
+        yield PREFECT_API_URL.value()
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------
+
+def _reachable(host: str, port: int, user: str) -> bool:
+    try:
+        psycopg2.connect(host=host, port=port, user=user, dbname="postgres", connect_timeout=3).close()
+        return True
+    except psycopg2.OperationalError:
+        return False
+
+
+def _private_cluster(root: Path) -> tuple[str, int]:
+    """initdb + pg_ctl a throwaway cluster when no server listens on 127.0.0.1:5432."""
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 and initdb/pg_ctl are not on PATH: "
+                    "install the PostgreSQL 15 server binaries or start a server (trust auth, user postgres)")
+    port = free_port()
+    data = root / "pgdata"
+    subprocess.run([initdb, "-D", str(data), "-U", PG_USER, "--auth=trust"], check=True,
+                   capture_output=True)
+    subprocess.run([pg_ctl, "-D", str(data), "-w", "-l", str(root / "pg.log"), "-o",
+                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"], check=True,
+                   capture_output=True)
+    return str(data), port
+
+
+@pytest.fixture(scope="session")
+def pg_server(session_dir: Path):
+    """Base URL of a PostgreSQL server tests may create databases on."""
+    if _reachable(PG_HOST, PG_PORT, PG_USER):
+        yield f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}"
+        return
+    try:
+        data, port = _private_cluster(session_dir)
+    except subprocess.CalledProcessError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT} and a private cluster failed "
+                    f"to start: {exc.stderr.decode(errors='replace')[-500:]}")
+    yield f"postgresql://{PG_USER}@{PG_HOST}:{port}"
+    subprocess.run([shutil.which("pg_ctl"), "-D", data, "-m", "fast", "stop"], capture_output=True)
+
+
+def create_database(server_url: str, prefix: str = "tradeops_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(f"{server_url}/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return f"{server_url}/{name}"
+
+
+def drop_database(url: str) -> None:
+    server, _, name = url.rpartition("/")
+    conn = psycopg2.connect(f"{server}/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+@pytest.fixture
+def pg_database(pg_server: str):
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    url = create_database(pg_server)
+    yield url
+    drop_database(url)
+
+
+# -- S3 on loopback ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3-compatible HTTP server (moto) on 127.0.0.1, with test credentials in the env."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:  # pragma: no cover - the test extra installs it
+        pytest.fail(f"the S3 test server needs moto[server] (pip install -e '.[test]'): {exc}")
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    os.environ.update({"AWS_ACCESS_KEY_ID": "tradeops-test", "AWS_SECRET_ACCESS_KEY": "tradeops-test-secret",
+                       "AWS_DEFAULT_REGION": "us-east-1"})
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    import boto3
+
+    name = f"tradeops-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+# -- sandbox platform ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pg_sandbox(pg_server: str, session_dir: Path):
+    """A small sandbox platform on PostgreSQL, its config applied as environment 'sandbox'."""
+    from tradeops.sandbox_setup import build_sandbox
+
+    url = create_database(pg_server, "tradeops_test_sandbox")
+    platform, config_path = build_sandbox(session_dir / "sandbox", url, "small", 7)
+    yield platform, config_path
+    drop_database(url)

@@ -1,0 +1,63 @@
+"""The ops store: migrations match the models, upgrades keep records, the audit chain links."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlmodel import SQLModel, Session, select
+
+from tradeops.store import AuditEntry, HealthResult
+from tradeops.store.engine import open_store, sqlalchemy_url, upgrade
+from tradeops.store.records import GENESIS_HASH, append_audit, canonical_audit_content
+
+
+def _diff(url: str) -> list:
+    engine = create_engine(sqlalchemy_url(url))
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return compare_metadata(context, SQLModel.metadata)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ops.db'}"
+    return request.getfixturevalue("pg_database")
+
+
+def test_migrations_build_exactly_the_models(store_url):
+    upgrade(store_url)
+    assert _diff(store_url) == []
+    tables = set(inspect(create_engine(sqlalchemy_url(store_url))).get_table_names())
+    assert {"health_result", "backup_set", "backup_artifact", "audit_entry", "flow_run_summary",
+            "alembic_version"} <= tables
+
+
+def test_upgrade_again_keeps_records(store_url):
+    engine = open_store(store_url)
+    with Session(engine) as session:
+        session.add(HealthResult(environment="e", target="t", check="c", status="pass", flow_run_id="run-1"))
+        session.commit()
+    upgrade(store_url)  # a second upgrade (as after installing a newer tradeops) is a no-op on data
+    with Session(engine) as session:
+        rows = session.exec(select(HealthResult)).all()
+    assert [(r.target, r.flow_run_id) for r in rows] == [("t", "run-1")]
+    with create_engine(sqlalchemy_url(store_url)).connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+
+
+def test_audit_entries_form_a_hash_chain(store_url):
+    first = append_audit(store_url, "config_apply", "alice", details={"environment": "sandbox"})
+    second = append_audit(store_url, "sandbox_create", "bob", success=False, changed_files=["a.py"])
+    assert first.prev_hash == GENESIS_HASH
+    assert second.prev_hash == first.entry_hash
+    with Session(open_store(store_url)) as session:
+        stored = session.exec(select(AuditEntry).order_by(AuditEntry.id)).all()
+    for entry in stored:  # recomputed independently from the stored row
+        assert hashlib.sha256(canonical_audit_content(entry).encode()).hexdigest() == entry.entry_hash
+    assert json.loads(stored[1].changed_files) == ["a.py"]

@@ -1,0 +1,272 @@
+"""The `tradeops` command: the contract users, deployments and the other flows rely on.
+
+Exit codes: 0 the run Completed, 1 it Failed or Crashed, 2 invalid usage or configuration.
+With `--json` the last line of stdout is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from tradeops.errors import ConfigError, TradeopsError, UsageError
+
+PREFECT_DEFAULTS = {
+    # The first start of Prefect's ephemeral server creates its SQLite database and can be slow.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; keep its message, add the hint
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tradeops", description="Operations automation for trading platforms.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    flows = sub.add_parser("flows", help="list every flow, its deployment and schedule")
+    flows.add_argument("--json", action="store_true")
+
+    run = sub.add_parser("run", help="run a flow now")
+    run.add_argument("flow")
+    run.add_argument("--config", type=Path, help="tradeops.toml (default: $TRADEOPS_CONFIG or ./tradeops.toml)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="dotted config key (offsite.url=...) or flow parameter (dry_run=true)")
+    run.add_argument("--json", action="store_true")
+
+    serve = sub.add_parser("serve", help="serve every deployment on its schedule from this process")
+    serve.add_argument("--config", type=Path)
+
+    apply = sub.add_parser("apply", help="validate a tradeops.toml and upsert its blocks")
+    apply.add_argument("--config", type=Path, required=True)
+    apply.add_argument("--check", action="store_true", help="validate only, save nothing")
+
+    sandbox = sub.add_parser("sandbox", help="a generated trading platform to operate on")
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True, parser_class=_Parser)
+    create = sandbox_sub.add_parser("create", help="build a sandbox platform in DIR")
+    create.add_argument("dir", type=Path)
+    create.add_argument("--database-url", help="PostgreSQL URL for the platform database (else SQLite)")
+    create.add_argument("--scale", choices=["small", "medium", "large"], default="small")
+    create.add_argument("--seed", type=int, default=7)
+
+    db = sub.add_parser("db", help="the ops store")
+    db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    upgrade = db_sub.add_parser("upgrade", help="migrate the ops store to the newest schema")
+    upgrade.add_argument("--url", help="default: $TRADEOPS_DATABASE_URL or ./var/ops.db")
+
+    quick = sub.add_parser("quickstart", help="sandbox + apply + the daily flows (what `make run` does)")
+    quick.add_argument("--dir", type=Path, default=Path("var/sandbox"))
+    quick.add_argument("--database-url")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except TradeopsError as exc:
+        print(f"tradeops: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+def cmd_flows(args: argparse.Namespace) -> int:
+    from deployments.calendar import scheduled_jobs
+    from flows import FLOWS
+
+    jobs = scheduled_jobs()
+    rows = [
+        {"flow": name, "deployments": [
+            {"name": j.deployment, "cron": j.cron, "day_or": j.day_or, "timezone": "UTC", "source": j.source}
+            for j in jobs if j.flow == name]}
+        for name in FLOWS
+    ]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for row in rows:
+        schedules = "; ".join(f"{d['name']}: {d['cron']} UTC" for d in row["deployments"]) or "on demand"
+        print(f"{row['flow']:<24} {schedules}")
+    return 0
+
+
+def resolve_config_path(given: Path | None) -> Path | None:
+    if given is not None:
+        return given
+    if os.environ.get("TRADEOPS_CONFIG"):
+        return Path(os.environ["TRADEOPS_CONFIG"])
+    default = Path("tradeops.toml")
+    return default if default.is_file() else None
+
+
+def split_overrides(raw: list[str], flow_fn: Any) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
+    """`--set` values: dotted names override the config, bare names are flow parameters."""
+    from tradeops.config import parse_override
+
+    params = inspect.signature(flow_fn.fn).parameters
+    dotted, bare = [], {}
+    for item in raw:
+        key, value = parse_override(item)
+        if "." in key:
+            dotted.append((key, value))
+        elif key in params:
+            bare[key] = value
+        else:
+            known = ", ".join(params) or "none"
+            raise UsageError(f"--set {key}: unknown name; flow parameters are: {known}; "
+                             "configuration keys are dotted (offsite.url=...)")
+    return dotted, bare
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from flows import FLOWS, load_flow
+
+    if args.flow not in FLOWS:
+        raise UsageError(f"unknown flow {args.flow!r}; flows: {', '.join(FLOWS)}")
+    flow_fn = load_flow(args.flow)
+    dotted, params = split_overrides(args.overrides, flow_fn)
+    config_path = resolve_config_path(args.config)
+    if config_path is None and dotted:
+        raise UsageError("--set with a dotted key needs --config (or ./tradeops.toml)")
+    if config_path is not None:
+        environment = apply_file(config_path, dotted, quiet=args.json)
+        params.setdefault("environment", environment)
+    return report_run(args.flow, run_flow(flow_fn, params), as_json=args.json)
+
+
+def run_flow(flow_fn: Any, params: dict[str, Any]) -> Any:
+    from prefect.exceptions import ParameterTypeError
+
+    try:
+        return flow_fn(**params, return_state=True)
+    except ParameterTypeError as exc:
+        raise UsageError(f"invalid flow parameter: {exc}") from None
+
+
+def state_result(state: Any) -> dict[str, Any]:
+    try:
+        data = state.result(raise_on_failure=False)
+    except Exception as exc:  # noqa: BLE001 - a result that cannot be read is reported, not raised
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    if isinstance(data, BaseException):
+        return {"error": f"{type(data).__name__}: {data}"}
+    return data if isinstance(data, dict) else {"value": data}
+
+
+def report_run(flow_name: str, state: Any, as_json: bool) -> int:
+    result = state_result(state)
+    flow_run_id = str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None
+    if as_json:
+        print(json.dumps({"flow": flow_name, "flow_run_id": flow_run_id, "state": state.name,
+                          "result": result}, default=str))
+    else:
+        from tradeops.render import render_result
+
+        print(render_result(flow_name, state.name, state.message, result, flow_run_id))
+    return 0 if state.is_completed() else 1
+
+
+def apply_file(path: Path, overrides: list[tuple[str, Any]] = (), quiet: bool = False,
+               check_only: bool = False) -> str:
+    from tradeops.config import load_config
+
+    config = load_config(path, overrides)
+    if check_only:
+        return config.environment.name
+    from tradeops.apply import apply_config
+    from tradeops.store.records import append_audit
+    from tradeops.store.engine import resolve_store_url
+
+    applied = apply_config(config, path.resolve().parent)
+    environment = config.environment.name
+    env_block = next(a for a in applied if a.name == environment)
+    from blocks import TradeopsEnvironment
+
+    block = TradeopsEnvironment.load(env_block.name)
+    append_audit(resolve_store_url(block.ops_store_url.get_secret_value(), block.data_dir),
+                 "config_apply", _acting_user(),
+                 details={"config": str(path.resolve()), "environment": environment,
+                          "blocks": [a.name for a in applied],
+                          "overrides": [k for k, _ in overrides]})
+    if not quiet:
+        print(f"applied {path}: environment {environment!r}, {len(applied)} block(s)", file=sys.stderr)
+    return environment
+
+
+def _acting_user() -> str:
+    import getpass
+
+    return os.environ.get("TRADEOPS_USER") or getpass.getuser()
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    environment = apply_file(args.config, check_only=args.check)
+    print(f"{args.config}: valid (environment {environment!r})" if args.check
+          else f"environment {environment!r} applied; run flows with --set environment={environment}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from prefect import serve
+    from prefect.schedules import Cron
+
+    from deployments.calendar import scheduled_jobs
+    from flows import load_flow
+
+    config_path = resolve_config_path(args.config)
+    environment = apply_file(config_path) if config_path else os.environ.get("TRADEOPS_ENVIRONMENT", "default")
+    deployments = [
+        load_flow(job.flow).to_deployment(
+            name=job.deployment, parameters={"environment": environment},
+            schedules=[Cron(job.cron, timezone="UTC", day_or=job.day_or)], description=job.source,
+        )
+        for job in scheduled_jobs()
+    ]
+    serve(*deployments)
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from tradeops.sandbox_setup import build_sandbox
+
+    platform, config_path = build_sandbox(args.dir, args.database_url, args.scale, args.seed)
+    print(f"sandbox platform in {platform.directory} ({args.scale}); database {platform.database_url}")
+    print(f"configuration: {config_path}")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from tradeops.store.engine import resolve_store_url, upgrade
+
+    url = resolve_store_url(args.url)
+    upgrade(url)
+    print("ops store at the newest schema")
+    return 0
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from tradeops.quickstart import quickstart
+
+    return quickstart(args.dir, args.database_url)
+
+
+COMMANDS = {
+    "flows": cmd_flows, "run": cmd_run, "serve": cmd_serve, "apply": cmd_apply,
+    "sandbox": cmd_sandbox, "db": cmd_db, "quickstart": cmd_quickstart,
+}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,314 @@
+"""The `tradeops.toml` schema: one environment declared in git, validated before anything runs.
+
+Every error names the key at fault (`databases[0].url: ...`) so a broken file is fixed in one
+read. Secrets never need to be in the file: any string may say `${ENV_VAR}`, and database URLs
+may be given as `url_env = "VAR"` instead of `url`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tradeops.errors import ConfigError
+
+BLOCK_NAME = r"^[a-z0-9][a-z0-9-]*$"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+Name = Annotated[str, Field(pattern=BLOCK_NAME, max_length=40)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnvironmentSection(_Strict):
+    name: Name = "default"
+    description: str = ""
+    data_dir: str | None = None  # local outputs; default: ./var beside the configuration file
+
+
+class OpsStoreSection(_Strict):
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is not None:
+            _require_scheme(value, ("sqlite", "postgresql", "postgresql+psycopg2"))
+        return value
+
+
+class OffsiteSection(_Strict):
+    url: str
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    aws_credentials_block: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _file_or_s3(cls, value: str) -> str:
+        parsed = _require_scheme(value, ("file", "s3"))
+        if parsed.scheme == "s3" and not parsed.netloc:
+            raise ValueError(f"{value!r} has no bucket: use s3://bucket/prefix")
+        if parsed.scheme == "file" and not parsed.path.startswith("/"):
+            raise ValueError(f"{value!r} must be an absolute file:///path")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None:
+            parsed = _require_scheme(value, ("http", "https"))
+            if not parsed.netloc:
+                raise ValueError(f"{value!r} has no host")
+        return value
+
+    @model_validator(mode="after")
+    def _endpoint_only_for_s3(self) -> OffsiteSection:
+        if self.endpoint_url and not self.url.startswith("s3://"):
+            raise ValueError("endpoint_url applies only to an s3:// url")
+        return self
+
+
+class DatabaseSection(_Strict):
+    name: Name
+    url: str | None = None
+    url_env: str | None = None
+    freshness_table: str | None = None
+    freshness_column: str = "ts"
+    probe_query: str = "SELECT 1"
+
+    @field_validator("url")
+    @classmethod
+    def _db_scheme(cls, value: str | None) -> str | None:
+        if value is not None:
+            _require_scheme(value, ("postgresql", "postgres", "sqlite"))
+        return value
+
+    @field_validator("freshness_table", "freshness_column")
+    @classmethod
+    def _identifier(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", value):
+            raise ValueError(f"{value!r} is not a plain SQL identifier")
+        return value
+
+    @model_validator(mode="after")
+    def _one_url(self) -> DatabaseSection:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of url or url_env")
+        return self
+
+
+class GitSection(_Strict):
+    name: Name
+    root: str | None = None
+    paths: list[str] = []
+
+    @model_validator(mode="after")
+    def _root_or_paths(self) -> GitSection:
+        if not self.root and not self.paths:
+            raise ValueError("give root (every repository below it) or paths")
+        return self
+
+
+class LogsSection(_Strict):
+    name: Name
+    path: str
+    pattern: str = "*.log"
+
+
+class CertificatesSection(_Strict):
+    name: Name
+    files: list[str] = []
+    directory: str | None = None
+    endpoints: list[str] = []
+
+    @field_validator("endpoints")
+    @classmethod
+    def _host_port(cls, values: list[str]) -> list[str]:
+        for value in values:
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{value!r} is not host:port")
+        return values
+
+
+class ConfigFilesSection(_Strict):
+    name: Name
+    paths: list[str]
+
+
+class AlertSection(_Strict):
+    name: Name
+    kind: Literal["log", "webhook", "alertmanager"]
+    url: str | None = None
+    url_env: str | None = None
+    min_severity: Literal["critical", "high", "medium", "low"] = "high"
+
+    @model_validator(mode="after")
+    def _url_for_http(self) -> AlertSection:
+        if self.kind != "log" and not (self.url or self.url_env):
+            raise ValueError(f"kind {self.kind!r} needs url or url_env")
+        return self
+
+
+class HealthSection(_Strict):
+    disk_paths: list[str] = []
+    thresholds: dict[str, dict[str, float]] = {}
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        from tasks.health.thresholds import HEALTH_THRESHOLDS
+
+        for metric, levels in value.items():
+            if metric not in HEALTH_THRESHOLDS:
+                raise ValueError(f"unknown metric {metric!r}; known: {', '.join(sorted(HEALTH_THRESHOLDS))}")
+            unknown = set(levels) - {"warn", "fail"}
+            if unknown:
+                raise ValueError(f"{metric}: only warn and fail can be set, not {', '.join(sorted(unknown))}")
+        return value
+
+
+class TradeopsConfig(_Strict):
+    environment: EnvironmentSection = EnvironmentSection()
+    ops_store: OpsStoreSection = OpsStoreSection()
+    offsite: OffsiteSection | None = None
+    databases: list[DatabaseSection] = []
+    git: list[GitSection] = []
+    logs: list[LogsSection] = []
+    certificates: list[CertificatesSection] = []
+    configs: list[ConfigFilesSection] = []
+    alerts: list[AlertSection] = []
+    health: HealthSection = HealthSection()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> TradeopsConfig:
+        for section in ("databases", "git", "logs", "certificates", "configs", "alerts"):
+            seen: set[str] = set()
+            for item in getattr(self, section):
+                if item.name in seen:
+                    raise ValueError(f"{section}: name {item.name!r} is used twice")
+                seen.add(item.name)
+        return self
+
+
+def _require_scheme(value: str, schemes: tuple[str, ...]):
+    parsed = urlparse(value)
+    if parsed.scheme not in schemes:
+        raise ValueError(f"{value!r} is not a valid URL here: the scheme must be one of {', '.join(schemes)}")
+    return parsed
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"function-after", "function-before"} or str(part).startswith("function-"):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def describe_validation_error(source: str, error: ValidationError) -> str:
+    """One line per problem, each naming the dotted key, e.g. `offsite.url: ...`."""
+    lines = []
+    for item in error.errors():
+        key = _location(item["loc"])
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{source}: {key}: unknown key")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            lines.append(f"{source}: {key}: {message}")
+    return "\n".join(lines)
+
+
+def expand_env_refs(value: Any, key: str = "") -> Any:
+    """Replace `${VAR}` in every string; a missing variable is a config error naming the key."""
+    if isinstance(value, dict):
+        return {k: expand_env_refs(v, f"{key}.{k}" if key else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env_refs(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+        def _sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{key}: environment variable {name} is not set")
+            return os.environ[name]
+
+        return _ENV_REF.sub(_sub, value)
+    return value
+
+
+def parse_override(raw: str) -> tuple[str, Any]:
+    """`a.b=value` -> ("a.b", value), the value read as a TOML literal when it is one."""
+    if "=" not in raw:
+        raise ConfigError(f"--set {raw!r}: expected key=value")
+    key, _, text = raw.partition("=")
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set {raw!r}: empty key")
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    return key, value
+
+
+def apply_override(document: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `offsite.url` or `databases.platform.url` (list items addressed by name or index)."""
+    parts = dotted.split(".")
+    node: Any = document
+    for depth, part in enumerate(parts[:-1]):
+        where = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            node = _list_item(node, part, where)
+        else:
+            node = node.setdefault(part, {})
+            if not isinstance(node, (dict, list)):
+                raise ConfigError(f"--set {dotted}: {where} is not a table")
+    if isinstance(node, list):
+        raise ConfigError(f"--set {dotted}: name a field of one item")
+    node[parts[-1]] = value
+
+
+def _list_item(items: list[Any], part: str, where: str) -> Any:
+    if part.isdigit() and int(part) < len(items):
+        return items[int(part)]
+    for item in items:
+        if isinstance(item, dict) and item.get("name") == part:
+            return item
+    raise ConfigError(f"--set: no item {where!r} in the configuration")
+
+
+def load_document(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such configuration file")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def validate_document(document: dict[str, Any], source: str) -> TradeopsConfig:
+    expanded = expand_env_refs(document)
+    try:
+        return TradeopsConfig.model_validate(expanded)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(source, exc)) from None
+
+
+def load_config(path: Path, overrides: list[tuple[str, Any]] = ()) -> TradeopsConfig:
+    document = load_document(path)
+    for key, value in overrides:
+        apply_override(document, key, value)
+    return validate_document(document, str(path))

@@ -1,0 +1,60 @@
+"""`tradeops quickstart` (what `make run` calls): a sandbox platform, its blocks, the daily flows.
+
+The sandbox plants problems on purpose (an expired certificate, one expiring in 5 days), so the
+health check ends Failed and names them: that is the check working. Quickstart exits 1 only when
+a flow crashed or could not run at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from blocks import TradeopsEnvironment
+from flows import FLOWS, load_flow
+from tradeops.cli import apply_file, report_run, run_flow
+from tradeops.sandbox_setup import build_sandbox
+from tradeops.store.engine import resolve_store_url
+
+# The morning check first, then the daily operations in runbook order, as they come to exist.
+DAILY_FLOWS = ("health-check", "daily-backup", "verify-backups", "log-archival", "cert-check",
+               "experiment-evaluation")
+
+
+def quickstart(directory: Path, database_url: str | None = None) -> int:
+    directory = directory.resolve()
+    if not (directory / ".tradeops-sandbox").exists():
+        print(f"building the sandbox platform in {directory} ...", flush=True)
+        build_sandbox(directory, database_url, "small", 7)
+    config = directory / "tradeops.toml"
+    environment = apply_file(config)
+
+    states = {}
+    for name in (n for n in DAILY_FLOWS if n in FLOWS):
+        print(f"\n== {name} ==", flush=True)
+        state = run_flow(load_flow(name), {"environment": environment})
+        report_run(name, state, as_json=False)
+        states[name] = state
+
+    print_where_to_look(environment, config)
+    crashed = [n for n, s in states.items() if not (s.is_completed() or s.is_failed())]
+    return 1 if crashed else 0
+
+
+def print_where_to_look(environment: str, config: Path) -> None:
+    from prefect.settings import get_current_settings
+
+    block = TradeopsEnvironment.load(environment)
+    home = Path(get_current_settings().home).resolve()
+    store = resolve_store_url(block.ops_store_url.get_secret_value() if block.ops_store_url else None,
+                              block.data_dir)
+    offsite = TradeopsEnvironment.load(environment).offsite()
+    print(f"""
+Where to look
+  configuration     {config}
+  run history       {home} (Prefect's database: flow runs, logs, artifacts)
+  reports           {Path(block.data_dir) / 'reports'}
+  ops store         {store}
+  offsite storage   {offsite.describe() if offsite else '(none configured)'}
+Open the Prefect UI on this history:
+  PREFECT_HOME={home} .venv/bin/prefect server start
+  then browse http://127.0.0.1:4200 (Runs, Artifacts, Blocks)""")

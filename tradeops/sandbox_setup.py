@@ -1,0 +1,69 @@
+"""`tradeops sandbox create`: build the platform and write the `tradeops.toml` that operates it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tasks.files import atomic_write_text
+from tradeops.errors import ConfigError
+from tradeops.sandbox import SandboxError, SandboxPlatform, create_sandbox
+
+SANDBOX_TOML = """\
+# tradeops environment for the generated sandbox platform in this folder.
+# Paths are relative to this file. Apply with: tradeops apply --config {config}
+[environment]
+name = "sandbox"
+description = "Generated sandbox trading platform ({scale}, seed {seed})"
+data_dir = "ops"                     # reports, local backup sets, ops.db
+
+[ops_store]
+url = "sqlite:///ops/ops.db"         # TRADEOPS_DATABASE_URL overrides this
+
+[offsite]
+url = "file://{offsite}"
+
+[[databases]]
+name = "platform"
+url = "{database_url}"
+freshness_table = "regime_history"
+freshness_column = "ts"
+
+[[git]]
+name = "strategies"
+root = "repos"
+
+[[logs]]
+name = "platform"
+path = "logs"
+pattern = "*.log"
+
+[[certificates]]
+name = "tls"
+directory = "certs"
+
+[[configs]]
+name = "platform-config"
+paths = ["config"]
+
+[[alerts]]
+name = "run-log"
+kind = "log"
+min_severity = "medium"
+
+[health]
+disk_paths = ["."]
+"""
+
+
+def build_sandbox(directory: Path, database_url: str | None, scale: str, seed: int
+                  ) -> tuple[SandboxPlatform, Path]:
+    try:
+        platform = create_sandbox(directory, database_url=database_url, scale=scale, seed=seed)
+    except SandboxError as exc:
+        raise ConfigError(str(exc)) from None
+    config_path = platform.directory / "tradeops.toml"
+    atomic_write_text(config_path, SANDBOX_TOML.format(
+        config=config_path, scale=scale, seed=seed, offsite=platform.directory / "offsite",
+        database_url=platform.database_url,
+    ))
+    return platform, config_path

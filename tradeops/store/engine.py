@@ -1,0 +1,91 @@
+"""Open the ops store at its newest schema: SQLite by default, PostgreSQL when configured.
+
+The URL comes from, in order: an explicit argument, `TRADEOPS_DATABASE_URL`, the environment
+block's `ops_store_url`, and `sqlite:///<data_dir>/ops.db`. Opening runs the Alembic migrations
+up to head (once per process and URL), so an upgrade of tradeops upgrades the store in place.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlmodel import Session
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def resolve_store_url(configured: str | None = None, data_dir: str | Path | None = None) -> str:
+    url = os.environ.get("TRADEOPS_DATABASE_URL") or configured
+    if url:
+        return url.replace("postgres://", "postgresql://", 1)
+    folder = Path(data_dir or os.environ.get("TRADEOPS_HOME", "var")).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'ops.db'}"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
+    return config
+
+
+def sqlalchemy_url(url: str) -> str:
+    """SQLAlchemy 2.1 reads plain postgresql:// as psycopg 3; we ship psycopg2."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg2://" + url[len(plain):]
+    return url
+
+
+def _make_engine(url: str) -> Engine:
+    url = sqlalchemy_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # noqa: ANN001
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the store's schema to `revision` (Alembic); records are kept."""
+    engine = _make_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def open_store(url: str | None = None) -> Engine:
+    url = resolve_store_url(url)
+    with _lock:
+        if url not in _engines:
+            upgrade(url)
+            _engines[url] = _make_engine(url)
+        return _engines[url]
+
+
+@contextmanager
+def session_for(url: str | None = None) -> Iterator[Session]:
+    with Session(open_store(url), expire_on_commit=False) as session:
+        yield session

@@ -1,0 +1,108 @@
+"""tradeops' own records, as SQLModel tables. Every record a flow writes carries its flow run id.
+
+Change a table here only together with a new Alembic revision in `tradeops/migrations/versions/`
+(`tests/test_store.py` fails when the two disagree), so an upgrade never loses records.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class HealthResult(SQLModel, table=True):
+    """One graded health check of one target in one health-check run."""
+
+    __tablename__ = "health_result"
+    __table_args__ = (Index("ix_health_result_target_checked", "target", "checked_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)
+    environment: str = Field(max_length=64)
+    target: str = Field(max_length=200)
+    check: str = Field(max_length=64)
+    status: str = Field(max_length=8)
+    value: float | None = None
+    unit: str | None = Field(default=None, max_length=16)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    checked_at: datetime = Field(default_factory=utcnow)
+
+
+class BackupSet(SQLModel, table=True):
+    """A backup set: complete only once every artifact and the manifest are in place."""
+
+    __tablename__ = "backup_set"
+
+    id: int | None = Field(default=None, primary_key=True)
+    set_id: str = Field(max_length=64, unique=True)
+    environment: str = Field(max_length=64)
+    kind: str = Field(max_length=16)  # daily | weekly | emergency
+    status: str = Field(default="pending", max_length=16)  # pending | complete | failed
+    manifest_path: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)
+
+
+class BackupArtifact(SQLModel, table=True):
+    """One artifact of a backup set, as the catalog knows it (runbook fields plus checksum)."""
+
+    __tablename__ = "backup_artifact"
+    __table_args__ = (Index("ix_backup_artifact_target_created", "target", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    set_id: str = Field(max_length=64, foreign_key="backup_set.set_id", index=True)
+    target: str = Field(max_length=200)
+    kind: str = Field(max_length=32)
+    path: str
+    offsite_key: str | None = None
+    sha256: str = Field(max_length=64)
+    size: int
+    created_at: datetime = Field(default_factory=utcnow)
+    verified_at: datetime | None = None
+    expires_at: datetime | None = None
+    flow_run_id: str | None = Field(default=None, max_length=36)
+
+
+class AuditEntry(SQLModel, table=True):
+    """An append-only, hash-chained audit record with runbook 000's SOX fields."""
+
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    timestamp: datetime = Field(default_factory=utcnow, index=True)
+    operation: str = Field(max_length=64)
+    user: str = Field(max_length=64)
+    strategy_name: str | None = Field(default=None, max_length=200)
+    version: str | None = Field(default=None, max_length=64)
+    repository_hash: str | None = Field(default=None, max_length=64)
+    execution_time_ms: int | None = None
+    success: bool = True
+    changed_files: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    compliance_flags: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    details: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)
+    prev_hash: str = Field(max_length=64)
+    entry_hash: str = Field(max_length=64, unique=True)
+
+
+class FlowRunSummary(SQLModel, table=True):
+    """Each flow run's outcome and summary, so evidence outlives a Prefect server rebuild."""
+
+    __tablename__ = "flow_run_summary"
+
+    id: int | None = Field(default=None, primary_key=True)
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)
+    flow_name: str = Field(max_length=64, index=True)
+    environment: str = Field(max_length=64)
+    state: str = Field(max_length=16)
+    message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    summary_markdown: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    result_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    recorded_at: datetime = Field(default_factory=utcnow)
