@@ -27,8 +27,9 @@ class DatabaseTarget(Block):
 
     def display_url(self) -> str:
         """The URL with any password removed, safe for logs and reports."""
-        parsed = urlparse(self.url.get_secret_value())
+        url = self.url.get_secret_value()
+        parsed = urlparse(url)
         if parsed.password is None:
-            return parsed.geturl()
+            return url
         netloc = f"{parsed.username}:***@{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")
         return parsed._replace(netloc=netloc).geturl()

@@ -20,7 +20,7 @@ from tasks.health import (
     CheckResult, check_backup_age_task, check_certificates_task, check_database_task,
     check_disk_free_task, check_memory_task, check_newest_log_task, thresholds_with,
 )
-from tasks.reporting import STATUS_ICON, markdown_table, publish_summary
+from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 from tradeops.store.records import save_health_results
 
 
@@ -76,9 +76,10 @@ def health_check(environment: str = "default") -> State:
         failure = f"{len(failures)} check(s) failed: " + "; ".join(f"{r.target} {r.check}: {r.detail}"
                                                                  for r in failures)
     result = {"environment": environment, "counts": counts, "checks": [r.as_dict() for r in results]}
-    return publish_summary("health-check", environment, env.store_url, markdown, result, failure,
-                           table=[r.as_dict() for r in results],
-                           reports_dir=str(env.block.output_dir("reports")))
+    result = publish_summary("health-check", environment, env.store_url, markdown, result, failure,
+                             table=[r.as_dict() for r in results],
+                             reports_dir=str(env.block.output_dir("reports")))
+    return final_state(result, failure)
 
 
 def _severity_order(result: CheckResult) -> tuple[int, str, str]:

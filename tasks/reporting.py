@@ -33,8 +33,8 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
 @task(name="publish-summary")
 def publish_summary(flow_name: str, environment: str, store_url: str, markdown: str,
                     result: dict[str, Any], failure: str | None = None,
-                    table: list[dict[str, Any]] | None = None, reports_dir: str | None = None) -> State:
-    """Publish the summary artifact(s) and report file, record the run, return the final state."""
+                    table: list[dict[str, Any]] | None = None, reports_dir: str | None = None) -> dict[str, Any]:
+    """Publish the summary artifact(s) and report file, record the run; returns the result."""
     if reports_dir:
         report = Path(reports_dir) / f"{flow_name}-{current_flow_run_id() or 'local'}.md"
         atomic_write_text(report, markdown + "\n")
@@ -44,4 +44,9 @@ def publish_summary(flow_name: str, environment: str, store_url: str, markdown: 
         create_table_artifact(table, key=f"{flow_name}-results", description=f"{flow_name} results")
     state = "Failed" if failure else "Completed"
     save_flow_summary(store_url, flow_name, environment, state, failure or "", markdown, result)
+    return result
+
+
+def final_state(result: dict[str, Any], failure: str | None) -> State:
+    """The flow's own final state: Failed with the reason when a check or target failed."""
     return Failed(message=failure, data=result) if failure else Completed(data=result)

@@ -171,7 +171,7 @@ def report_run(flow_name: str, state: Any, as_json: bool) -> int:
     flow_run_id = str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None
     if as_json:
         print(json.dumps({"flow": flow_name, "flow_run_id": flow_run_id, "state": state.name,
-                          "result": result}, default=str))
+                          "message": state.message, "result": result}, default=str))
     else:
         from tradeops.render import render_result
 

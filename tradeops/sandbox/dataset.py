@@ -191,7 +191,9 @@ def build_plan(scale: Scale, seed: int, now: datetime, filler_trades_per_group: 
 
     def add_batch(exp: Experiment, grp: str, n: int, mean: float, start, end, recenter: bool) -> None:
         nonlocal next_trade_id
-        batches.append(TradeBatch(exp.experiment_id, exp.strategy_id, grp, n, mean, start, end, next_trade_id, recenter))
+        batches.append(
+            TradeBatch(exp.experiment_id, exp.strategy_id, grp, n, mean, start, end, next_trade_id, recenter)
+        )
         next_trade_id += n
 
     # Planted scenarios: active experiments that started three weeks ago.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pygit2
 from pygit2.enums import CheckoutStrategy, FileMode, ObjectType
@@ -110,7 +110,8 @@ class _RepoState:
             "        return max(-1.0, min(1.0, z / (2 * self.entry_z)))",
         ]
         for name, doc in self.features:
-            lines += ["", f"    def {name}(self, exposure: float) -> float:", f'        """{doc}."""', "        return exposure"]
+            lines += ["", f"    def {name}(self, exposure: float) -> float:", f'        """{doc}."""']
+            lines.append("        return exposure")
         return "\n".join(lines) + "\n"
 
     def _tests(self) -> str:

@@ -52,7 +52,8 @@ def _trading_line(rng: random.Random, strategies: tuple[str, ...], experiments: 
     if r < 0.96:
         return f"DEBUG trading heartbeat venue={VENUES[int(rng.random() * len(VENUES))]} seq={i}"
     if r < 0.985:
-        return f"WARN trading slow fill order_id={order} venue={VENUES[int(rng.random() * len(VENUES))]} latency_ms={250 + int(rng.random() * 2000)}"
+        venue = VENUES[int(rng.random() * len(VENUES))]
+        return f"WARN trading slow fill order_id={order} venue={venue} latency_ms={250 + int(rng.random() * 2000)}"
     return (f"ERROR trading order rejected order_id={order} strategy={strategy} symbol={symbol} "
             f"reason={REJECT_REASONS[int(rng.random() * len(REJECT_REASONS))]}")  # fmt: skip
 
@@ -81,7 +82,8 @@ def _api_line(rng: random.Random, strategies: tuple[str, ...], experiments: tupl
     if r < 0.93:
         return f"INFO api {method} {path} status=200 duration_ms={2 + int(rng.random() * 80)} user={user}"
     if r < 0.98:
-        return f"WARN api {method} {path} status=403 duration_ms={1 + int(rng.random() * 5)} user={user} reason=forbidden"
+        duration = 1 + int(rng.random() * 5)
+        return f"WARN api {method} {path} status=403 duration_ms={duration} user={user} reason=forbidden"
     return f"ERROR api {method} {path} status=504 duration_ms=30000 user={user} upstream=market-data timeout"
 
 

@@ -251,9 +251,10 @@ WARM_UP_QUERIES = (
     "SELECT * FROM strategies WHERE strategy_id = 1",
     "SELECT * FROM strategies WHERE name = 'momentum_alpha'",
     "SELECT * FROM experiments WHERE experiment_name = 'momentum_alpha-clear-winner'",
-    "SELECT count(*) FROM trades WHERE experiment_id = 1 AND ts > now() - interval '7 days'",
+    # no ts bound and no matching rows: every partition's index is scanned
+    "SELECT min(ts), max(ts) FROM trades WHERE experiment_id = 0",
     "SELECT count(*) FROM trades WHERE experiment_id = 1",
-    "SELECT * FROM trades WHERE trade_id = 1 AND ts > now() - interval '60 days'",
+    "SELECT count(*) FROM trades WHERE trade_id = 1",
     "SELECT count(*) FROM positions WHERE strategy_id = 1",
     "SELECT * FROM positions WHERE position_id = 1",
     "SELECT * FROM regime_history ORDER BY ts DESC LIMIT 1",

@@ -55,6 +55,11 @@ def _connect(params: dict, what: str):
 
 
 def _database_exists(params: dict) -> bool:
+    try:  # reachable directly: exists (and the maintenance database need not be accessible)
+        psycopg2.connect(**params).close()
+        return True
+    except psycopg2.OperationalError:
+        pass  # missing, or unreachable: the maintenance database tells which, with a clear error
     maintenance = dict(params, dbname=MAINTENANCE_DATABASE)
     conn = _connect(maintenance, f"maintenance database {MAINTENANCE_DATABASE!r}")
     try:

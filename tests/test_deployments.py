@@ -1,0 +1,67 @@
+"""prefect.yaml agrees with the calendar, and `prefect deploy --all` succeeds on a real server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from prefect.client.orchestration import get_client
+
+from deployments.calendar import CALENDAR, scheduled_jobs
+from flows import FLOWS, load_flow
+
+REPO = Path(__file__).resolve().parent.parent
+PREFECT = str(Path(sys.executable).parent / "prefect")
+
+
+def _prefect_yaml() -> dict:
+    return yaml.safe_load((REPO / "prefect.yaml").read_text())
+
+
+def test_prefect_yaml_lists_exactly_the_scheduled_existing_flows():
+    declared = {
+        d["name"]: (d["entrypoint"], d["schedules"][0]["cron"], d["schedules"][0]["day_or"], d["schedules"][0]["timezone"])
+        for d in _prefect_yaml()["deployments"]
+    }
+    expected = {
+        job.deployment: (FLOWS[job.flow].replace(".", "/", 1).replace(":", ".py:", 1), job.cron, job.day_or, "UTC")
+        for job in scheduled_jobs()
+    }
+    assert declared == expected
+
+
+def test_every_entrypoint_is_the_flow_of_that_name():
+    for deployment in _prefect_yaml()["deployments"]:
+        path, _, attribute = deployment["entrypoint"].partition(":")
+        module = path.removesuffix(".py").replace("/", ".")
+        job = next(j for j in CALENDAR if j.deployment == deployment["name"])
+        assert load_flow(job.flow).name == job.flow
+        assert f"{module}:{attribute}" == FLOWS[job.flow]
+
+
+def test_prefect_deploy_all_against_a_running_server(prefect_harness, tmp_path):
+    env = {**os.environ, "PREFECT_API_URL": prefect_harness}
+    pool = subprocess.run([PREFECT, "work-pool", "create", "tradeops-process", "--type", "process",
+                           "--overwrite"], env=env, capture_output=True, text=True, timeout=120)
+    assert pool.returncode == 0, pool.stdout + pool.stderr
+    deploy = subprocess.run([PREFECT, "--no-prompt", "deploy", "--all"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_deployments()
+
+    import asyncio
+
+    deployed = {d.name: d for d in asyncio.run(read())}
+    for job in scheduled_jobs():
+        deployment = deployed[job.deployment]
+        assert deployment.work_pool_name == "tradeops-process"
+        assert deployment.parameters == {"environment": "default"}
+        [schedule] = deployment.schedules
+        assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.schedule.day_or) == (
+            job.cron, "UTC", job.day_or)
