@@ -57,3 +57,18 @@ CALENDAR: tuple[ScheduledJob, ...] = (
 def scheduled_jobs() -> list[ScheduledJob]:
     """The calendar entries whose flow exists today: these are the deployments."""
     return [job for job in CALENDAR if job.flow in FLOWS]
+
+
+def served_deployments(environment: str) -> list:
+    """The scheduled jobs as deployments served from one process (`tradeops serve`)."""
+    from prefect.schedules import Cron
+
+    from flows import load_flow
+
+    return [
+        load_flow(job.flow).to_deployment(
+            name=job.deployment, parameters={"environment": environment}, description=job.source,
+            schedules=[Cron(job.cron, timezone="UTC", day_or=job.day_or)], tags=["tradeops"],
+        )
+        for job in scheduled_jobs()
+    ]

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from prefect.client.orchestration import get_client
 
-from deployments.calendar import CALENDAR, scheduled_jobs
+from deployments.calendar import CALENDAR, scheduled_jobs, served_deployments
 from flows import FLOWS, load_flow
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,3 +65,22 @@ def test_prefect_deploy_all_against_a_running_server(prefect_harness, tmp_path):
         [schedule] = deployment.schedules
         assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.schedule.day_or) == (
             job.cron, "UTC", job.day_or)
+
+
+def test_serve_builds_one_deployment_per_scheduled_job():
+    served = {d.name: d for d in served_deployments("sandbox")}
+    assert set(served) == {job.deployment for job in scheduled_jobs()}
+    for job in scheduled_jobs():
+        deployment = served[job.deployment]
+        assert deployment.parameters == {"environment": "sandbox"}
+        [schedule] = deployment.schedules
+        assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.schedule.day_or) == (
+            job.cron, "UTC", job.day_or)
+
+
+def test_block_types_register_with_the_prefect_cli(prefect_harness):
+    env = {**os.environ, "PREFECT_API_URL": prefect_harness}
+    proc = subprocess.run([PREFECT, "block", "register", "-m", "blocks"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Successfully registered 8 blocks" in proc.stdout.replace("\n", " ")

@@ -155,3 +155,41 @@ def test_backup_age_from_the_catalog(tmp_path):
         session.commit()
     [result] = check_backup_age_task.fn(url, "env", T["backup_age_hours"], now=NOW)
     assert (result.target, result.status, result.value) == ("backup:platform", "warn", 30.0)
+
+
+def test_certificate_of_a_live_tls_endpoint(tmp_path):
+    """A real TLS server on loopback presenting a certificate that expires in 5 days."""
+    import socket
+    import ssl
+    import threading
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(7).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=5))
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                       serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve_once():
+        conn, _ = listener.accept()
+        try:
+            with context.wrap_socket(conn, server_side=True):
+                pass
+        except (ssl.SSLError, OSError):
+            pass
+
+    thread = threading.Thread(target=serve_once, daemon=True)
+    thread.start()
+    [result] = check_certificates_task.fn([], [f"127.0.0.1:{port}"], T["certificate_days_left"], now=now)
+    thread.join(5)
+    listener.close()
+    assert (result.target, result.status) == (f"cert:127.0.0.1:{port}", "fail")
+    assert result.value == pytest.approx(5.0, abs=0.01)

@@ -221,21 +221,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from prefect import serve
-    from prefect.schedules import Cron
 
-    from deployments.calendar import scheduled_jobs
-    from flows import load_flow
+    from deployments.calendar import served_deployments
 
     config_path = resolve_config_path(args.config)
     environment = apply_file(config_path) if config_path else os.environ.get("TRADEOPS_ENVIRONMENT", "default")
-    deployments = [
-        load_flow(job.flow).to_deployment(
-            name=job.deployment, parameters={"environment": environment},
-            schedules=[Cron(job.cron, timezone="UTC", day_or=job.day_or)], description=job.source,
-        )
-        for job in scheduled_jobs()
-    ]
-    serve(*deployments)
+    serve(*served_deployments(environment))
     return 0
 
 
