@@ -62,6 +62,16 @@ def _reachable(host: str, port: int, user: str) -> bool:
         return False
 
 
+def _as_cluster_owner(args: list[str]) -> list[str]:
+    """initdb and postgres refuse to run as root: run them as the `postgres` user then."""
+    if os.geteuid() != 0:
+        return args
+    runuser = shutil.which("runuser")
+    if not runuser:
+        pytest.fail("tests run as root, and initdb needs a non-root user: runuser is not available")
+    return [runuser, "-u", "postgres", "--", *args]
+
+
 def _private_cluster(root: Path) -> tuple[str, int]:
     """initdb + pg_ctl a throwaway cluster when no server listens on 127.0.0.1:5432."""
     initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
@@ -69,28 +79,34 @@ def _private_cluster(root: Path) -> tuple[str, int]:
         pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 and initdb/pg_ctl are not on PATH: "
                     "install the PostgreSQL 15 server binaries or start a server (trust auth, user postgres)")
     port = free_port()
-    data = root / "pgdata"
-    subprocess.run([initdb, "-D", str(data), "-U", PG_USER, "--auth=trust"], check=True,
+    cluster = Path(tempfile.mkdtemp(prefix="tradeops-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(cluster, "postgres", "postgres")
+    data = cluster / "data"
+    subprocess.run(_as_cluster_owner([initdb, "-D", str(data), "-U", PG_USER, "--auth=trust"]), check=True,
                    capture_output=True)
-    subprocess.run([pg_ctl, "-D", str(data), "-w", "-l", str(root / "pg.log"), "-o",
-                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"], check=True,
-                   capture_output=True)
+    subprocess.run(_as_cluster_owner([pg_ctl, "-D", str(data), "-w", "-l", str(cluster / "pg.log"), "-o",
+                                      f"-p {port} -k {cluster} -c listen_addresses=127.0.0.1", "start"]),
+                   check=True, capture_output=True)
     return str(data), port
 
 
 @pytest.fixture(scope="session")
 def pg_server(session_dir: Path):
     """Base URL of a PostgreSQL server tests may create databases on."""
-    if _reachable(PG_HOST, PG_PORT, PG_USER):
+    if _reachable(PG_HOST, PG_PORT, PG_USER) and not os.environ.get("TRADEOPS_TEST_PRIVATE_PG"):
         yield f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}"
         return
     try:
         data, port = _private_cluster(session_dir)
+        print(f"PostgreSQL: private cluster on 127.0.0.1:{port}")
     except subprocess.CalledProcessError as exc:
         pytest.fail(f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT} and a private cluster failed "
                     f"to start: {exc.stderr.decode(errors='replace')[-500:]}")
     yield f"postgresql://{PG_USER}@{PG_HOST}:{port}"
-    subprocess.run([shutil.which("pg_ctl"), "-D", data, "-m", "fast", "stop"], capture_output=True)
+    subprocess.run(_as_cluster_owner([shutil.which("pg_ctl"), "-D", data, "-m", "fast", "stop"]),
+                   capture_output=True)
+    shutil.rmtree(Path(data).parent, ignore_errors=True)
 
 
 def create_database(server_url: str, prefix: str = "tradeops_test") -> str:

@@ -1,7 +1,7 @@
 """Tests of tradeops.sandbox: the generated local trading platform.
 
-They build real sandboxes (small scale) on a real PostgreSQL server at
-127.0.0.1:5432 (user postgres) and in SQLite, and check the outcomes flows rely on:
+They build real sandboxes (small scale) on the test PostgreSQL server (conftest's
+pg_server) and in SQLite, and check the outcomes flows rely on:
 repositories stock git reads, planted A/B scenarios, partitions, planted index
 problems, logs, certificates, determinism and the refusals that protect user data.
 """
@@ -26,9 +26,9 @@ import pytest
 import yaml
 from cryptography import x509
 
+from conftest import drop_database
 from tradeops.sandbox import PLANTED_SCENARIOS, PLATFORM_TABLES, SandboxError, SandboxPlatform, create_sandbox
 
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 NOW = datetime(2026, 11, 22, 10, 30, 15, 250000, tzinfo=timezone.utc)
 SEED = 7
 MIB10 = 10 * 1024 * 1024
@@ -38,47 +38,31 @@ EXPECTED_STRATEGIES = ("momentum_alpha", "mean_reversion", "stat_arb_pairs", "re
 pytestmark = pytest.mark.postgres
 
 
-def _admin_connection():
-    try:
-        conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL is unreachable at {PG_HOST}:{PG_PORT} as user {PG_USER!r} ({exc}); "
-            "the sandbox tests need a running server there"
-        )
-    conn.autocommit = True
-    return conn
-
-
-def _url(dbname: str) -> str:
-    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{dbname}"
-
-
 class _Databases:
-    """Hands out uniquely named PostgreSQL database URLs and drops them all afterwards."""
+    """Hands out uniquely named PostgreSQL database URLs on the test server and drops them afterwards."""
 
-    def __init__(self):
-        self.names: list[str] = []
+    def __init__(self, server_url: str):
+        self.server_url = server_url
+        self.urls: list[str] = []
 
     def new_url(self) -> str:
-        name = f"tradeops_test_sbx_{uuid.uuid4().hex[:12]}"
-        self.names.append(name)
-        return _url(name)
+        url = f"{self.server_url}/tradeops_test_sbx_{uuid.uuid4().hex[:12]}"
+        self.urls.append(url)
+        return url
+
+    def admin_connection(self):
+        conn = psycopg2.connect(f"{self.server_url}/postgres")
+        conn.autocommit = True
+        return conn
 
     def drop_all(self) -> None:
-        conn = _admin_connection()
-        try:
-            with conn.cursor() as cur:
-                for name in self.names:
-                    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            conn.close()
+        for url in self.urls:
+            drop_database(url)
 
 
 @pytest.fixture(scope="module")
-def sandbox_databases():
-    _admin_connection().close()  # fail (never skip) early if the server is not there
-    dbs = _Databases()
+def sandbox_databases(pg_server):
+    dbs = _Databases(pg_server)
     yield dbs
     dbs.drop_all()
 
@@ -315,7 +299,7 @@ def test_other_seed_gives_other_content(pg_platform, tmp_path):
 def test_refuses_a_postgres_database_that_is_not_a_sandbox(sandbox_databases, tmp_path):
     url = sandbox_databases.new_url()
     dbname = url.rsplit("/", 1)[1]
-    admin = _admin_connection()
+    admin = sandbox_databases.admin_connection()
     try:
         with admin.cursor() as cur:
             cur.execute(f'CREATE DATABASE "{dbname}"')
