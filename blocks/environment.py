@@ -59,6 +59,13 @@ class TradeopsEnvironment(Block):
     def offsite(self) -> OffsiteStorage | None:
         return OffsiteStorage.load(self.offsite_block) if self.offsite_block else None
 
+    def store_url(self) -> str:
+        """The ops store URL this environment writes to (TRADEOPS_DATABASE_URL wins)."""
+        from tradeops.store.engine import resolve_store_url
+
+        configured = self.ops_store_url.get_secret_value() if self.ops_store_url else None
+        return resolve_store_url(configured, self.data_dir)
+
     def output_dir(self, *parts: str) -> Path:
         path = Path(self.data_dir, *parts)
         path.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ from blocks import DatabaseTarget, TradeopsEnvironment
 from tradeops.cli import apply_file, main
 from tradeops.config import parse_override
 from tradeops.store import FlowRunSummary, HealthResult, session_for
-from tradeops.store.engine import resolve_store_url
 
 TRADEOPS = str(Path(sys.executable).parent / "tradeops")
 SECRET = "Tr4deops-S3cret-pw"
@@ -59,7 +58,7 @@ def test_health_check_on_postgres_names_the_planted_certificates(pg_sandbox):
 
     run_id = str(state.state_details.flow_run_id)
     block = TradeopsEnvironment.load(environment)
-    store = resolve_store_url(block.ops_store_url.get_secret_value(), block.data_dir)
+    store = block.store_url()
     with session_for(store) as session:
         rows = session.exec(select(HealthResult).where(HealthResult.flow_run_id == run_id)).all()
         summary = session.exec(select(FlowRunSummary).where(FlowRunSummary.flow_run_id == run_id)).one()
@@ -124,3 +123,18 @@ def test_flows_json_lists_names_and_schedules(capsys):
     rows = {r["flow"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["health-check"]["deployments"][0]["cron"] == "*/5 * * * *"
     assert rows["health-check"]["deployments"][0]["timezone"] == "UTC"
+
+
+def test_ops_store_on_postgresql_via_env(pg_sandbox, pg_database, monkeypatch):
+    from flows.health_check import health_check
+
+    _, config_path = pg_sandbox
+    monkeypatch.setenv("TRADEOPS_DATABASE_URL", pg_database)
+    environment = apply_file(config_path)
+    state = health_check(environment=environment, return_state=True)
+    run_id = str(state.state_details.flow_run_id)
+    with session_for(pg_database) as session:
+        rows = session.exec(select(HealthResult).where(HealthResult.flow_run_id == run_id)).all()
+        summary = session.exec(select(FlowRunSummary).where(FlowRunSummary.flow_run_id == run_id)).one()
+    assert len(rows) == len(state.result(raise_on_failure=False)["checks"])
+    assert summary.flow_name == "health-check"

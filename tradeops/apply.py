@@ -101,11 +101,12 @@ def build_blocks(config: TradeopsConfig, base_dir: Path) -> dict[str, object]:
     return blocks
 
 
-def apply_config(config: TradeopsConfig, base_dir: Path) -> list[AppliedBlock]:
+def apply_config(config: TradeopsConfig, base_dir: Path) -> tuple[list[AppliedBlock], TradeopsEnvironment]:
+    """Save every block (upsert by name); returns what was saved and the environment block."""
     blocks = build_blocks(config, base_dir)
     register_block_types()
     applied = []
     for name, block in blocks.items():
         block.save(name, overwrite=True)
         applied.append(AppliedBlock(name, block.get_block_type_name()))
-    return applied
+    return applied, blocks[config.environment.name]

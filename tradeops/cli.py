@@ -188,19 +188,12 @@ def apply_file(path: Path, overrides: list[tuple[str, Any]] = (), quiet: bool = 
         return config.environment.name
     from tradeops.apply import apply_config
     from tradeops.store.records import append_audit
-    from tradeops.store.engine import resolve_store_url
 
-    applied = apply_config(config, path.resolve().parent)
+    applied, env_block = apply_config(config, path.resolve().parent)
     environment = config.environment.name
-    env_block = next(a for a in applied if a.name == environment)
-    from blocks import TradeopsEnvironment
-
-    block = TradeopsEnvironment.load(env_block.name)
-    append_audit(resolve_store_url(block.ops_store_url.get_secret_value(), block.data_dir),
-                 "config_apply", _acting_user(),
+    append_audit(env_block.store_url(), "config_apply", _acting_user(),
                  details={"config": str(path.resolve()), "environment": environment,
-                          "blocks": [a.name for a in applied],
-                          "overrides": [k for k, _ in overrides]})
+                          "blocks": [a.name for a in applied], "overrides": [k for k, _ in overrides]})
     if not quiet:
         print(f"applied {path}: environment {environment!r}, {len(applied)} block(s)", file=sys.stderr)
     return environment

@@ -13,7 +13,6 @@ from blocks import TradeopsEnvironment
 from flows import FLOWS, load_flow
 from tradeops.cli import apply_file, report_run, run_flow
 from tradeops.sandbox_setup import build_sandbox
-from tradeops.store.engine import resolve_store_url
 
 # The morning check first, then the daily operations in runbook order, as they come to exist.
 DAILY_FLOWS = ("health-check", "daily-backup", "verify-backups", "log-archival", "cert-check",
@@ -48,9 +47,8 @@ def print_where_to_look(environment: str, config: Path) -> None:
 
     block = TradeopsEnvironment.load(environment)
     home = Path(get_current_settings().home).resolve()
-    store = resolve_store_url(block.ops_store_url.get_secret_value() if block.ops_store_url else None,
-                              block.data_dir)
-    offsite = TradeopsEnvironment.load(environment).offsite()
+    store = block.store_url()
+    offsite = block.offsite()
     print(f"""
 Where to look
   configuration     {config}

@@ -1,7 +1,7 @@
 """Open the ops store at its newest schema: SQLite by default, PostgreSQL when configured.
 
-The URL comes from, in order: an explicit argument, `TRADEOPS_DATABASE_URL`, the environment
-block's `ops_store_url`, and `sqlite:///<data_dir>/ops.db`. Opening runs the Alembic migrations
+An environment's store URL is `TRADEOPS_DATABASE_URL` when set, else the environment block's
+`ops_store_url`, else `sqlite:///<data_dir>/ops.db`; code that already holds a URL passes it. Opening runs the Alembic migrations
 up to head (once per process and URL), so an upgrade of tradeops upgrades the store in place.
 """
 
@@ -24,6 +24,7 @@ _lock = threading.Lock()
 
 
 def resolve_store_url(configured: str | None = None, data_dir: str | Path | None = None) -> str:
+    """TRADEOPS_DATABASE_URL, else the configured URL, else SQLite in data_dir (or $TRADEOPS_HOME, ./var)."""
     url = os.environ.get("TRADEOPS_DATABASE_URL") or configured
     if url:
         return url.replace("postgres://", "postgresql://", 1)
@@ -77,7 +78,8 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def open_store(url: str | None = None) -> Engine:
-    url = resolve_store_url(url)
+    """An engine on the store at `url` (or the resolved default), migrated to the newest schema."""
+    url = url or resolve_store_url()
     with _lock:
         if url not in _engines:
             upgrade(url)
