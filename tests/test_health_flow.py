@@ -108,6 +108,7 @@ def test_cli_usage_errors_exit_2(pg_sandbox, tmp_path):
         (("run", "health-check", "--set", "offsite.url=s3://b/p"), "needs --config"),
         (("sandbox", "create", str(tmp_path / "s"), "--database-url", "mysql://x/y"), "mysql://x/y"),
         (("run",), "the following arguments are required: flow"),
+        (("run", "health-check", "--set", "environment=never-applied"), "no tradeops environment 'never-applied'"),
     ]
     broken = tmp_path / "broken.toml"
     broken.write_text(config_path.read_text() + "\n[surprise]\nx = 1\n")

@@ -144,7 +144,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config_path is not None:
         environment = apply_file(config_path, dotted, quiet=args.json)
         params.setdefault("environment", environment)
+    elif "environment" in inspect.signature(flow_fn.fn).parameters:
+        require_environment(params.setdefault("environment", os.environ.get("TRADEOPS_ENVIRONMENT", "default")))
     return report_run(args.flow, run_flow(flow_fn, params), as_json=args.json)
+
+
+def require_environment(name: str) -> None:
+    """Without a config file the environment's blocks must already exist: say how to make them."""
+    from blocks import TradeopsEnvironment
+
+    try:
+        TradeopsEnvironment.load(name)
+    except ValueError:
+        raise ConfigError(f"no tradeops environment {name!r} has been applied: run "
+                          "`tradeops apply --config tradeops.toml` or pass --config") from None
 
 
 def run_flow(flow_fn: Any, params: dict[str, Any]) -> Any:
@@ -218,7 +231,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from deployments.calendar import served_deployments
 
     config_path = resolve_config_path(args.config)
-    environment = apply_file(config_path) if config_path else os.environ.get("TRADEOPS_ENVIRONMENT", "default")
+    if config_path:
+        environment = apply_file(config_path)
+    else:
+        environment = os.environ.get("TRADEOPS_ENVIRONMENT", "default")
+        require_environment(environment)
     serve(*served_deployments(environment))
     return 0
 
