@@ -12,8 +12,13 @@ from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel, Session, select
 
 from tradeops.store import AuditEntry, HealthResult
-from tradeops.store.engine import open_store, sqlalchemy_url, upgrade
+from alembic.script import ScriptDirectory
+
+from tradeops.store.engine import alembic_config, open_store, sqlalchemy_url, upgrade
 from tradeops.store.records import GENESIS_HASH, append_audit, canonical_audit_content
+
+
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 def _diff(url: str) -> list:
@@ -48,7 +53,7 @@ def test_upgrade_again_keeps_records(store_url):
         rows = session.exec(select(HealthResult)).all()
     assert [(r.target, r.flow_run_id) for r in rows] == [("t", "run-1")]
     with create_engine(sqlalchemy_url(store_url)).connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
 
 
 def test_audit_entries_form_a_hash_chain(store_url):
@@ -61,3 +66,21 @@ def test_audit_entries_form_a_hash_chain(store_url):
     for entry in stored:  # recomputed independently from the stored row
         assert hashlib.sha256(canonical_audit_content(entry).encode()).hexdigest() == entry.entry_hash
     assert json.loads(stored[1].changed_files) == ["a.py"]
+
+
+def test_upgrade_from_the_first_schema_keeps_catalog_rows(store_url):
+    """A store created by the first release upgrades in place: rows survive, new columns default."""
+    upgrade(store_url, "0001")
+    engine = create_engine(sqlalchemy_url(store_url))
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO backup_set (set_id, environment, kind, status, created_at) "
+                          "VALUES ('s1', 'prod', 'daily', 'complete', '2026-01-02 02:00:00')"))
+        conn.execute(text("INSERT INTO backup_artifact (set_id, target, kind, path, sha256, size, created_at) "
+                          "VALUES ('s1', 'platform', 'pg_dump', '/b/s1/platform.dump', :h, 42, '2026-01-02 02:00:00')"),
+                     {"h": "ab" * 32})
+    upgrade(store_url)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT set_id, size, details, reused_from FROM backup_artifact")).one()
+        assert tuple(row) == ("s1", 42, "{}", None)
+        assert conn.execute(text("SELECT verified_at FROM backup_set")).scalar() is None
+    assert _diff(store_url) == []

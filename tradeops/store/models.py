@@ -47,6 +47,7 @@ class BackupSet(SQLModel, table=True):
     manifest_path: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
+    verified_at: datetime | None = None
     flow_run_id: str | None = Field(default=None, index=True, max_length=36)
 
 
@@ -67,6 +68,8 @@ class BackupArtifact(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     verified_at: datetime | None = None
     expires_at: datetime | None = None
+    reused_from: str | None = Field(default=None, max_length=64)  # set id whose artifact this reuses
+    details: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
     flow_run_id: str | None = Field(default=None, max_length=36)
 
 
