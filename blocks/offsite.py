@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 from prefect.blocks.core import Block
 from pydantic import Field
 
-from tasks.files import atomic_copy, atomic_write_bytes
+from tasks.files import atomic_copy, atomic_write_bytes, sha256_file
 
 
 class OffsiteStorage(Block):
@@ -73,12 +73,26 @@ class OffsiteStorage(Block):
             return self._local(key).read_bytes()
         return self.s3_bucket().read_path(key)
 
-    def upload_file(self, path: Path, key: str) -> str:
+    def upload_file(self, path: Path, key: str, sha256: str | None = None) -> str:
+        """Copy a file offsite; on S3 its SHA-256 travels as object metadata for later checks."""
         if self.scheme == "file":
             atomic_copy(path, self._local(key))
         else:
-            self.s3_bucket().upload_from_path(str(path), key)
+            extra = {"ExtraArgs": {"Metadata": {"sha256": sha256}}} if sha256 else {}
+            self.s3_bucket().upload_from_path(str(path), key, **extra)
         return key
+
+    def recorded_sha256(self, key: str) -> str | None:
+        """The object's SHA-256: computed for a local folder, from metadata on S3 (None if absent)."""
+        if self.scheme == "file":
+            local = self._local(key)
+            return sha256_file(local) if local.is_file() else None
+        name, full_key = self._s3_key(key)
+        client = self.s3_bucket().credentials.get_s3_client()
+        try:
+            return client.head_object(Bucket=name, Key=full_key).get("Metadata", {}).get("sha256")
+        except client.exceptions.ClientError:
+            return None
 
     def download_file(self, key: str, path: Path) -> Path:
         if self.scheme == "file":

@@ -7,6 +7,8 @@ from typing import Any
 
 FLOWS: dict[str, str] = {
     "health-check": "flows.health_check:health_check",
+    "daily-backup": "flows.daily_backup:daily_backup",
+    "verify-backups": "flows.verify_backups:verify_backups",
 }
 
 

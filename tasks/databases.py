@@ -49,3 +49,14 @@ def scalar(conn: Any, sql: str, params: tuple = ()) -> Any:
         return row[0] if row else None
     finally:
         cursor.close()
+
+
+def libpq_command_env(url: str) -> tuple[str, dict[str, str]]:
+    """A connection string without the password, and the environment carrying it (PGPASSWORD),
+    so that pg_dump/pg_restore command lines never show a secret in `ps` or in logs."""
+    from psycopg2.extensions import make_dsn, parse_dsn
+
+    params = parse_dsn(libpq_dsn(url))
+    password = params.pop("password", None)
+    env = {"PGPASSWORD": password} if password else {}
+    return make_dsn(**params), env

@@ -54,6 +54,7 @@ Where to look
   configuration     {config}
   run history       {home} (Prefect's database: flow runs, logs, artifacts)
   reports           {Path(block.data_dir) / 'reports'}
+  backup sets       {Path(block.data_dir) / 'backups' / environment}
   ops store         {store}
   offsite storage   {offsite.describe() if offsite else '(none configured)'}
 Open the Prefect UI on this history:

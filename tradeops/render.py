@@ -5,19 +5,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
+# Which list in a result to print as rows, and which fields make a row.
+ROW_FIELDS = {
+    "checks": ("status", "target", "check", "detail"),
+    "artifacts": ("status", "target", "kind", "size", "reused_from", "offsite_key", "problem"),
+}
+
 
 def render_result(flow_name: str, state: str, message: str | None, result: dict[str, Any],
                   flow_run_id: str | None) -> str:
     lines = [f"{flow_name}: {state}" + (f" (flow run {flow_run_id})" if flow_run_id else "")]
     if state != "Completed" and message:
         lines.append(f"  {message}")
-    checks = result.get("checks")
-    if isinstance(checks, list):
-        for check in checks:
-            lines.append(f"  {check['status'].upper():<5} {check['target']:<28} {check['check']:<20} "
-                         f"{check['detail']}")
-    elif result:
+    shown = False
+    for key, fields in ROW_FIELDS.items():
+        if isinstance(result.get(key), list):
+            shown = True
+            for row in result[key]:
+                cells = [str(row[f]) for f in fields if row.get(f) not in (None, "")]
+                lines.append("  " + "  ".join(cells))
+    if not shown and result:
         lines.append(json.dumps(result, indent=2, default=str))
-    if result.get("report"):
-        lines.append(f"  report: {result['report']}")
+    for key in ("set_dir", "report"):
+        if result.get(key):
+            lines.append(f"  {key.replace('_', ' ')}: {result[key]}")
     return "\n".join(lines)

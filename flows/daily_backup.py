@@ -1,0 +1,150 @@
+"""daily-backup: the runbooks' daily backup (000 "Backup Procedures", "Experiment Data Backup";
+003 "Daily Backup"; 004 "Backup & Recovery"), made restorable and provable.
+
+Checklist, for every configured target, into one backup set:
+1. PostgreSQL: snapshot-consistent `pg_dump -Fc`, per-table row counts, active-experiments CSV.
+   SQLite: an online backup copy.
+2. Git: a bundle of all refs per repository; unchanged since its last verified backup: reused.
+3. Configuration files, and the last day's logs: tar.gz archives.
+Then: the manifest (and its copy), the set renamed complete, the catalog, the offsite copies
+verified by size and SHA-256. One target failing fails that target; the others complete.
+Report: a summary artifact with every artifact, size, reuse and offsite key.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.states import State
+
+from tasks.backup import archive_files_task, backup_database_task, backup_repository_task, publish_offsite_task
+from tasks.backup.catalog import complete_set, fail_set, last_verified, open_set
+from tasks.backup.manifest import ArtifactEntry, Manifest, write_manifest
+from tasks.backup.sets import finalize_set, new_set_id, staging_dir, sweep_abandoned
+from tasks.environment import LoadedEnvironment, load_environment
+from tasks.files import sha256_file
+from tasks.reporting import final_state, markdown_table, publish_summary
+from tradeops.store.records import current_flow_run_id
+
+
+@flow(name="daily-backup")
+def daily_backup(environment: str = "default") -> State:
+    """Back up every target of `environment` into one set, locally and offsite."""
+    return run_backup_set(load_environment(environment), kind="daily")
+
+
+def run_backup_set(env: LoadedEnvironment, kind: str) -> State:
+    logger = get_run_logger()
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    set_id = new_set_id(kind, now, current_flow_run_id())
+    root = env.block.output_dir("backups", env.name)
+    staging, final = staging_dir(root, set_id), root / set_id
+    open_set(env.store_url, set_id, env.name, kind)
+    swept = sweep_abandoned(root, env.store_url, env.name, set_id)
+    if swept:
+        logger.warning("removed staging folders of abandoned runs: %s", ", ".join(swept))
+    staging.mkdir(parents=True)
+
+    jobs, failures = submit_target_backups(env, staging, incremental=(kind == "daily"))
+    progress = create_progress_artifact(0.0, key=f"{kind}-backup-progress", description=f"{set_id}: targets done")
+    entries: list[ArtifactEntry] = []
+    for done, (target, future) in enumerate(jobs.items(), start=1):
+        try:
+            entries += future.result()
+        except Exception as exc:  # noqa: BLE001 - one target's failure is reported, the rest go on
+            failures[target] = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
+            logger.error("%s: %s", target, failures[target])
+        update_progress_artifact(progress, 100.0 * done / max(len(jobs), 1))
+
+    if not entries:
+        shutil.rmtree(staging, ignore_errors=True)
+        fail_set(env.store_url, set_id)
+        reason = "; ".join(f"{t}: {r}" for t, r in failures.items()) or "no targets are configured"
+        result = {"set_id": set_id, "failures": failures, "artifacts": []}
+        return final_state(publish_summary(f"{kind}-backup", env.name, env.store_url,
+                                           f"# {kind} backup {set_id}\n\nNothing was backed up: {reason}", result,
+                                           reason), reason)
+
+    storage = env.block.offsite()
+    for entry in entries:
+        if storage is not None and entry.offsite_key is None:
+            entry.offsite_key = f"{env.name}/{set_id}/{entry.path}"
+    manifest = Manifest(set_id=set_id, environment=env.name, kind=kind, created_at=now.isoformat(),
+                        flow_run_id=current_flow_run_id(), artifacts=entries)
+    write_manifest(staging, manifest)
+    finalize_set(staging, final)
+    complete_set(env.store_url, manifest, final)
+    logger.info("set %s complete locally: %d artifact(s) in %s", set_id, len(entries), final)
+
+    offsite_failures = copy_offsite(storage, final, manifest, set_id, env.name) if storage else {}
+    failures.update({f"offsite {k}": v for k, v in offsite_failures.items()})
+    return report_set(env, kind, manifest, final, failures, storage)
+
+
+def submit_target_backups(env: LoadedEnvironment, staging: Path, incremental: bool) -> tuple[dict, dict[str, str]]:
+    """Submit one task per target (they run concurrently); targets that cannot even start fail here."""
+    jobs, failures = {}, {}
+    for db in env.block.databases():
+        target = f"db:{db.target}"
+        jobs[target] = backup_database_task.submit(target, db.url.get_secret_value(), staging)
+    for repo_set in env.block.git_sets():
+        if repo_set.root and not Path(repo_set.root).is_dir():
+            failures[f"git:{repo_set.target}"] = f"repository folder {repo_set.root} does not exist"
+        for repo in repo_set.repositories():
+            target = f"git:{repo.name}"
+            previous = last_verified(env.store_url, env.name, target, "git_bundle") if incremental else None
+            jobs[target] = backup_repository_task.submit(target, repo, staging, previous)
+    for files in env.block.config_sets():
+        target = f"config:{files.target}"
+        jobs[target] = archive_files_task.submit(target, files.paths, staging)
+    for logs in env.block.log_directories():
+        target = f"logs:{logs.target}"
+        jobs[target] = archive_files_task.submit(target, [logs.path], staging, last_day_only=incremental,
+                                                 pattern=logs.pattern)
+    return jobs, failures
+
+
+def copy_offsite(storage, set_dir: Path, manifest: Manifest, set_id: str, environment: str) -> dict[str, str]:
+    """Upload every new artifact, then the manifest and its copy; returns failures by key."""
+    prefix = f"{environment}/{set_id}/"
+    uploads = {e.offsite_key: publish_offsite_task.submit(storage, set_dir / e.path, e.offsite_key, e.sha256, e.size)
+               for e in manifest.artifacts if e.offsite_key.startswith(prefix)}  # reused ones are there already
+    failures = {}
+    for key, future in uploads.items():
+        try:
+            future.result()
+        except Exception as exc:  # noqa: BLE001
+            failures[key] = f"{type(exc).__name__}: {exc}"
+    if not failures:
+        for name in ("manifest.json", "manifest.json.copy"):
+            path = set_dir / name
+            publish_offsite_task(storage, path, f"{prefix}{name}", sha256_file(path),
+                                 path.stat().st_size)
+    return failures
+
+
+def report_set(env: LoadedEnvironment, kind: str, manifest: Manifest, set_dir: Path,
+               failures: dict[str, str], storage) -> State:
+    rows = [(e.target, e.kind, f"{e.size:,}", e.sha256[:12], e.reused_from or "", e.offsite_key or "")
+            for e in manifest.artifacts]
+    failure = None
+    if failures:
+        failure = f"{len(failures)} target(s) failed: " + "; ".join(f"{t}: {r}" for t, r in failures.items())
+    markdown = "\n\n".join(filter(None, [
+        f"# {kind.capitalize()} backup {manifest.set_id}",
+        f"{len(manifest.artifacts)} artifact(s), {sum(e.size for e in manifest.artifacts):,} bytes in `{set_dir}`; "
+        f"offsite: {storage.describe() if storage else 'not configured'}",
+        markdown_table(["target", "kind", "bytes", "sha256", "reuses set", "offsite key"], rows),
+        "## Failed\n\n" + markdown_table(["target", "reason"], failures.items()) if failures else "",
+    ]))
+    result = {"set_id": manifest.set_id, "set_dir": str(set_dir), "failures": failures,
+              "artifacts": [{"target": e.target, "kind": e.kind, "size": e.size, "sha256": e.sha256,
+                             "reused_from": e.reused_from, "offsite_key": e.offsite_key}
+                            for e in manifest.artifacts]}
+    result = publish_summary(f"{kind}-backup", env.name, env.store_url, markdown, result, failure,
+                             reports_dir=str(env.block.output_dir("reports")))
+    return final_state(result, failure)

@@ -1,0 +1,69 @@
+"""verify-backups: prove the newest backup of every target (runbook 002 "Daily Backup Verification").
+
+Checklist, for the newest complete set holding each target:
+1. The manifest reads and its checksum holds (else its copy is used, and the problem reported).
+2. Each artifact exists locally and its SHA-256 equals the manifest's.
+3. Its own tool reads it: `pg_restore --list`, `git bundle verify` (refs as recorded), SQLite
+   `integrity_check`, every tar member.
+4. The offsite copy exists, has the right size, and its downloaded bytes hash the same.
+Then the catalog marks what verified; the run fails naming every target that did not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.states import State
+
+from tasks.backup import verify_artifact_task
+from tasks.backup.catalog import mark_verified, newest_sets_per_target
+from tasks.backup.manifest import ManifestError, read_manifest
+from tasks.environment import load_environment
+from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
+
+
+@flow(name="verify-backups")
+def verify_backups(environment: str = "default") -> State:
+    logger = get_run_logger()
+    env = load_environment(environment)
+    storage = env.block.offsite()
+    rows, failures = [], {}
+    for backup_set in newest_sets_per_target(env.store_url, environment):
+        set_dir = Path(backup_set.manifest_path).parent
+        try:
+            manifest, manifest_problems = read_manifest(set_dir)
+        except ManifestError as exc:
+            failures[backup_set.set_id] = f"manifest unusable: {exc}"
+            continue
+        for problem in manifest_problems:
+            failures[f"{backup_set.set_id} manifest"] = problem
+        checks = {(e.target, e.kind): verify_artifact_task.submit(set_dir, e, storage) for e in manifest.artifacts}
+        verified = []
+        for (target, kind), future in checks.items():
+            problems = future.result()
+            rows.append((STATUS_ICON["fail" if problems else "pass"], backup_set.set_id, target, kind,
+                         "; ".join(problems)))
+            if problems:
+                failures[f"{target} ({kind})"] = "; ".join(problems)
+                logger.error("%s %s in %s: %s", target, kind, backup_set.set_id, "; ".join(problems))
+            else:
+                verified.append((target, kind))
+        mark_verified(env.store_url, backup_set.set_id, verified,
+                      whole_set=len(verified) == len(checks) and not manifest_problems)
+
+    if not rows and not failures:
+        failures["catalog"] = "no complete backup set to verify"
+    failure = None
+    if failures:
+        failure = f"{len(failures)} problem(s): " + "; ".join(f"{k}: {v}" for k, v in failures.items())
+    markdown = "\n\n".join([
+        f"# Backup verification: {environment}",
+        markdown_table(["status", "set", "target", "kind", "problem"], rows),
+    ])
+    result = {"verified": sum(r[0] == STATUS_ICON["pass"] for r in rows), "failures": failures,
+              "artifacts": [{"status": "failed" if r[4] else "verified", "set_id": r[1], "target": r[2],
+                             "kind": r[3], "problem": r[4]} for r in rows]}
+    result = publish_summary("verify-backups", environment, env.store_url, markdown, result, failure,
+                             reports_dir=str(env.block.output_dir("reports")))
+    return final_state(result, failure)

@@ -1,0 +1,53 @@
+"""Back up one target into a set folder; each returns the manifest entries of what it wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tasks.backup.archives import last_day, tar_paths
+from tasks.backup.git import bundle_repository, repository_refs, reuse_bundle
+from tasks.backup.manifest import ArtifactEntry
+from tasks.backup.postgres import artifact_facts, backup_sqlite, dump_postgres
+from tasks.databases import is_sqlite
+from tradeops.store import BackupArtifact
+
+
+def _entry(target: str, kind: str, set_dir: Path, path: Path, **extra) -> ArtifactEntry:
+    sha256, size = artifact_facts(path)
+    return ArtifactEntry(target=target, kind=kind, path=str(path.relative_to(set_dir)), sha256=sha256,
+                         size=size, **extra)
+
+
+def backup_database(target: str, url: str, set_dir: Path) -> list[ArtifactEntry]:
+    name = target.split(":", 1)[-1]
+    if is_sqlite(url):
+        path = set_dir / "db" / f"{name}.sqlite"
+        return [_entry(target, "sqlite_db", set_dir, path, details=backup_sqlite(url, path))]
+    dump, csv = set_dir / "db" / f"{name}.dump", set_dir / "db" / f"{name}-active_experiments.csv"
+    facts = dump_postgres(url, dump, csv)
+    entries = [_entry(target, "pg_dump", set_dir, dump, details={"row_counts": facts["row_counts"]})]
+    if facts["active_experiments_csv"]:
+        entries.append(_entry(target, "csv", set_dir, csv))
+    return entries
+
+
+def backup_repository(target: str, repo: Path, set_dir: Path,
+                      previous: BackupArtifact | None) -> list[ArtifactEntry]:
+    refs = repository_refs(repo)
+    path = set_dir / "git" / f"{repo.name}.bundle"
+    if previous is not None and json.loads(previous.details).get("refs") == refs and Path(previous.path).is_file():
+        reuse_bundle(Path(previous.path), path)
+        return [_entry(target, "git_bundle", set_dir, path, reused_from=previous.set_id,
+                       offsite_key=previous.offsite_key, details={"refs": refs, "repository": str(repo)})]
+    bundle_repository(repo, path)
+    return [_entry(target, "git_bundle", set_dir, path, details={"refs": refs, "repository": str(repo)})]
+
+
+def archive_files(target: str, paths: list[str], set_dir: Path, last_day_only: bool = False,
+                  pattern: str = "*") -> list[ArtifactEntry]:
+    name = target.replace(":", "-")
+    path = set_dir / "files" / f"{name}.tar.gz"
+    roots = [Path(p) for p in paths]
+    facts = tar_paths(roots, path, newer_than=last_day() if last_day_only else None, pattern=pattern)
+    return [_entry(target, "tar", set_dir, path, details=facts)]

@@ -1,0 +1,220 @@
+"""daily-backup and verify-backups on the PostgreSQL sandbox with offsite copies on S3 (moto).
+
+Outcomes, not calls: a dump restored with plain pg_restore has the manifest's row counts, a
+repository cloned from its bundle with plain git has the same refs, a flipped byte fails
+verification naming the artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import boto3
+import psycopg2
+import pytest
+from sqlmodel import select
+
+from conftest import create_database, drop_database
+from flows.daily_backup import daily_backup
+from flows.verify_backups import verify_backups
+from tasks.backup.manifest import MANIFEST, read_manifest
+from tradeops.cli import apply_file
+from tradeops.store import BackupArtifact, BackupSet, session_for
+
+
+@pytest.fixture
+def backup_env(pg_sandbox, s3_endpoint, s3_bucket, tmp_path):
+    """The PostgreSQL sandbox as its own environment: private data dir, ops store and bucket."""
+    platform, config = pg_sandbox
+    name = f"bk-{uuid.uuid4().hex[:6]}"
+    apply_file(config, [("environment.name", name), ("environment.data_dir", str(tmp_path / "ops")),
+                        ("ops_store.url", f"sqlite:///{tmp_path / 'ops.db'}"),
+                        ("offsite.url", f"s3://{s3_bucket}/tradeops"), ("offsite.endpoint_url", s3_endpoint)],
+               quiet=True)
+    return SimpleNamespace(name=name, platform=platform, config=config, bucket=s3_bucket,
+                           s3=boto3.client("s3", endpoint_url=s3_endpoint), store=f"sqlite:///{tmp_path / 'ops.db'}")
+
+
+def run(flow, env_name):
+    state = flow(environment=env_name, return_state=True)
+    return state, state.result(raise_on_failure=False)
+
+
+def _artifact(result, target, kind):
+    return next(a for a in result["artifacts"] if a["target"] == target and a["kind"] == kind)
+
+
+def test_backup_restores_with_plain_tools_and_verifies(backup_env, pg_server, tmp_path):
+    state, result = run(daily_backup, backup_env.name)
+    assert state.is_completed(), state.message
+    set_dir = Path(result["set_dir"])
+    manifest, problems = read_manifest(set_dir)
+    assert problems == []
+
+    # PostgreSQL: plain pg_restore into a new database gives the manifest's row counts
+    dump = manifest.artifact("db:platform", "pg_dump")
+    restored = create_database(pg_server, "tradeops_test_restore")
+    try:
+        subprocess.run(["pg_restore", "--no-owner", f"--dbname={restored}", str(set_dir / dump.path)],
+                       check=True, capture_output=True)
+        conn = psycopg2.connect(restored)
+        with conn.cursor() as cur:
+            for table, expected in dump.details["row_counts"].items():
+                schema, name = table.split(".")
+                cur.execute(f'SELECT count(*) FROM "{schema}"."{name}"')
+                assert cur.fetchone()[0] == expected, table
+        conn.close()
+    finally:
+        drop_database(restored)
+    assert dump.details["row_counts"]["public.trades"] > 1000
+
+    # the runbook's CSV of active experiments equals the live rows
+    csv = (set_dir / manifest.artifact("db:platform", "csv").path).read_text().splitlines()
+    conn = psycopg2.connect(backup_env.platform.database_url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM experiments WHERE status = 'active'")
+        assert len(csv) - 1 == cur.fetchone()[0] > 0
+    conn.close()
+
+    # git: a clone from the bundle with plain git has the same refs and hashes
+    repo = backup_env.platform.repos_dir / "momentum_alpha"
+    bundle = set_dir / manifest.artifact("git:momentum_alpha", "git_bundle").path
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", "--mirror", str(bundle), str(clone)], check=True)
+
+    def refs(path):
+        out = subprocess.run(["git", "-C", str(path), "for-each-ref", "--format=%(refname) %(objectname)"],
+                             check=True, capture_output=True, text=True).stdout
+        return set(out.splitlines())
+
+    assert refs(clone) == refs(repo)
+
+    # offsite: every artifact and the manifest are in the bucket with identical bytes
+    for entry in manifest.artifacts:
+        body = backup_env.s3.get_object(Bucket=backup_env.bucket, Key=f"tradeops/{entry.offsite_key}")["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == entry.sha256 == hashlib.sha256((set_dir / entry.path).read_bytes()).hexdigest()
+    backup_env.s3.head_object(Bucket=backup_env.bucket, Key=f"tradeops/{backup_env.name}/{manifest.set_id}/{MANIFEST}")
+
+    # catalog: complete set, artifacts with flow run id and expiry
+    run_id = str(state.state_details.flow_run_id)
+    with session_for(backup_env.store) as session:
+        backup_set = session.exec(select(BackupSet).where(BackupSet.set_id == manifest.set_id)).one()
+        artifacts = session.exec(select(BackupArtifact).where(BackupArtifact.set_id == manifest.set_id)).all()
+    assert backup_set.status == "complete" and backup_set.flow_run_id == run_id
+    assert {a.flow_run_id for a in artifacts} == {run_id}
+    assert all(a.expires_at is not None and a.offsite_key for a in artifacts)
+
+    # verify-backups proves the set and marks it verified
+    state, verified = run(verify_backups, backup_env.name)
+    assert state.is_completed(), state.message
+    assert verified["verified"] == len(manifest.artifacts)
+    with session_for(backup_env.store) as session:
+        assert session.exec(select(BackupSet).where(BackupSet.set_id == manifest.set_id)).one().verified_at
+
+
+def test_unchanged_repositories_reuse_the_verified_bundle(backup_env):
+    _, first = run(daily_backup, backup_env.name)
+    run(verify_backups, backup_env.name)
+    subprocess.run(["git", "-C", str(backup_env.platform.repos_dir / "mean_reversion"), "tag", "-a",
+                    f"v9.9.{uuid.uuid4().int % 1000}", "-m", "new release"], check=True,
+                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@x", "PATH": "/usr/bin:/bin"})
+    state, second = run(daily_backup, backup_env.name)
+    assert state.is_completed(), state.message
+    unchanged = _artifact(second, "git:momentum_alpha", "git_bundle")
+    assert unchanged["reused_from"] == first["set_id"]
+    assert unchanged["offsite_key"] == _artifact(first, "git:momentum_alpha", "git_bundle")["offsite_key"]
+    assert _artifact(second, "git:mean_reversion", "git_bundle")["reused_from"] is None  # refs moved
+    state, _ = run(verify_backups, backup_env.name)
+    assert state.is_completed(), state.message
+
+
+def test_flipped_bytes_fail_verification_naming_the_artifact(backup_env):
+    _, result = run(daily_backup, backup_env.name)
+    set_dir = Path(result["set_dir"])
+    dump = _artifact(result, "db:platform", "pg_dump")
+    key = f"tradeops/{dump['offsite_key']}"
+    obj = backup_env.s3.get_object(Bucket=backup_env.bucket, Key=key)
+    body = bytearray(obj["Body"].read())
+    body[len(body) // 2] ^= 0x01
+    backup_env.s3.put_object(Bucket=backup_env.bucket, Key=key, Body=bytes(body), Metadata=obj["Metadata"])
+
+    state, verified = run(verify_backups, backup_env.name)
+    assert state.is_failed()
+    assert "db:platform (pg_dump)" in state.message and dump["offsite_key"] in state.message
+
+    bundle = set_dir / "git" / "regime_switch.bundle"
+    data = bytearray(bundle.read_bytes())
+    data[-5] ^= 0xFF
+    bundle.write_bytes(bytes(data))
+    state, _ = run(verify_backups, backup_env.name)
+    assert "git:regime_switch (git_bundle)" in state.message and "local git/regime_switch.bundle" in state.message
+
+
+def test_corrupt_manifest_is_caught_and_the_copy_used(backup_env):
+    _, result = run(daily_backup, backup_env.name)
+    manifest = Path(result["set_dir"]) / MANIFEST
+    manifest.write_text(manifest.read_text().replace('"size": ', '"size": 1', 1))
+    state, verified = run(verify_backups, backup_env.name)
+    assert state.is_failed()
+    assert "manifest checksum does not match" in state.message
+    assert verified["verified"] == len(result["artifacts"])  # the copy still proved every artifact
+
+
+def test_one_failing_target_does_not_stop_the_others(backup_env, tmp_path):
+    platform, config = backup_env.platform, backup_env.config
+    apply_file(config, [("environment.name", backup_env.name), ("environment.data_dir", str(tmp_path / "ops")),
+                        ("ops_store.url", backup_env.store),
+                        ("databases.platform.url", "postgresql://postgres@127.0.0.1:1/gone"),
+                        ("git.strategies.root", str(tmp_path / "no-such-folder")),
+                        ("configs.platform-config.paths", [str(platform.config_dir), str(tmp_path / "missing.yml")])],
+               quiet=True)
+    state, result = run(daily_backup, backup_env.name)
+    assert state.is_failed()
+    assert set(result["failures"]) == {"db:platform", "config:platform-config", "git:strategies"}
+    assert "no-such-folder does not exist" in result["failures"]["git:strategies"]
+    assert "cannot connect" in result["failures"]["db:platform"]
+    assert "missing.yml" in result["failures"]["config:platform-config"]
+    assert [a["target"] for a in result["artifacts"]] == ["logs:platform"]
+    assert not list(Path(result["set_dir"]).parent.glob(".*.partial"))
+
+
+def test_offsite_key_holding_other_content_is_never_overwritten(backup_env):
+    from blocks import OffsiteStorage
+    from tasks.backup.offsite import OffsiteConflict, publish_offsite
+
+    storage = OffsiteStorage.load(f"{backup_env.name}-offsite")
+    path = Path(backup_env.platform.config_dir) / "rbac.yml"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    storage.write_bytes("conflict/rbac.yml", b"something else entirely")
+    with pytest.raises(OffsiteConflict, match="already holds different content"):
+        publish_offsite(storage, path, "conflict/rbac.yml", digest, path.stat().st_size)
+    assert storage.read_bytes("conflict/rbac.yml") == b"something else entirely"
+    publish_offsite(storage, path, "conflict/fresh.yml", digest, path.stat().st_size)
+    publish_offsite(storage, path, "conflict/fresh.yml", digest, path.stat().st_size)  # same content: fine
+
+
+def test_abandoned_staging_is_swept_and_never_listed_complete(backup_env):
+    _, first = run(daily_backup, backup_env.name)
+    root = Path(first["set_dir"]).parent
+    abandoned = root / ".20200101T000000Z-daily-deadbeef.partial"
+    (abandoned / "db").mkdir(parents=True)
+    (abandoned / "db" / "platform.dump").write_bytes(b"PGDMP half")
+    with session_for(backup_env.store) as session:
+        session.add(BackupSet(set_id="20200101T000000Z-daily-deadbeef", environment=backup_env.name,
+                              kind="daily", status="pending"))
+        session.commit()
+    state, _ = run(daily_backup, backup_env.name)
+    assert state.is_completed()
+    assert not abandoned.exists()
+    with session_for(backup_env.store) as session:
+        statuses = {s.set_id: s.status for s in session.exec(select(BackupSet)).all()}
+    assert statuses["20200101T000000Z-daily-deadbeef"] == "abandoned"
+    assert list(statuses.values()).count("complete") == 2
+    manifests = [json.loads((root / s / MANIFEST).read_text())["set_id"] for s in statuses if (root / s).is_dir()]
+    assert len(manifests) == 2
