@@ -7,6 +7,7 @@ is stored here.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -73,14 +74,29 @@ class OffsiteStorage(Block):
             return self._local(key).read_bytes()
         return self.s3_bucket().read_path(key)
 
-    def upload_file(self, path: Path, key: str, sha256: str | None = None) -> str:
-        """Copy a file offsite; on S3 its SHA-256 travels as object metadata for later checks."""
+    def upload_file(self, path: Path, key: str, sha256: str | None = None,
+                    retain_until: datetime | None = None) -> str:
+        """Copy a file offsite. On S3 its SHA-256 travels as object metadata for later checks, and
+        with `retain_until` the object gets Object Lock retention in compliance mode when the
+        bucket has Object Lock enabled (it cannot be deleted or overwritten before that date)."""
         if self.scheme == "file":
             atomic_copy(path, self._local(key))
-        else:
-            extra = {"ExtraArgs": {"Metadata": {"sha256": sha256}}} if sha256 else {}
-            self.s3_bucket().upload_from_path(str(path), key, **extra)
+            return key
+        extra: dict = {"Metadata": {"sha256": sha256}} if sha256 else {}
+        if retain_until is not None and self.object_lock_enabled():
+            extra.update(ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=retain_until)
+        self.s3_bucket().upload_from_path(str(path), key, **({"ExtraArgs": extra} if extra else {}))
         return key
+
+    def object_lock_enabled(self) -> bool:
+        if self.scheme != "s3":
+            return False
+        client = self.s3_bucket().credentials.get_s3_client()
+        try:
+            config = client.get_object_lock_configuration(Bucket=urlparse(self.url).netloc)
+        except client.exceptions.ClientError:
+            return False
+        return config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
 
     def recorded_sha256(self, key: str) -> str | None:
         """The object's SHA-256: computed for a local folder, from metadata on S3 (None if absent)."""

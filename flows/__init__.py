@@ -9,6 +9,7 @@ FLOWS: dict[str, str] = {
     "health-check": "flows.health_check:health_check",
     "daily-backup": "flows.daily_backup:daily_backup",
     "verify-backups": "flows.verify_backups:verify_backups",
+    "weekly-backup": "flows.weekly_backup:weekly_backup",
 }
 
 

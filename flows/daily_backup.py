@@ -21,8 +21,10 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
-from tasks.backup import archive_files_task, backup_database_task, backup_repository_task, publish_offsite_task
-from tasks.backup.catalog import complete_set, fail_set, last_verified, open_set
+from tasks.backup import (
+    archive_files_task, backup_database_task, backup_repository_task, export_audit_task, publish_offsite_task,
+)
+from tasks.backup.catalog import COMPLIANCE_KINDS, complete_set, expires_at, fail_set, last_verified, open_set
 from tasks.backup.manifest import ArtifactEntry, Manifest, write_manifest
 from tasks.backup.sets import finalize_set, new_set_id, staging_dir, sweep_abandoned
 from tasks.environment import LoadedEnvironment, load_environment
@@ -105,14 +107,21 @@ def submit_target_backups(env: LoadedEnvironment, staging: Path, incremental: bo
         target = f"logs:{logs.target}"
         jobs[target] = archive_files_task.submit(target, [logs.path], staging, last_day_only=incremental,
                                                  pattern=logs.pattern)
+    if not incremental:  # the weekly full set also carries the audit trail (runbook 000)
+        jobs["audit:trail"] = export_audit_task.submit("audit:trail", env.store_url, staging)
     return jobs, failures
 
 
 def copy_offsite(storage, set_dir: Path, manifest: Manifest, set_id: str, environment: str) -> dict[str, str]:
     """Upload every new artifact, then the manifest and its copy; returns failures by key."""
     prefix = f"{environment}/{set_id}/"
-    uploads = {e.offsite_key: publish_offsite_task.submit(storage, set_dir / e.path, e.offsite_key, e.sha256, e.size)
-               for e in manifest.artifacts if e.offsite_key.startswith(prefix)}  # reused ones are there already
+    created = datetime.fromisoformat(manifest.created_at)
+    uploads = {
+        e.offsite_key: publish_offsite_task.submit(
+            storage, set_dir / e.path, e.offsite_key, e.sha256, e.size,
+            retain_until=expires_at(manifest.kind, e.kind, created) if e.kind in COMPLIANCE_KINDS else None)
+        for e in manifest.artifacts if e.offsite_key.startswith(prefix)  # reused ones are there already
+    }
     failures = {}
     for key, future in uploads.items():
         try:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import subprocess
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -36,7 +37,7 @@ def backup_env(pg_sandbox, s3_endpoint, s3_bucket, tmp_path):
                         ("ops_store.url", f"sqlite:///{tmp_path / 'ops.db'}"),
                         ("offsite.url", f"s3://{s3_bucket}/tradeops"), ("offsite.endpoint_url", s3_endpoint)],
                quiet=True)
-    return SimpleNamespace(name=name, platform=platform, config=config, bucket=s3_bucket,
+    return SimpleNamespace(name=name, platform=platform, config=config, bucket=s3_bucket, data_dir=tmp_path / "ops",
                            s3=boto3.client("s3", endpoint_url=s3_endpoint), store=f"sqlite:///{tmp_path / 'ops.db'}")
 
 
@@ -218,3 +219,37 @@ def test_abandoned_staging_is_swept_and_never_listed_complete(backup_env):
     assert list(statuses.values()).count("complete") == 2
     manifests = [json.loads((root / s / MANIFEST).read_text())["set_id"] for s in statuses if (root / s).is_dir()]
     assert len(manifests) == 2
+
+
+def test_weekly_full_set_with_audit_trail_and_object_lock(backup_env, s3_endpoint):
+    from flows.weekly_backup import weekly_backup
+
+    locked = f"tradeops-locked-{uuid.uuid4().hex[:6]}"
+    backup_env.s3.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True)
+    apply_file(backup_env.config, [("environment.name", backup_env.name),
+                                   ("environment.data_dir", str(backup_env.data_dir)),
+                                   ("ops_store.url", backup_env.store),
+                                   ("offsite.url", f"s3://{locked}/tradeops"), ("offsite.endpoint_url", s3_endpoint)],
+               quiet=True)
+    _, daily = run(daily_backup, backup_env.name)
+    run(verify_backups, backup_env.name)
+    state, weekly = run(weekly_backup, backup_env.name)
+    assert state.is_completed(), state.message
+    assert all(a["reused_from"] is None for a in weekly["artifacts"])  # weekly packs everything again
+    audit = _artifact(weekly, "audit:trail", "audit_log")
+    lines = (Path(weekly["set_dir"]) / "audit" / "audit-trail.jsonl").read_text().splitlines()
+    assert len(lines) >= 2 and json.loads(lines[-1])["operation"] == "config_apply"
+
+    def lock(artifact):
+        head = backup_env.s3.head_object(Bucket=locked, Key=f"tradeops/{artifact['offsite_key']}")
+        return head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
+
+    mode, until = lock(_artifact(weekly, "db:platform", "pg_dump"))
+    assert mode == "COMPLIANCE" and 83 <= (until - datetime.now(timezone.utc)).days <= 84
+    mode, until = lock(audit)
+    assert mode == "COMPLIANCE" and until.year >= datetime.now(timezone.utc).year + 6
+    assert lock(_artifact(weekly, "git:momentum_alpha", "git_bundle")) == (None, None)
+    assert lock(_artifact(daily, "db:platform", "pg_dump"))[0] == "COMPLIANCE"
+
+    state, _ = run(verify_backups, backup_env.name)
+    assert state.is_completed(), state.message

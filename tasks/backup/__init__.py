@@ -5,7 +5,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from tasks.backup.offsite import OffsiteConflict, publish_offsite
-from tasks.backup.targets import archive_files, backup_database, backup_repository
+from tasks.backup.targets import archive_files, backup_database, backup_repository, export_audit
 from tasks.backup.verify import verify_artifact
 
 
@@ -31,3 +31,4 @@ publish_offsite_task = task(publish_offsite, name="publish-offsite", cache_polic
                             retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2),
                             retry_condition_fn=_transient, task_run_name="offsite-{key}")
 verify_artifact_task = task(verify_artifact, name="verify-artifact", cache_policy=NO_CACHE)
+export_audit_task = task(export_audit, name="export-audit-trail", cache_policy=NO_CACHE)

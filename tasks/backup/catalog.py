@@ -16,7 +16,12 @@ from tradeops.store.records import current_flow_run_id
 # Retention per artifact class in days (runbook 000: git 30 days, experiment database 90 days;
 # weekly sets 12 weeks). Applied by the retention step; recorded as expires_at on every artifact.
 RETENTION_DAYS = {"daily:git_bundle": 30, "daily:pg_dump": 90, "daily:sqlite_db": 90, "daily:csv": 90,
-                  "daily:tar": 30, "weekly": 84}
+                  "daily:tar": 30, "weekly": 84, "weekly:audit_log": 7 * 365}
+
+
+# Compliance-class artifacts get S3 Object Lock (compliance mode) until they expire, where the
+# bucket has Object Lock enabled: database dumps and audit logs (runbook 000: 90 days, 7 years).
+COMPLIANCE_KINDS = frozenset({"pg_dump", "sqlite_db", "csv", "audit_log"})
 
 
 def expires_at(set_kind: str, artifact_kind: str, created: datetime) -> datetime:

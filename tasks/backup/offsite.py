@@ -8,6 +8,7 @@ backoff by the task wrapper.
 from __future__ import annotations
 
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 from blocks import OffsiteStorage
@@ -22,13 +23,15 @@ class OffsiteConflict(OffsiteError):
     """The key already holds different content: never overwritten."""
 
 
-def publish_offsite(storage: OffsiteStorage, path: Path, key: str, sha256: str, size: int) -> str:
+def publish_offsite(storage: OffsiteStorage, path: Path, key: str, sha256: str, size: int,
+                    retain_until: datetime | None = None) -> str:
+    """Upload and check one file; `retain_until` asks for Object Lock (compliance-class objects)."""
     existing = storage.size(key)
     if existing is not None:
         if existing == size and storage.recorded_sha256(key) == sha256:
             return key
         raise OffsiteConflict(f"{storage.describe()} already holds different content at {key}; not overwritten")
-    storage.upload_file(path, key, sha256=sha256)
+    storage.upload_file(path, key, sha256=sha256, retain_until=retain_until)
     check_offsite_copy(storage, key, sha256, size, download=False)
     return key
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tasks.backup.archives import last_day, tar_paths
+from tasks.backup.audit import export_audit_trail
 from tasks.backup.git import bundle_repository, repository_refs, reuse_bundle
 from tasks.backup.manifest import ArtifactEntry
 from tasks.backup.postgres import artifact_facts, backup_sqlite, dump_postgres
@@ -51,3 +52,8 @@ def archive_files(target: str, paths: list[str], set_dir: Path, last_day_only: b
     roots = [Path(p) for p in paths]
     facts = tar_paths(roots, path, newer_than=last_day() if last_day_only else None, pattern=pattern)
     return [_entry(target, "tar", set_dir, path, details=facts)]
+
+
+def export_audit(target: str, store_url: str, set_dir: Path) -> list[ArtifactEntry]:
+    path = set_dir / "audit" / "audit-trail.jsonl"
+    return [_entry(target, "audit_log", set_dir, path, details=export_audit_trail(store_url, path))]

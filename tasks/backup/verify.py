@@ -7,6 +7,7 @@ import tarfile
 from pathlib import Path
 
 from blocks import OffsiteStorage
+from tasks.backup.audit import check_audit_export
 from tasks.backup.git import bundle_refs, verify_bundle
 from tasks.backup.manifest import ArtifactEntry
 from tasks.backup.offsite import OffsiteError, check_offsite_copy
@@ -54,6 +55,9 @@ def _readable(local: Path, entry: ArtifactEntry) -> list[str]:
             with sqlite3.connect(f"file:{local}?mode=ro", uri=True) as conn:
                 if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
                     return [f"{entry.path} fails PRAGMA integrity_check"]
+        elif entry.kind == "audit_log":
+            if check_audit_export(local)["head"] != entry.details.get("head"):
+                return [f"{entry.path}: the chain head differs from the manifest"]
         elif entry.kind == "tar":
             with tarfile.open(local, "r:gz") as tar:
                 for member in tar:

@@ -1,0 +1,21 @@
+"""weekly-backup: the full weekly set (runbooks 000 weekly git backup, 002 "Weekly Full Backup").
+
+The same steps as daily-backup, but nothing is reused: every repository is packed again, all
+logs are archived (not only the last day's), and the ops store's audit trail is exported with
+its hash chain. Weekly sets are kept 12 weeks; database dumps and the audit export get S3
+Object Lock where the bucket has it.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.states import State
+
+from flows.daily_backup import run_backup_set
+from tasks.environment import load_environment
+
+
+@flow(name="weekly-backup")
+def weekly_backup(environment: str = "default") -> State:
+    """A complete backup set of every target of `environment`, regardless of incremental reuse."""
+    return run_backup_set(load_environment(environment), kind="weekly")
