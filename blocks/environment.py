@@ -37,6 +37,8 @@ class TradeopsEnvironment(Block):
     alert_blocks: list[str] = Field(default_factory=list)
     health_disk_paths: list[str] = Field(default_factory=list)
     health_thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
+    backup_retention_days: dict[str, int] = Field(default_factory=dict,
+                                                  description="Overrides of the retention classes, in days.")
 
     def databases(self) -> list[DatabaseTarget]:
         return [DatabaseTarget.load(name) for name in self.database_blocks]

@@ -26,6 +26,7 @@ from tasks.backup import (
 )
 from tasks.backup.catalog import COMPLIANCE_KINDS, complete_set, expires_at, fail_set, last_verified, open_set
 from tasks.backup.manifest import ArtifactEntry, Manifest, write_manifest
+from tasks.backup.retention import apply_retention, catalog_facts, plan_retention
 from tasks.backup.sets import finalize_set, new_set_id, staging_dir, sweep_abandoned
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.files import sha256_file
@@ -34,9 +35,22 @@ from tradeops.store.records import current_flow_run_id
 
 
 @flow(name="daily-backup")
-def daily_backup(environment: str = "default") -> State:
-    """Back up every target of `environment` into one set, locally and offsite."""
-    return run_backup_set(load_environment(environment), kind="daily")
+def daily_backup(environment: str = "default", dry_run: bool = False) -> State:
+    """Back up every target of `environment` into one set, locally and offsite, then apply
+    retention. `dry_run`: back up nothing, delete nothing, list what retention would remove."""
+    env = load_environment(environment)
+    return report_retention_plan(env, "daily") if dry_run else run_backup_set(env, kind="daily")
+
+
+def report_retention_plan(env: LoadedEnvironment, kind: str) -> State:
+    plan = plan_retention(catalog_facts(env.store_url, env.name), datetime.now(timezone.utc),
+                          env.block.backup_retention_days)
+    rows = [(s.set_id, s.kind, f"{s.created_at:%Y-%m-%d %H:%M}", "would be removed") for s in plan.expire]
+    rows += [(set_id, "", "", f"kept: {why}") for set_id, why in plan.keep_protected]
+    markdown = f"# {kind} backup dry run: retention plan\n\n" + markdown_table(["set", "kind", "created", "action"], rows)
+    result = {"dry_run": True, "would_expire": [s.set_id for s in plan.expire],
+              "protected": dict(plan.keep_protected)}
+    return final_state(publish_summary(f"{kind}-backup", env.name, env.store_url, markdown, result), None)
 
 
 def run_backup_set(env: LoadedEnvironment, kind: str) -> State:
@@ -84,7 +98,13 @@ def run_backup_set(env: LoadedEnvironment, kind: str) -> State:
 
     offsite_failures = copy_offsite(storage, final, manifest, set_id, env.name) if storage else {}
     failures.update({f"offsite {k}": v for k, v in offsite_failures.items()})
-    return report_set(env, kind, manifest, final, failures, storage)
+    expired: list[str] = []
+    if not failures:  # a failed run never prunes older good sets
+        plan = plan_retention(catalog_facts(env.store_url, env.name), now, env.block.backup_retention_days)
+        expired = apply_retention(plan, env.store_url, storage, env.name)
+        if expired:
+            logger.info("retention removed %d expired set(s): %s", len(expired), ", ".join(expired))
+    return report_set(env, kind, manifest, final, failures, storage, expired)
 
 
 def submit_target_backups(env: LoadedEnvironment, staging: Path, incremental: bool) -> tuple[dict, dict[str, str]]:
@@ -137,7 +157,7 @@ def copy_offsite(storage, set_dir: Path, manifest: Manifest, set_id: str, enviro
 
 
 def report_set(env: LoadedEnvironment, kind: str, manifest: Manifest, set_dir: Path,
-               failures: dict[str, str], storage) -> State:
+               failures: dict[str, str], storage, expired: list[str]) -> State:
     rows = [(e.target, e.kind, f"{e.size:,}", e.sha256[:12], e.reused_from or "", e.offsite_key or "")
             for e in manifest.artifacts]
     failure = None
@@ -149,8 +169,9 @@ def report_set(env: LoadedEnvironment, kind: str, manifest: Manifest, set_dir: P
         f"offsite: {storage.describe() if storage else 'not configured'}",
         markdown_table(["target", "kind", "bytes", "sha256", "reuses set", "offsite key"], rows),
         "## Failed\n\n" + markdown_table(["target", "reason"], failures.items()) if failures else "",
+        "## Retention\n\nRemoved expired sets: " + ", ".join(expired) if expired else "",
     ]))
-    result = {"set_id": manifest.set_id, "set_dir": str(set_dir), "failures": failures,
+    result = {"set_id": manifest.set_id, "set_dir": str(set_dir), "failures": failures, "expired_sets": expired,
               "artifacts": [{"target": e.target, "kind": e.kind, "size": e.size, "sha256": e.sha256,
                              "reused_from": e.reused_from, "offsite_key": e.offsite_key}
                             for e in manifest.artifacts]}

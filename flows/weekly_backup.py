@@ -11,11 +11,12 @@ from __future__ import annotations
 from prefect import flow
 from prefect.states import State
 
-from flows.daily_backup import run_backup_set
+from flows.daily_backup import report_retention_plan, run_backup_set
 from tasks.environment import load_environment
 
 
 @flow(name="weekly-backup")
-def weekly_backup(environment: str = "default") -> State:
+def weekly_backup(environment: str = "default", dry_run: bool = False) -> State:
     """A complete backup set of every target of `environment`, regardless of incremental reuse."""
-    return run_backup_set(load_environment(environment), kind="weekly")
+    env = load_environment(environment)
+    return report_retention_plan(env, "weekly") if dry_run else run_backup_set(env, kind="weekly")

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 # Before Prefect is imported anywhere: a private PREFECT_HOME, no analytics, a patient startup.
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="tradeops-tests-"))
@@ -174,3 +175,20 @@ def pg_sandbox(pg_server: str, session_dir: Path):
     platform, config_path = build_sandbox(session_dir / "sandbox", url, "small", 7)
     yield platform, config_path
     drop_database(url)
+
+
+@pytest.fixture
+def backup_env(pg_sandbox, s3_endpoint, s3_bucket, tmp_path):
+    """The PostgreSQL sandbox as its own environment: private data dir, ops store and bucket."""
+    import boto3
+
+    from tradeops.cli import apply_file
+
+    platform, config = pg_sandbox
+    name = f"bk-{uuid.uuid4().hex[:6]}"
+    store = f"sqlite:///{tmp_path / 'ops.db'}"
+    apply_file(config, [("environment.name", name), ("environment.data_dir", str(tmp_path / "ops")),
+                        ("ops_store.url", store), ("offsite.url", f"s3://{s3_bucket}/tradeops"),
+                        ("offsite.endpoint_url", s3_endpoint)], quiet=True)
+    return SimpleNamespace(name=name, platform=platform, config=config, bucket=s3_bucket, data_dir=tmp_path / "ops",
+                           s3=boto3.client("s3", endpoint_url=s3_endpoint), store=store)

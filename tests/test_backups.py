@@ -13,9 +13,7 @@ import subprocess
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from types import SimpleNamespace
 
-import boto3
 import psycopg2
 import pytest
 from sqlmodel import select
@@ -26,19 +24,6 @@ from flows.verify_backups import verify_backups
 from tasks.backup.manifest import MANIFEST, read_manifest
 from tradeops.cli import apply_file
 from tradeops.store import BackupArtifact, BackupSet, session_for
-
-
-@pytest.fixture
-def backup_env(pg_sandbox, s3_endpoint, s3_bucket, tmp_path):
-    """The PostgreSQL sandbox as its own environment: private data dir, ops store and bucket."""
-    platform, config = pg_sandbox
-    name = f"bk-{uuid.uuid4().hex[:6]}"
-    apply_file(config, [("environment.name", name), ("environment.data_dir", str(tmp_path / "ops")),
-                        ("ops_store.url", f"sqlite:///{tmp_path / 'ops.db'}"),
-                        ("offsite.url", f"s3://{s3_bucket}/tradeops"), ("offsite.endpoint_url", s3_endpoint)],
-               quiet=True)
-    return SimpleNamespace(name=name, platform=platform, config=config, bucket=s3_bucket, data_dir=tmp_path / "ops",
-                           s3=boto3.client("s3", endpoint_url=s3_endpoint), store=f"sqlite:///{tmp_path / 'ops.db'}")
 
 
 def run(flow, env_name):

@@ -48,7 +48,7 @@ def test_valid_file_loads_every_section(tmp_path):
 
 
 @pytest.mark.parametrize("text, expected", [
-    (VALID + "\n[backups]\nkeep = 3\n", "backups: unknown key"),
+    (VALID + "\n[backup]\nkeep = 3\n", "backup: unknown key"),
     (VALID.replace('freshness_table = "regime_history"', 'freshnes_table = "x"'),
      "databases[0].freshnes_table: unknown key"),
     (VALID.replace("s3://backups/tradeops", "ftp://backups/x"), "offsite.url: 'ftp://backups/x' is not a valid URL"),
@@ -62,6 +62,8 @@ def test_valid_file_loads_every_section(tmp_path):
     (VALID.replace('name = "prod-east"', 'name = "Prod East"'), "environment.name: String should match pattern"),
     (VALID + '\n[[databases]]\nname = "platform"\nurl = "sqlite:////x.db"\n', "name 'platform' is used twice"),
     ("[environment\nname=1", "not valid TOML"),
+    (VALID + "\n[backups.retention_days]\n\"daily:git\" = 30\n", "backups.retention_days: unknown retention class"),
+    (VALID + "\n[backups.retention_days]\n\"daily:git_bundle\" = 0\n", "retention must be at least 1 day"),
 ])
 def test_broken_file_exits_2_naming_the_key(tmp_path, capsys, text, expected):
     path = write(tmp_path, text)

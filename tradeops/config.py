@@ -177,6 +177,22 @@ class HealthSection(_Strict):
         return value
 
 
+class BackupsSection(_Strict):
+    retention_days: dict[str, int] = {}
+
+    @field_validator("retention_days")
+    @classmethod
+    def _known_classes(cls, value: dict[str, int]) -> dict[str, int]:
+        from tasks.backup.catalog import RETENTION_DAYS
+
+        for name, days in value.items():
+            if name not in RETENTION_DAYS:
+                raise ValueError(f"unknown retention class {name!r}; known: {', '.join(sorted(RETENTION_DAYS))}")
+            if days < 1:
+                raise ValueError(f"{name}: retention must be at least 1 day, not {days}")
+        return value
+
+
 class TradeopsConfig(_Strict):
     environment: EnvironmentSection = EnvironmentSection()
     ops_store: OpsStoreSection = OpsStoreSection()
@@ -188,6 +204,7 @@ class TradeopsConfig(_Strict):
     configs: list[ConfigFilesSection] = []
     alerts: list[AlertSection] = []
     health: HealthSection = HealthSection()
+    backups: BackupsSection = BackupsSection()
 
     @model_validator(mode="after")
     def _unique_names(self) -> TradeopsConfig:
