@@ -30,6 +30,7 @@ from tasks.backup.retention import apply_retention, catalog_facts, plan_retentio
 from tasks.backup.sets import finalize_set, new_set_id, staging_dir, sweep_abandoned
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.files import sha256_file
+from tasks.locks import ensure_locks, lock_name
 from tasks.reporting import final_state, markdown_table, publish_summary
 from tradeops.store.records import current_flow_run_id
 
@@ -108,27 +109,30 @@ def run_backup_set(env: LoadedEnvironment, kind: str) -> State:
 
 
 def submit_target_backups(env: LoadedEnvironment, staging: Path, incremental: bool) -> tuple[dict, dict[str, str]]:
-    """Submit one task per target (they run concurrently); targets that cannot even start fail here."""
-    jobs, failures = {}, {}
+    """Submit one task per target (they run concurrently, each holding its target's lock);
+    targets that cannot even start fail here."""
+    failures: dict[str, str] = {}
+    work: dict[str, tuple] = {}
     for db in env.block.databases():
-        target = f"db:{db.target}"
-        jobs[target] = backup_database_task.submit(target, db.url.get_secret_value(), staging)
+        work[f"db:{db.target}"] = (backup_database_task, db.url.get_secret_value(), staging)
     for repo_set in env.block.git_sets():
         if repo_set.root and not Path(repo_set.root).is_dir():
             failures[f"git:{repo_set.target}"] = f"repository folder {repo_set.root} does not exist"
         for repo in repo_set.repositories():
             target = f"git:{repo.name}"
             previous = last_verified(env.store_url, env.name, target, "git_bundle") if incremental else None
-            jobs[target] = backup_repository_task.submit(target, repo, staging, previous)
+            work[target] = (backup_repository_task, repo, staging, previous)
     for files in env.block.config_sets():
-        target = f"config:{files.target}"
-        jobs[target] = archive_files_task.submit(target, files.paths, staging)
+        work[f"config:{files.target}"] = (archive_files_task, files.paths, staging)
     for logs in env.block.log_directories():
-        target = f"logs:{logs.target}"
-        jobs[target] = archive_files_task.submit(target, [logs.path], staging, last_day_only=incremental,
-                                                 pattern=logs.pattern)
+        work[f"logs:{logs.target}"] = (archive_files_task, [logs.path], staging, incremental, logs.pattern)
+    locks = {target: lock_name("backup", env.name, target) for target in work}
+    ensure_locks(list(locks.values()))
+    key_block = env.block.backup_encryption_key_block
+    jobs = {target: task.submit(target, *args, lock=locks[target], key_block=key_block)
+            for target, (task, *args) in work.items()}
     if not incremental:  # the weekly full set also carries the audit trail (runbook 000)
-        jobs["audit:trail"] = export_audit_task.submit("audit:trail", env.store_url, staging)
+        jobs["audit:trail"] = export_audit_task.submit("audit:trail", env.store_url, staging, key_block=key_block)
     return jobs, failures
 
 

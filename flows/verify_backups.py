@@ -38,7 +38,9 @@ def verify_backups(environment: str = "default") -> State:
             continue
         for problem in manifest_problems:
             failures[f"{backup_set.set_id} manifest"] = problem
-        checks = {(e.target, e.kind): verify_artifact_task.submit(set_dir, e, storage) for e in manifest.artifacts}
+        key_block = env.block.backup_encryption_key_block
+        checks = {(e.target, e.kind): verify_artifact_task.submit(set_dir, e, storage, key_block)
+                  for e in manifest.artifacts}
         verified = []
         for (target, kind), future in checks.items():
             problems = future.result()

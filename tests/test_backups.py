@@ -238,3 +238,57 @@ def test_weekly_full_set_with_audit_trail_and_object_lock(backup_env, s3_endpoin
 
     state, _ = run(verify_backups, backup_env.name)
     assert state.is_completed(), state.message
+
+
+def test_a_target_another_run_is_writing_is_not_written_twice(backup_env, monkeypatch):
+    from prefect.concurrency.sync import concurrency
+
+    from tasks.locks import ensure_locks, lock_name
+
+    monkeypatch.setenv("TRADEOPS_TARGET_LOCK_TIMEOUT_SECONDS", "10")
+    busy = lock_name("backup", backup_env.name, "git:momentum_alpha")
+    ensure_locks([busy])
+    with concurrency(busy, occupy=1, strict=True):  # another run is writing this repository
+        state, result = run(daily_backup, backup_env.name)
+    assert state.is_failed()
+    assert set(result["failures"]) == {"git:momentum_alpha"}
+    assert "another run has been writing git:momentum_alpha" in result["failures"]["git:momentum_alpha"]
+    assert "git:mean_reversion" in {a["target"] for a in result["artifacts"]}
+
+
+def test_encrypted_sets_verify_only_with_the_right_key(backup_env, tmp_path):
+    import os
+
+    from prefect.blocks.system import Secret
+
+    from tasks.backup.encryption import decrypt_file
+
+    key = os.urandom(32)
+    Secret(value=key.hex()).save(f"{backup_env.name}-backup-key", overwrite=True)
+    apply_file(backup_env.config, [("environment.name", backup_env.name),
+                                   ("environment.data_dir", str(backup_env.data_dir)),
+                                   ("ops_store.url", backup_env.store),
+                                   ("offsite.url", f"s3://{backup_env.bucket}/tradeops"),
+                                   ("offsite.endpoint_url", backup_env.s3.meta.endpoint_url),
+                                   ("backups.encryption_key_block", f"{backup_env.name}-backup-key")], quiet=True)
+    state, result = run(daily_backup, backup_env.name)
+    assert state.is_completed(), state.message
+    set_dir = Path(result["set_dir"])
+    dump = _artifact(result, "db:platform", "pg_dump")
+    sealed = set_dir / "db" / "platform.dump.enc"
+    assert sealed.is_file() and not (set_dir / "db" / "platform.dump").exists()
+    assert b"PGDMP" not in sealed.read_bytes()[:4096]
+    assert all(a["offsite_key"].endswith(".enc") for a in result["artifacts"])
+    decrypt_file(sealed, tmp_path / "platform.dump", key)
+    assert subprocess.run(["pg_restore", "--list", str(tmp_path / "platform.dump")],
+                          capture_output=True).returncode == 0
+    assert hashlib.sha256(sealed.read_bytes()).hexdigest() == dump["sha256"]
+
+    state, _ = run(verify_backups, backup_env.name)
+    assert state.is_completed(), state.message
+
+    Secret(value=os.urandom(32).hex()).save(f"{backup_env.name}-backup-key", overwrite=True)  # wrong key
+    state, verified = run(verify_backups, backup_env.name)
+    assert state.is_failed()
+    assert "cannot decrypt platform.dump.enc at chunk 0: wrong key" in state.message
+    assert verified["verified"] == 0

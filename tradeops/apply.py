@@ -98,6 +98,7 @@ def build_blocks(config: TradeopsConfig, base_dir: Path) -> dict[str, object]:
         health_disk_paths=[path(p) for p in config.health.disk_paths] or [data_dir],
         health_thresholds=config.health.thresholds,
         backup_retention_days=config.backups.retention_days,
+        backup_encryption_key_block=config.backups.encryption_key_block,
     )
     return blocks
 

@@ -179,6 +179,7 @@ class HealthSection(_Strict):
 
 class BackupsSection(_Strict):
     retention_days: dict[str, int] = {}
+    encryption_key_block: str | None = None  # a Prefect Secret block with the 256-bit key
 
     @field_validator("retention_days")
     @classmethod

@@ -1,12 +1,16 @@
 """Backups: one module per concern (targets, manifest, catalog, offsite, verify); tasks wrap them here."""
 
+from pathlib import Path
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from tasks.backup.encryption import load_key, seal_entries
 from tasks.backup.offsite import OffsiteConflict, publish_offsite
 from tasks.backup.targets import archive_files, backup_database, backup_repository, export_audit
 from tasks.backup.verify import verify_artifact
+from tasks.locks import target_lock
 
 
 def _transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry_condition_fn signature
@@ -20,15 +24,38 @@ def _transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry
     return False
 
 
-# Database tasks receive the DSN: never hash it into a cache key.
-backup_database_task = task(backup_database, name="backup-database", cache_policy=NO_CACHE,
-                            task_run_name="backup-{target}")
-backup_repository_task = task(backup_repository, name="backup-repository", cache_policy=NO_CACHE,
-                              task_run_name="backup-{target}")
-archive_files_task = task(archive_files, name="archive-files", cache_policy=NO_CACHE,
-                          task_run_name="archive-{target}")
+# Each target task holds its target's one-slot lock while it writes (see tasks/locks.py). The
+# database task receives the DSN, so no task here hashes its inputs into a cache key.
+# An encryption key travels by Secret block name only; the task loads it.
+def _sealed(entries, set_dir: Path, key_block: str | None):
+    return seal_entries(entries, set_dir, load_key(key_block)) if key_block else entries
+
+
+@task(name="backup-database", cache_policy=NO_CACHE, task_run_name="backup-{target}")
+def backup_database_task(target: str, url: str, set_dir: Path, lock: str | None = None,
+                         key_block: str | None = None):
+    with target_lock(lock, target):
+        return _sealed(backup_database(target, url, set_dir), set_dir, key_block)
+
+
+@task(name="backup-repository", cache_policy=NO_CACHE, task_run_name="backup-{target}")
+def backup_repository_task(target: str, repo: Path, set_dir: Path, previous, lock: str | None = None,
+                           key_block: str | None = None):
+    with target_lock(lock, target):
+        return _sealed(backup_repository(target, repo, set_dir, previous), set_dir, key_block)
+
+
+@task(name="archive-files", cache_policy=NO_CACHE, task_run_name="archive-{target}")
+def archive_files_task(target: str, paths: list[str], set_dir: Path, last_day_only: bool = False,
+                       pattern: str = "*", lock: str | None = None, key_block: str | None = None):
+    with target_lock(lock, target):
+        return _sealed(archive_files(target, paths, set_dir, last_day_only, pattern), set_dir, key_block)
+
+
 publish_offsite_task = task(publish_offsite, name="publish-offsite", cache_policy=NO_CACHE,
                             retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2),
                             retry_condition_fn=_transient, task_run_name="offsite-{key}")
 verify_artifact_task = task(verify_artifact, name="verify-artifact", cache_policy=NO_CACHE)
-export_audit_task = task(export_audit, name="export-audit-trail", cache_policy=NO_CACHE)
+@task(name="export-audit-trail", cache_policy=NO_CACHE)
+def export_audit_task(target: str, store_url: str, set_dir: Path, key_block: str | None = None):
+    return _sealed(export_audit(target, store_url, set_dir), set_dir, key_block)

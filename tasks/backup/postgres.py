@@ -73,6 +73,8 @@ def dump_postgres(url: str, dump_path: Path, csv_path: Path | None = None) -> di
 
 
 def _row_counts(cur) -> dict[str, int]:
+    # one core for counting: pg_dump and its server backend need the others
+    cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
     cur.execute(USER_TABLES)
     counts = {}
     for schema, table in cur.fetchall():

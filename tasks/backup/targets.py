@@ -37,10 +37,12 @@ def backup_repository(target: str, repo: Path, set_dir: Path,
                       previous: BackupArtifact | None) -> list[ArtifactEntry]:
     refs = repository_refs(repo)
     path = set_dir / "git" / f"{repo.name}.bundle"
-    if previous is not None and json.loads(previous.details).get("refs") == refs and Path(previous.path).is_file():
-        reuse_bundle(Path(previous.path), path)
-        return [_entry(target, "git_bundle", set_dir, path, reused_from=previous.set_id,
-                       offsite_key=previous.offsite_key, details={"refs": refs, "repository": str(repo)})]
+    earlier = json.loads(previous.details) if previous is not None else {}
+    if earlier.get("refs") == refs and Path(previous.path).is_file():
+        linked = path.with_name(Path(previous.path).name)  # keeps `.enc` when the earlier one is sealed
+        reuse_bundle(Path(previous.path), linked)
+        return [_entry(target, "git_bundle", set_dir, linked, reused_from=previous.set_id,
+                       offsite_key=previous.offsite_key, details=earlier)]
     bundle_repository(repo, path)
     return [_entry(target, "git_bundle", set_dir, path, details={"refs": refs, "repository": str(repo)})]
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 import tarfile
 from pathlib import Path
 
 from blocks import OffsiteStorage
 from tasks.backup.audit import check_audit_export
+from tasks.backup.encryption import SUFFIX, DecryptionError, decrypt_file, load_key
 from tasks.backup.git import bundle_refs, verify_bundle
 from tasks.backup.manifest import ArtifactEntry
 from tasks.backup.offsite import OffsiteError, check_offsite_copy
@@ -15,7 +17,8 @@ from tasks.backup.postgres import BackupError, list_archive
 from tasks.files import sha256_file
 
 
-def verify_artifact(set_dir: Path, entry: ArtifactEntry, storage: OffsiteStorage | None) -> list[str]:
+def verify_artifact(set_dir: Path, entry: ArtifactEntry, storage: OffsiteStorage | None,
+                    key_block: str | None = None) -> list[str]:
     """Every problem found with this artifact; an empty list means it verified."""
     local = set_dir / entry.path
     if not local.is_file():
@@ -25,6 +28,8 @@ def verify_artifact(set_dir: Path, entry: ArtifactEntry, storage: OffsiteStorage
     if actual != entry.sha256:
         problems.append(f"local {entry.path}: SHA-256 {actual[:16]}… differs from the manifest's "
                         f"{entry.sha256[:16]}…")
+    elif entry.details.get("encrypted"):
+        problems += _readable_sealed(local, entry, key_block)
     else:
         problems += _readable(local, entry)
     if storage is not None:
@@ -38,6 +43,19 @@ def verify_artifact(set_dir: Path, entry: ArtifactEntry, storage: OffsiteStorage
             except Exception as exc:  # noqa: BLE001 - storage unreachable etc.: say so, per artifact
                 problems.append(f"offsite {entry.offsite_key}: {type(exc).__name__}: {exc}")
     return problems
+
+
+def _readable_sealed(local: Path, entry: ArtifactEntry, key_block: str | None) -> list[str]:
+    """Decrypt to a private temporary file, then read it as any other artifact."""
+    if not key_block:
+        return [f"{entry.path} is encrypted but no encryption key block is configured"]
+    with tempfile.TemporaryDirectory(prefix="tradeops-verify-") as tmp:
+        plain = Path(tmp) / local.name.removesuffix(SUFFIX)
+        try:
+            decrypt_file(local, plain, load_key(key_block))
+        except DecryptionError as exc:
+            return [str(exc)]
+        return _readable(plain, entry)
 
 
 def _readable(local: Path, entry: ArtifactEntry) -> list[str]:

@@ -1,0 +1,133 @@
+"""Backups under failure: the database stops mid-dump, the disk fills, the process is killed.
+
+Each ends with a clear error and nothing partial published or listed as complete; the next run
+succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg2
+import pytest
+from sqlmodel import select
+
+from tasks.backup.archives import tar_paths
+from tasks.backup.postgres import BackupError, dump_postgres
+from tradeops.store import BackupSet, session_for
+
+TRADEOPS = str(Path(sys.executable).parent / "tradeops")
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*")) if folder.exists() else []
+
+
+def test_database_stopping_mid_dump_publishes_nothing(pg_database, tmp_path):
+    conn = psycopg2.connect(pg_database)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE trades AS SELECT g AS id, random() AS pnl FROM generate_series(1, 50000) g")
+    blocker = psycopg2.connect(pg_database)
+    with blocker.cursor() as cur:  # pg_dump will queue behind this lock, mid-run
+        cur.execute("BEGIN; LOCK TABLE trades IN ACCESS EXCLUSIVE MODE")
+    name = pg_database.rsplit("/", 1)[1]
+
+    def stop_the_database():
+        with conn.cursor() as cur:
+            for _ in range(100):
+                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = 'pg_dump'"
+                            " AND wait_event_type = 'Lock'", (name,))
+                if cur.fetchone()[0]:
+                    break
+                time.sleep(0.1)
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                        "AND pid <> pg_backend_pid()", (name,))
+
+    stopper = threading.Thread(target=stop_the_database)
+    stopper.start()
+    with pytest.raises(BackupError) as failure:
+        dump_postgres(pg_database, tmp_path / "set" / "db" / "platform.dump", tmp_path / "set" / "db" / "a.csv")
+    stopper.join()
+    conn.close()
+    assert "pg_dump failed" in str(failure.value) or "database error during backup" in str(failure.value)
+    assert _files(tmp_path / "set") == ["db"]  # no dump, no CSV, no temporary file left
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path):
+    """A real 256 KiB filesystem (tmpfs) to fill."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.fail(f"the disk-full tests mount a 256 KiB tmpfs and need root to do so: {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_fails_the_dump_and_leaves_nothing(pg_sandbox, tiny_filesystem):
+    platform, _ = pg_sandbox
+    with pytest.raises(BackupError, match="pg_dump failed"):
+        dump_postgres(platform.database_url, tiny_filesystem / "db" / "platform.dump")
+    assert _files(tiny_filesystem) == ["db"]
+
+
+def test_a_full_disk_fails_the_archive_and_leaves_nothing(pg_sandbox, tiny_filesystem):
+    platform, _ = pg_sandbox
+    with pytest.raises(OSError, match="No space left on device"):
+        tar_paths([platform.logs_dir], tiny_filesystem / "files" / "logs.tar.gz")
+    assert _files(tiny_filesystem) == ["files"]
+
+
+def test_killed_run_lists_nothing_complete_and_the_next_run_succeeds(backup_env):
+    env = {**os.environ, "PREFECT_API_URL": os.environ["TRADEOPS_TEST_API_URL"]}
+    root = backup_env.data_dir / "backups" / backup_env.name
+    proc = subprocess.Popen([TRADEOPS, "run", "daily-backup", "--set", f"environment={backup_env.name}"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=open(backup_env.data_dir.parent / "killed.log", "w"))
+    for _ in range(600):
+        if list(root.glob(".*.partial/*/*")):  # an artifact is being written
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("the backup never started writing: " + (backup_env.data_dir.parent / "killed.log").read_text()[-3000:])
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+
+    with session_for(backup_env.store) as session:
+        statuses = [s.status for s in session.exec(select(BackupSet)).all()]
+    assert statuses == ["pending"]
+    assert [p.name for p in root.iterdir() if not p.name.startswith(".")] == []  # no set visible
+
+    # The killed run still holds its targets' one-slot leases. A Prefect server's repossessor
+    # service revokes leases that lapse (60 s); the test harness runs no server services, so the
+    # test frees the slots as an operator would (`prefect gcl update NAME --active-slots 0`).
+    free_target_slots(backup_env.name)
+    done = subprocess.run([TRADEOPS, "run", "daily-backup", "--set", f"environment={backup_env.name}", "--json"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])["result"]
+    assert not list(root.glob(".*.partial"))
+    with session_for(backup_env.store) as session:
+        statuses = sorted(s.status for s in session.exec(select(BackupSet)).all())
+    assert statuses == ["abandoned", "complete"]
+    assert (root / result["set_id"] / "manifest.json").is_file()
+
+
+def free_target_slots(environment: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    with get_client(sync_client=True) as client:
+        for limit in client.read_global_concurrency_limits(limit=200):
+            if limit.name.startswith(f"tradeops-backup-{environment}-") and limit.active_slots:
+                client.update_global_concurrency_limit(limit.name, GlobalConcurrencyLimitUpdate(active_slots=0))
