@@ -30,7 +30,7 @@ from tasks.backup.retention import apply_retention, catalog_facts, plan_retentio
 from tasks.backup.sets import finalize_set, new_set_id, staging_dir, sweep_abandoned
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.files import sha256_file
-from tasks.locks import ensure_locks, lock_name
+from tasks.locks import ensure_locks, lock_name, target_lock
 from tasks.reporting import final_state, markdown_table, publish_summary
 from tradeops.store.records import current_flow_run_id
 
@@ -55,6 +55,15 @@ def report_retention_plan(env: LoadedEnvironment, kind: str) -> State:
 
 
 def run_backup_set(env: LoadedEnvironment, kind: str) -> State:
+    """One backup run per environment at a time: the sweep of abandoned staging must never take
+    the folder of a run that is still writing."""
+    run_lock = lock_name("backup", env.name, "run")
+    ensure_locks([run_lock])
+    with target_lock(run_lock, f"the backups of {env.name}"):
+        return _run_backup_set(env, kind)
+
+
+def _run_backup_set(env: LoadedEnvironment, kind: str) -> State:
     logger = get_run_logger()
     now = datetime.now(timezone.utc).replace(microsecond=0)
     set_id = new_set_id(kind, now, current_flow_run_id())
@@ -94,10 +103,11 @@ def run_backup_set(env: LoadedEnvironment, kind: str) -> State:
                         flow_run_id=current_flow_run_id(), artifacts=entries)
     write_manifest(staging, manifest)
     finalize_set(staging, final)
-    complete_set(env.store_url, manifest, final)
+    complete_set(env.store_url, manifest, final, env.block.backup_retention_days)
     logger.info("set %s complete locally: %d artifact(s) in %s", set_id, len(entries), final)
 
-    offsite_failures = copy_offsite(storage, final, manifest, set_id, env.name) if storage else {}
+    offsite_failures = (copy_offsite(storage, final, manifest, set_id, env.name, env.block.backup_retention_days)
+                        if storage else {})
     failures.update({f"offsite {k}": v for k, v in offsite_failures.items()})
     expired: list[str] = []
     if not failures:  # a failed run never prunes older good sets
@@ -136,14 +146,15 @@ def submit_target_backups(env: LoadedEnvironment, staging: Path, incremental: bo
     return jobs, failures
 
 
-def copy_offsite(storage, set_dir: Path, manifest: Manifest, set_id: str, environment: str) -> dict[str, str]:
+def copy_offsite(storage, set_dir: Path, manifest: Manifest, set_id: str, environment: str,
+                 policy: dict[str, int]) -> dict[str, str]:
     """Upload every new artifact, then the manifest and its copy; returns failures by key."""
     prefix = f"{environment}/{set_id}/"
     created = datetime.fromisoformat(manifest.created_at)
     uploads = {
         e.offsite_key: publish_offsite_task.submit(
             storage, set_dir / e.path, e.offsite_key, e.sha256, e.size,
-            retain_until=expires_at(manifest.kind, e.kind, created) if e.kind in COMPLIANCE_KINDS else None)
+            retain_until=expires_at(manifest.kind, e.kind, created, policy) if e.kind in COMPLIANCE_KINDS else None)
         for e in manifest.artifacts if e.offsite_key.startswith(prefix)  # reused ones are there already
     }
     failures = {}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from tasks.backup.manifest import ArtifactEntry, Manifest
+from tasks.backup.manifest import Manifest
 from tradeops.store import BackupArtifact, BackupSet, session_for
 from tradeops.store.models import utcnow
 from tradeops.store.records import current_flow_run_id
@@ -24,9 +24,14 @@ RETENTION_DAYS = {"daily:git_bundle": 30, "daily:pg_dump": 90, "daily:sqlite_db"
 COMPLIANCE_KINDS = frozenset({"pg_dump", "sqlite_db", "csv", "audit_log"})
 
 
-def expires_at(set_kind: str, artifact_kind: str, created: datetime) -> datetime:
-    days = RETENTION_DAYS.get(f"{set_kind}:{artifact_kind}", RETENTION_DAYS.get(set_kind, 30))
-    return created + timedelta(days=days)
+def retention_days(set_kind: str, artifact_kind: str, policy: dict[str, int]) -> int:
+    """Days an artifact of this class is kept: the environment's override, else the default."""
+    merged = {**RETENTION_DAYS, **policy}
+    return merged.get(f"{set_kind}:{artifact_kind}", merged.get(set_kind, 30))
+
+
+def expires_at(set_kind: str, artifact_kind: str, created: datetime, policy: dict[str, int]) -> datetime:
+    return created + timedelta(days=retention_days(set_kind, artifact_kind, policy))
 
 
 def open_set(store_url: str, set_id: str, environment: str, kind: str) -> None:
@@ -36,7 +41,7 @@ def open_set(store_url: str, set_id: str, environment: str, kind: str) -> None:
         session.commit()
 
 
-def complete_set(store_url: str, manifest: Manifest, set_dir: Path) -> None:
+def complete_set(store_url: str, manifest: Manifest, set_dir: Path, policy: dict[str, int]) -> None:
     """Catalogue every artifact and mark the set complete, in one transaction."""
     created = datetime.fromisoformat(manifest.created_at)
     with session_for(store_url) as session:
@@ -45,7 +50,7 @@ def complete_set(store_url: str, manifest: Manifest, set_dir: Path) -> None:
             session.add(BackupArtifact(
                 set_id=manifest.set_id, target=entry.target, kind=entry.kind, path=str(set_dir / entry.path),
                 sha256=entry.sha256, size=entry.size, created_at=created, reused_from=entry.reused_from,
-                offsite_key=entry.offsite_key, expires_at=expires_at(manifest.kind, entry.kind, created),
+                offsite_key=entry.offsite_key, expires_at=expires_at(manifest.kind, entry.kind, created, policy),
                 details=json.dumps(entry.details, sort_keys=True), flow_run_id=current_flow_run_id(),
             ))
         backup_set.status, backup_set.completed_at = "complete", utcnow()
@@ -59,15 +64,6 @@ def fail_set(store_url: str, set_id: str) -> None:
         backup_set = session.exec(select(BackupSet).where(BackupSet.set_id == set_id)).one()
         backup_set.status = "failed"
         session.add(backup_set)
-        session.commit()
-
-
-def record_offsite_keys(store_url: str, set_id: str, keys: dict[tuple[str, str], str]) -> None:
-    with session_for(store_url) as session:
-        for artifact in session.exec(select(BackupArtifact).where(BackupArtifact.set_id == set_id)).all():
-            if (artifact.target, artifact.kind) in keys:
-                artifact.offsite_key = keys[(artifact.target, artifact.kind)]
-                session.add(artifact)
         session.commit()
 
 
@@ -107,9 +103,3 @@ def mark_verified(store_url: str, set_id: str, verified: list[tuple[str, str]], 
             session.add(backup_set)
         session.commit()
 
-
-def entry_from_catalog(artifact: BackupArtifact, set_dir: Path) -> ArtifactEntry:
-    return ArtifactEntry(target=artifact.target, kind=artifact.kind,
-                         path=str(Path(artifact.path).relative_to(set_dir)), sha256=artifact.sha256,
-                         size=artifact.size, offsite_key=artifact.offsite_key,
-                         details=json.loads(artifact.details))

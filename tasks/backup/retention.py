@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from tasks.backup.catalog import RETENTION_DAYS
+from tasks.backup.catalog import retention_days
 from tradeops.store import BackupArtifact, BackupSet, session_for
 
 
@@ -33,11 +33,6 @@ class RetentionPlan:
     expire: list[SetFacts] = field(default_factory=list)
     keep_protected: list[tuple[str, str]] = field(default_factory=list)  # (set id, why)
     keep_offsite_keys: set[str] = field(default_factory=set)
-
-
-def retention_days(set_kind: str, artifact_kind: str, policy: dict[str, int]) -> int:
-    merged = {**RETENTION_DAYS, **policy}
-    return merged.get(f"{set_kind}:{artifact_kind}", merged.get(set_kind, 30))
 
 
 def plan_retention(sets: list[SetFacts], now: datetime, policy: dict[str, int]) -> RetentionPlan:
