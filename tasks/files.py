@@ -24,19 +24,29 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def temporary_name(path: Path) -> Path:
+    """The hidden name a file is written under before it is published."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Make a file written by someone else (pg_dump, git) durable, then give it its final name."""
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
 @contextmanager
 def atomic_output(path: Path) -> Iterator[BinaryIO]:
     """Open `path` for writing so that it appears complete or not at all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temporary_name(path)
     try:
         with open(tmp, "wb") as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        publish(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()

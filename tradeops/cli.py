@@ -112,11 +112,10 @@ def resolve_config_path(given: Path | None) -> Path | None:
     return default if default.is_file() else None
 
 
-def split_overrides(raw: list[str], flow_fn: Any) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
+def split_overrides(raw: list[str], params: Any) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
     """`--set` values: dotted names override the config, bare names are flow parameters."""
     from tradeops.config import parse_override
 
-    params = inspect.signature(flow_fn.fn).parameters
     dotted, bare = [], {}
     for item in raw:
         key, value = parse_override(item)
@@ -137,14 +136,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.flow not in FLOWS:
         raise UsageError(f"unknown flow {args.flow!r}; flows: {', '.join(FLOWS)}")
     flow_fn = load_flow(args.flow)
-    dotted, params = split_overrides(args.overrides, flow_fn)
+    parameters = inspect.signature(flow_fn.fn).parameters
+    dotted, params = split_overrides(args.overrides, parameters)
     config_path = resolve_config_path(args.config)
     if config_path is None and dotted:
         raise UsageError("--set with a dotted key needs --config (or ./tradeops.toml)")
     if config_path is not None:
         environment = apply_file(config_path, dotted, quiet=args.json)
         params.setdefault("environment", environment)
-    elif "environment" in inspect.signature(flow_fn.fn).parameters:
+    elif "environment" in parameters:
         require_environment(params.setdefault("environment", os.environ.get("TRADEOPS_ENVIRONMENT", "default")))
     return report_run(args.flow, run_flow(flow_fn, params), as_json=args.json)
 

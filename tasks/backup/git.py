@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from tasks.backup.postgres import BackupError
-from tasks.files import fsync_dir
+from tasks.files import publish, temporary_name
 
 
 def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -38,16 +38,13 @@ def repository_refs(repo: Path) -> dict[str, str]:
 def bundle_repository(repo: Path, bundle_path: Path) -> None:
     """`git bundle create --all`, verified, fsynced, then renamed into place."""
     bundle_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = bundle_path.with_name(f".{bundle_path.name}.tmp-{os.getpid()}")
+    tmp = temporary_name(bundle_path)
     try:
         created = _git("bundle", "create", str(tmp), "--all", cwd=repo)
         if created.returncode != 0:
             raise BackupError(f"git bundle create failed for {repo}: {created.stderr.strip()[-300:]}")
         verify_bundle(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, bundle_path)
-        fsync_dir(bundle_path.parent)
+        publish(tmp, bundle_path)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg2
 
 from tasks.databases import libpq_command_env, libpq_dsn, sqlite_path
-from tasks.files import atomic_output, fsync_dir, sha256_file
+from tasks.files import atomic_output, publish, sha256_file, temporary_name
 
 USER_TABLES = """
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -30,17 +30,10 @@ class BackupError(Exception):
     """A target could not be backed up; the message says which and why."""
 
 
-def _publish(tmp: Path, final: Path) -> None:
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, final)
-    fsync_dir(final.parent)
-
-
 def dump_postgres(url: str, dump_path: Path, csv_path: Path | None = None) -> dict:
     """Dump `url` to `dump_path`; returns {"row_counts": {...}, "active_experiments_csv": bool}."""
     dump_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dump_path.with_name(f".{dump_path.name}.tmp-{os.getpid()}")
+    tmp = temporary_name(dump_path)
     dsn, secret_env = libpq_command_env(url)
     try:
         conn = psycopg2.connect(libpq_dsn(url), connect_timeout=10, application_name="tradeops-backup")
@@ -63,7 +56,7 @@ def dump_postgres(url: str, dump_path: Path, csv_path: Path | None = None) -> di
         if dump.returncode != 0:
             raise BackupError(f"pg_dump failed (exit {dump.returncode}): {stderr.strip()[-500:]}")
         _check_archive(tmp)
-        _publish(tmp, dump_path)
+        publish(tmp, dump_path)
     except psycopg2.Error as exc:
         raise BackupError(f"database error during backup: {str(exc).strip().splitlines()[0]}") from None
     finally:
@@ -96,7 +89,7 @@ def _check_archive(path: Path) -> None:
     """A zero-byte or truncated archive is never published."""
     if not path.exists() or path.stat().st_size == 0:
         raise BackupError("pg_dump wrote an empty archive")
-    listing = subprocess.run(["pg_restore", "--list", str(path)], capture_output=True, text=True)
+    listing = list_archive(path)
     if listing.returncode != 0:
         raise BackupError(f"the archive does not read back: {listing.stderr.strip()[-300:]}")
 
@@ -110,7 +103,7 @@ def backup_sqlite(url: str, out_path: Path) -> dict:
     source = sqlite_path(url)
     if not Path(source).is_file():
         raise BackupError(f"SQLite database {source} does not exist")
-    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
+    tmp = temporary_name(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(tmp) as dst:
@@ -121,7 +114,7 @@ def backup_sqlite(url: str, out_path: Path) -> dict:
             tables = [r[0] for r in check.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1")]
             counts = {f"main.{t}": check.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
-        _publish(tmp, out_path)
+        publish(tmp, out_path)
     finally:
         tmp.unlink(missing_ok=True)
     return {"row_counts": counts}

@@ -67,7 +67,7 @@ def _readable(local: Path, entry: ArtifactEntry) -> list[str]:
                 return [f"pg_restore --list cannot read {entry.path}: {listing.stderr.strip()[-200:]}"]
         elif entry.kind == "git_bundle":
             verify_bundle(local)
-            if bundle_refs(local) != {k: v for k, v in entry.details.get("refs", {}).items()}:
+            if bundle_refs(local) != entry.details.get("refs", {}):
                 return [f"{entry.path}: refs in the bundle differ from the manifest"]
         elif entry.kind == "sqlite_db":
             with sqlite3.connect(f"file:{local}?mode=ro", uri=True) as conn:
