@@ -3,6 +3,11 @@
 S3 goes through prefect-aws's `S3Bucket`; credentials come from an `AwsCredentials` block named
 in `aws_credentials_block`, or else from the standard AWS environment variables. Nothing secret
 is stored here.
+
+Retries come in two layers: botocore retries a failed request at once ("standard" mode, 3
+attempts: throttling, HTTP 5xx, dropped connections), and the upload task is retried by Prefect
+`retries` times with exponential backoff from `retry_delay_seconds`, visible as AwaitingRetry
+states in the UI. Rejected credentials and a missing bucket are never retried.
 """
 
 from __future__ import annotations
@@ -12,9 +17,13 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from prefect.blocks.core import Block
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from tasks.files import atomic_copy, atomic_write_bytes, sha256_file
+
+
+BOTOCORE_RETRIES = {"mode": "standard", "total_max_attempts": 3}
+NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 
 class OffsiteStorage(Block):
@@ -26,6 +35,11 @@ class OffsiteStorage(Block):
     endpoint_url: str | None = Field(None, description="S3-compatible endpoint, e.g. http://127.0.0.1:9000")
     region: str = "us-east-1"
     aws_credentials_block: str | None = Field(None, description="Name of an AwsCredentials block.")
+    retries: int = Field(3, ge=0, le=20, description="Retries of an upload after a transient error.")
+    retry_delay_seconds: float = Field(2.0, gt=0, le=600,
+                                       description="Delay before the first retry; doubles with each retry.")
+
+    _bucket = PrivateAttr(None)
 
     @property
     def scheme(self) -> str:
@@ -39,22 +53,34 @@ class OffsiteStorage(Block):
         return Path(urlparse(self.url).path) / key
 
     # -- S3 -----------------------------------------------------------------------------------
-    def s3_bucket(self):
-        """The prefect-aws S3Bucket this storage writes to (bucket folder = the URL's prefix)."""
-        from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
-
+    def credentials_source(self) -> str:
+        """Where the S3 credentials come from, for error messages (never the values)."""
         if self.aws_credentials_block:
-            credentials = AwsCredentials.load(self.aws_credentials_block)
-            credentials = credentials.model_copy(
-                update={"aws_client_parameters": AwsClientParameters(endpoint_url=self.endpoint_url)}
-            ) if self.endpoint_url else credentials
-        else:
-            credentials = AwsCredentials(
-                region_name=self.region,
-                aws_client_parameters=AwsClientParameters(endpoint_url=self.endpoint_url),
-            )
-        parsed = urlparse(self.url)
-        return S3Bucket(bucket_name=parsed.netloc, bucket_folder=parsed.path.strip("/"), credentials=credentials)
+            return f"the AwsCredentials block '{self.aws_credentials_block}'"
+        return "the AWS environment (AWS_ACCESS_KEY_ID and friends)"
+
+    def s3_bucket(self):
+        """The prefect-aws S3Bucket this storage writes to (bucket folder = the URL's prefix).
+        Built once per block instance: loading the credentials block is an API call."""
+        if self._bucket is None:
+            from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
+
+            if self.aws_credentials_block:
+                credentials = AwsCredentials.load(self.aws_credentials_block)
+            else:
+                credentials = AwsCredentials(region_name=self.region)
+            client = credentials.aws_client_parameters or AwsClientParameters()
+            update: dict = {"config": {**(client.config or {}), "retries": BOTOCORE_RETRIES}}
+            if self.endpoint_url:
+                update["endpoint_url"] = self.endpoint_url
+            credentials = credentials.model_copy(update={"aws_client_parameters": client.model_copy(update=update)})
+            parsed = urlparse(self.url)
+            self._bucket = S3Bucket(bucket_name=parsed.netloc, bucket_folder=parsed.path.strip("/"),
+                                    credentials=credentials)
+        return self._bucket
+
+    def _client(self):
+        return self.s3_bucket().credentials.get_s3_client()
 
     def _s3_key(self, key: str) -> tuple[str, str]:
         parsed = urlparse(self.url)
@@ -91,11 +117,13 @@ class OffsiteStorage(Block):
     def object_lock_enabled(self) -> bool:
         if self.scheme != "s3":
             return False
-        client = self.s3_bucket().credentials.get_s3_client()
+        client = self._client()
         try:
             config = client.get_object_lock_configuration(Bucket=urlparse(self.url).netloc)
-        except client.exceptions.ClientError:
-            return False
+        except client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ObjectLockConfigurationNotFoundError":
+                return False
+            raise
         return config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
 
     def recorded_sha256(self, key: str) -> str | None:
@@ -104,11 +132,13 @@ class OffsiteStorage(Block):
             local = self._local(key)
             return sha256_file(local) if local.is_file() else None
         name, full_key = self._s3_key(key)
-        client = self.s3_bucket().credentials.get_s3_client()
+        client = self._client()
         try:
             return client.head_object(Bucket=name, Key=full_key).get("Metadata", {}).get("sha256")
-        except client.exceptions.ClientError:
-            return None
+        except client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
+                return None
+            raise
 
     def download_file(self, key: str, path: Path) -> Path:
         if self.scheme == "file":
@@ -122,13 +152,12 @@ class OffsiteStorage(Block):
         if self.scheme == "file":
             local = self._local(key)
             return local.stat().st_size if local.is_file() else None
-        bucket = self.s3_bucket()
         name, full_key = self._s3_key(key)
-        client = bucket.credentials.get_s3_client()
+        client = self._client()
         try:
             return client.head_object(Bucket=name, Key=full_key)["ContentLength"]
         except client.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
                 return None
             raise
 
@@ -148,4 +177,4 @@ class OffsiteStorage(Block):
             self._local(key).unlink(missing_ok=True)
             return
         name, full_key = self._s3_key(key)
-        self.s3_bucket().credentials.get_s3_client().delete_object(Bucket=name, Key=full_key)
+        self._client().delete_object(Bucket=name, Key=full_key)

@@ -22,10 +22,11 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
 from tasks.backup import (
-    archive_files_task, backup_database_task, backup_repository_task, export_audit_task, publish_offsite_task,
+    archive_files_task, backup_database_task, backup_repository_task, export_audit_task, publish_offsite_task_for,
 )
 from tasks.backup.catalog import COMPLIANCE_KINDS, complete_set, expires_at, fail_set, last_verified, open_set
 from tasks.backup.manifest import ArtifactEntry, Manifest, write_manifest
+from tasks.backup.offsite import offsite_failure_reason
 from tasks.backup.retention import apply_retention, catalog_facts, plan_retention
 from tasks.backup.sets import finalize_set, new_set_id, staging_dir, sweep_abandoned
 from tasks.environment import LoadedEnvironment, load_environment
@@ -148,26 +149,30 @@ def submit_target_backups(env: LoadedEnvironment, staging: Path, incremental: bo
 
 def copy_offsite(storage, set_dir: Path, manifest: Manifest, set_id: str, environment: str,
                  policy: dict[str, int]) -> dict[str, str]:
-    """Upload every new artifact, then the manifest and its copy; returns failures by key."""
+    """Upload every new artifact, then the manifest and its copy (last, so an offsite set with a
+    manifest is whole); returns the failures by key, each saying whether it was retried."""
     prefix = f"{environment}/{set_id}/"
     created = datetime.fromisoformat(manifest.created_at)
-    uploads = {
-        e.offsite_key: publish_offsite_task.submit(
-            storage, set_dir / e.path, e.offsite_key, e.sha256, e.size,
-            retain_until=expires_at(manifest.kind, e.kind, created, policy) if e.kind in COMPLIANCE_KINDS else None)
-        for e in manifest.artifacts if e.offsite_key.startswith(prefix)  # reused ones are there already
-    }
+    upload = publish_offsite_task_for(storage)
+    files = {e.offsite_key: (set_dir / e.path, e.sha256, e.size,
+                             expires_at(manifest.kind, e.kind, created, policy) if e.kind in COMPLIANCE_KINDS else None)
+             for e in manifest.artifacts if e.offsite_key.startswith(prefix)}  # reused ones are there already
+    failures = _await_uploads(storage, {key: upload.submit(storage, path, key, sha256, size, retain_until=until)
+                                        for key, (path, sha256, size, until) in files.items()})
+    if not failures:
+        manifests = {f"{prefix}{name}": set_dir / name for name in ("manifest.json", "manifest.json.copy")}
+        failures = _await_uploads(storage, {key: upload.submit(storage, path, key, sha256_file(path), path.stat().st_size)
+                                            for key, path in manifests.items()})
+    return failures
+
+
+def _await_uploads(storage, uploads: dict) -> dict[str, str]:
     failures = {}
     for key, future in uploads.items():
         try:
             future.result()
-        except Exception as exc:  # noqa: BLE001
-            failures[key] = f"{type(exc).__name__}: {exc}"
-    if not failures:
-        for name in ("manifest.json", "manifest.json.copy"):
-            path = set_dir / name
-            publish_offsite_task(storage, path, f"{prefix}{name}", sha256_file(path),
-                                 path.stat().st_size)
+        except Exception as exc:  # noqa: BLE001 - reported per key; the local set stays complete
+            failures[key] = offsite_failure_reason(exc, attempts=storage.retries + 1)
     return failures
 
 
@@ -177,7 +182,11 @@ def report_set(env: LoadedEnvironment, kind: str, manifest: Manifest, set_dir: P
             for e in manifest.artifacts]
     failure = None
     if failures:
-        failure = f"{len(failures)} target(s) failed: " + "; ".join(f"{t}: {r}" for t, r in failures.items())
+        by_reason: dict[str, list[str]] = {}
+        for target, reason in failures.items():  # one line per distinct reason, naming every target
+            by_reason.setdefault(reason, []).append(target)
+        failure = f"{len(failures)} target(s) failed: " + "; ".join(
+            f"{', '.join(targets)}: {reason}" for reason, targets in by_reason.items())
     markdown = "\n\n".join(filter(None, [
         f"# {kind.capitalize()} backup {manifest.set_id}",
         f"{len(manifest.artifacts)} artifact(s), {sum(e.size for e in manifest.artifacts):,} bytes in `{set_dir}`; "

@@ -131,3 +131,25 @@ def free_target_slots(environment: str) -> None:
         for limit in client.read_global_concurrency_limits(limit=200):
             if limit.name.startswith(f"tradeops-backup-{environment}-") and limit.active_slots:
                 client.update_global_concurrency_limit(limit.name, GlobalConcurrencyLimitUpdate(active_slots=0))
+
+
+def test_a_full_disk_fails_those_targets_and_the_set_lists_only_whole_artifacts(backup_env, tiny_filesystem):
+    """The git bundles and config archive usually fit in 256 KiB; the dump does not."""
+    from flows.daily_backup import daily_backup
+    from flows.verify_backups import verify_backups
+    from tradeops.cli import apply_file
+
+    apply_file(backup_env.config, [("environment.name", backup_env.name),
+                                   ("environment.data_dir", str(tiny_filesystem)),
+                                   ("ops_store.url", backup_env.store)], quiet=True)
+    state = daily_backup(environment=backup_env.name, return_state=True)
+    result = state.result(raise_on_failure=False)
+    assert state.is_failed()
+    assert "db:platform" in result["failures"] and "No space left on device" in result["failures"]["db:platform"]
+    assert "No space left on device" in state.message
+    listed = {a["target"] for a in result["artifacts"]}
+    assert not listed & set(result["failures"])  # failed targets are not in the set at all
+    root = tiny_filesystem / "backups" / backup_env.name
+    assert [p.name for p in root.iterdir()] == ([result["set_id"]] if listed else [])  # no staging left
+    state = verify_backups(environment=backup_env.name, return_state=True)
+    assert state.is_completed(), state.message  # what the set lists is whole

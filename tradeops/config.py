@@ -50,6 +50,8 @@ class OffsiteSection(_Strict):
     endpoint_url: str | None = None
     region: str = "us-east-1"
     aws_credentials_block: str | None = None
+    retries: int = Field(3, ge=0, le=20)
+    retry_delay_seconds: float = Field(2.0, gt=0, le=600)
 
     @field_validator("url")
     @classmethod

@@ -7,20 +7,18 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from tasks.backup.encryption import load_key, seal_entries
-from tasks.backup.offsite import OffsiteConflict, publish_offsite
+from tasks.backup.offsite import not_retryable, publish_offsite
 from tasks.backup.targets import archive_files, backup_database, backup_repository, export_audit
 from tasks.backup.verify import verify_artifact
 from tasks.locks import target_lock
 
 
 def _transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry_condition_fn signature
-    """Retry offsite errors except a conflict: a key holding other content will not change."""
+    """Retry offsite errors except those no retry fixes: a conflicting key, rejected credentials."""
     try:
         state.result()
-    except OffsiteConflict:
-        return False
-    except Exception:  # noqa: BLE001
-        return True
+    except Exception as exc:  # noqa: BLE001
+        return not not_retryable(exc)
     return False
 
 
@@ -52,9 +50,15 @@ def archive_files_task(target: str, paths: list[str], set_dir: Path, last_day_on
         return _sealed(archive_files(target, paths, set_dir, last_day_only, pattern), set_dir, key_block)
 
 
-publish_offsite_task = task(publish_offsite, name="publish-offsite", cache_policy=NO_CACHE,
-                            retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2),
-                            retry_condition_fn=_transient, task_run_name="offsite-{key}")
+_publish_offsite_task = task(publish_offsite, name="publish-offsite", cache_policy=NO_CACHE,
+                             retry_condition_fn=_transient, retry_jitter_factor=0.5, task_run_name="offsite-{key}")
+
+
+def publish_offsite_task_for(storage):
+    """The upload task with the storage block's retry settings (ops tune them in the UI)."""
+    return _publish_offsite_task.with_options(
+        retries=storage.retries, retry_delay_seconds=exponential_backoff(backoff_factor=storage.retry_delay_seconds))
+
 verify_artifact_task = task(verify_artifact, name="verify-artifact", cache_policy=NO_CACHE)
 @task(name="export-audit-trail", cache_policy=NO_CACHE)
 def export_audit_task(target: str, store_url: str, set_dir: Path, key_block: str | None = None):

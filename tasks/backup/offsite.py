@@ -1,13 +1,15 @@
 """Offsite copies: upload, then prove the copy (size and SHA-256) before the catalog records it.
 
 An upload to a key that already holds different content fails instead of overwriting; the same
-content already there is accepted (a re-run after a crash). Transient errors are retried with
-backoff by the task wrapper.
+content already there is accepted (a re-run after a crash). Transient errors (throttling, HTTP
+5xx, dropped connections) are retried with backoff by the task wrapper; errors no retry can fix
+(credentials rejected or missing, no such bucket) become `OffsiteRejected` and are not retried.
 """
 
 from __future__ import annotations
 
 import tempfile
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -23,21 +25,106 @@ class OffsiteConflict(OffsiteError):
     """The key already holds different content: never overwritten."""
 
 
+class OffsiteRejected(OffsiteError):
+    """S3 refused for a reason a retry cannot fix: the credentials or the bucket."""
+
+
+# S3 error codes that mean "fix the credentials", as AWS and S3-compatible servers send them.
+CREDENTIAL_ERRORS = {"ExpiredToken", "ExpiredTokenException", "InvalidAccessKeyId", "InvalidToken",
+                     "SignatureDoesNotMatch", "AccessDenied", "TokenRefreshRequired", "InvalidClientTokenId",
+                     "UnrecognizedClientException"}
+# 4xx answers that are still worth retrying (botocore's standard retry mode agrees).
+RETRYABLE_CLIENT_ERRORS = {"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete",
+                           "Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded",
+                           "TooManyRequestsException", "RequestThrottled", "408", "429"}
+
+
+def not_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, (OffsiteConflict, OffsiteRejected))
+
+
+def offsite_failure_reason(exc: BaseException, attempts: int) -> str:
+    """One short line for the run summary: S3's own answer, and whether retrying was tried."""
+    if not_retryable(exc):
+        return str(exc)
+    error = _client_error(exc)
+    if error is not None:
+        detail = error.response.get("Error", {})
+        reason = f"{error.operation_name}: {detail.get('Code', '')}: {detail.get('Message', '')}"
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    return f"{reason} (gave up after {attempts} attempts)"
+
+
+def _client_error(exc: BaseException):
+    """The botocore ClientError behind `exc` (boto3's upload wraps it in S3UploadFailedError)."""
+    from botocore.exceptions import ClientError
+
+    while exc is not None and not isinstance(exc, ClientError):
+        exc = exc.__cause__ or exc.__context__
+    return exc
+
+
+@contextmanager
+def explained_s3_errors(storage: OffsiteStorage):
+    """Turn S3's permanent refusals into one clear `OffsiteRejected` naming what to fix."""
+    from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+
+    try:
+        yield
+    except OffsiteError:
+        raise
+    except (NoCredentialsError, PartialCredentialsError) as exc:
+        raise OffsiteRejected(f"{storage.describe()}: no usable credentials in {storage.credentials_source()} "
+                              f"({exc}); not retried") from exc
+    except Exception as exc:
+        error = _client_error(exc)
+        if error is None:
+            raise
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        source = storage.credentials_source()
+        if code in {"400", "403"}:  # a HEAD error has no body: AWS answers an expired token this way
+            raise OffsiteRejected(f"{storage.describe()}: {error.operation_name} answered {status} with no detail, "
+                                  f"as S3 does for expired or invalid credentials; check {source}; not retried") \
+                from exc
+        if code in CREDENTIAL_ERRORS:
+            raise OffsiteRejected(f"{storage.describe()} rejected the credentials from {source} "
+                                  f"({error.operation_name}: {code}: {message}); renew them and run again; "
+                                  "not retried") from exc
+        if 400 <= status < 500 and code not in RETRYABLE_CLIENT_ERRORS:
+            raise OffsiteRejected(f"{storage.describe()}: {error.operation_name} answered {status} {code}: "
+                                  f"{message}; check the offsite settings; not retried") from exc
+        raise
+
+
 def publish_offsite(storage: OffsiteStorage, path: Path, key: str, sha256: str, size: int,
                     retain_until: datetime | None = None) -> str:
     """Upload and check one file; `retain_until` asks for Object Lock (compliance-class objects)."""
+    with explained_s3_errors(storage):
+        return _publish(storage, path, key, sha256, size, retain_until)
+
+
+def _publish(storage: OffsiteStorage, path: Path, key: str, sha256: str, size: int,
+             retain_until: datetime | None) -> str:
     existing = storage.size(key)
     if existing is not None:
         if existing == size and storage.recorded_sha256(key) == sha256:
             return key
         raise OffsiteConflict(f"{storage.describe()} already holds different content at {key}; not overwritten")
     storage.upload_file(path, key, sha256=sha256, retain_until=retain_until)
-    check_offsite_copy(storage, key, sha256, size, download=False)
+    _check(storage, key, sha256, size, download=False)
     return key
 
 
 def check_offsite_copy(storage: OffsiteStorage, key: str, sha256: str, size: int, download: bool) -> None:
     """Size and recorded checksum; with `download`, the bytes themselves are read back and hashed."""
+    with explained_s3_errors(storage):
+        _check(storage, key, sha256, size, download)
+
+
+def _check(storage: OffsiteStorage, key: str, sha256: str, size: int, download: bool) -> None:
     remote_size = storage.size(key)
     if remote_size is None:
         raise OffsiteError(f"offsite object {key} is missing")
