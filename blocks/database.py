@@ -20,6 +20,9 @@ class DatabaseTarget(Block):
     freshness_table: str | None = Field(None, description="Table whose newest row tells data freshness.")
     freshness_column: str = Field("ts", description="Timestamp column of freshness_table.")
     probe_query: str = Field("SELECT 1", description="A query that must answer for the database to be healthy.")
+    dump_jobs: int | None = Field(None, ge=1, le=32, description=(
+        "Parallel pg_dump workers; empty: decided per run from table sizes and cores; 1: always one "
+        "custom-format file."))
 
     @property
     def kind(self) -> str:

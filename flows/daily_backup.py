@@ -2,7 +2,8 @@
 003 "Daily Backup"; 004 "Backup & Recovery"), made restorable and provable.
 
 Checklist, for every configured target, into one backup set:
-1. PostgreSQL: snapshot-consistent `pg_dump -Fc`, per-table row counts, active-experiments CSV.
+1. PostgreSQL: snapshot-consistent `pg_dump` (custom format, or parallel directory format where
+   it pays), per-table row counts, active-experiments CSV.
    SQLite: an online backup copy.
 2. Git: a bundle of all refs per repository; unchanged since its last verified backup: reused.
 3. Configuration files, and the last day's logs: tar.gz archives.
@@ -74,7 +75,7 @@ def _run_backup_set(env: LoadedEnvironment, kind: str) -> State:
     swept = sweep_abandoned(root, env.store_url, env.name, set_id)
     if swept:
         logger.warning("removed staging folders of abandoned runs: %s", ", ".join(swept))
-    staging.mkdir(parents=True)
+    staging.mkdir(parents=True, mode=0o700)  # dumps hold trading data: owner only
 
     jobs, failures = submit_target_backups(env, staging, incremental=(kind == "daily"))
     progress = create_progress_artifact(0.0, key=f"{kind}-backup-progress", description=f"{set_id}: targets done")
@@ -125,7 +126,7 @@ def submit_target_backups(env: LoadedEnvironment, staging: Path, incremental: bo
     failures: dict[str, str] = {}
     work: dict[str, tuple] = {}
     for db in env.block.databases():
-        work[f"db:{db.target}"] = (backup_database_task, db.url.get_secret_value(), staging)
+        work[f"db:{db.target}"] = (backup_database_task, db.url.get_secret_value(), staging, db.dump_jobs)
     for repo_set in env.block.git_sets():
         if repo_set.root and not Path(repo_set.root).is_dir():
             failures[f"git:{repo_set.target}"] = f"repository folder {repo_set.root} does not exist"

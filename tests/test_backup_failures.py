@@ -153,3 +153,17 @@ def test_a_full_disk_fails_those_targets_and_the_set_lists_only_whole_artifacts(
     assert [p.name for p in root.iterdir()] == ([result["set_id"]] if listed else [])  # no staging left
     state = verify_backups(environment=backup_env.name, return_state=True)
     assert state.is_completed(), state.message  # what the set lists is whole
+
+
+def test_parallel_dump_only_where_it_pays():
+    from tasks.backup.postgres import PARALLEL_DUMP, dump_jobs
+
+    mib = 2**20
+    assert dump_jobs([10 * mib] * 20, cpus=8) == 1  # small database: one custom-format file
+    assert dump_jobs([900 * mib, 50 * mib, 50 * mib], cpus=8) == 1  # one table is the whole job
+    assert dump_jobs([300 * mib, 300 * mib], cpus=2) == 2
+    assert dump_jobs([50 * mib] * 24, cpus=2) == 2  # monthly partitions on two cores
+    assert dump_jobs([50 * mib] * 24, cpus=16) == PARALLEL_DUMP["max_jobs"]
+    assert dump_jobs([300 * mib, 300 * mib], cpus=1) == 1
+    assert dump_jobs([1 * mib], cpus=8, requested=3) == 3  # the target's dump_jobs overrides
+    assert dump_jobs([], cpus=8) == 1

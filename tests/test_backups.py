@@ -41,6 +41,7 @@ def test_backup_restores_with_plain_tools_and_verifies(backup_env, pg_server, tm
     set_dir = Path(result["set_dir"])
     manifest, problems = read_manifest(set_dir)
     assert problems == []
+    assert set_dir.stat().st_mode & 0o777 == 0o700  # trading data: readable by the owner only
 
     # PostgreSQL: plain pg_restore into a new database gives the manifest's row counts
     dump = manifest.artifact("db:platform", "pg_dump")
@@ -292,3 +293,44 @@ def test_encrypted_sets_verify_only_with_the_right_key(backup_env, tmp_path):
     assert state.is_failed()
     assert "cannot decrypt platform.dump.enc at chunk 0: wrong key" in state.message
     assert verified["verified"] == 0
+
+
+def test_parallel_directory_dump_restores_with_plain_tools(backup_env, pg_server, tmp_path):
+    apply_file(backup_env.config, [("environment.name", backup_env.name),
+                                   ("environment.data_dir", str(backup_env.data_dir)),
+                                   ("ops_store.url", backup_env.store),
+                                   ("offsite.url", f"s3://{backup_env.bucket}/tradeops"),
+                                   ("offsite.endpoint_url", backup_env.s3.meta.endpoint_url),
+                                   ("databases.platform.dump_jobs", 2)], quiet=True)
+    state, result = run(daily_backup, backup_env.name)
+    assert state.is_completed(), state.message
+    manifest, _ = read_manifest(Path(result["set_dir"]))
+    dump = manifest.artifact("db:platform", "pg_dump")
+    assert dump.path == "db/platform.dump.tar" and dump.details["format"] == "directory"
+    assert dump.details["jobs"] == 2
+
+    # by hand, as README says: untar, then pg_restore -j
+    unpacked = tmp_path / "platform.dump.d"
+    unpacked.mkdir()
+    subprocess.run(["tar", "-xf", str(Path(result["set_dir"]) / dump.path), "-C", str(unpacked)], check=True)
+    restored = create_database(pg_server, "tradeops_test_restore")
+    try:
+        subprocess.run(["pg_restore", "--no-owner", "--jobs=2", f"--dbname={restored}", str(unpacked)],
+                       check=True, capture_output=True)
+        with psycopg2.connect(restored) as conn, conn.cursor() as cur:
+            for table, expected in dump.details["row_counts"].items():
+                schema, name = table.split(".")
+                cur.execute(f'SELECT count(*) FROM "{schema}"."{name}"')
+                assert cur.fetchone()[0] == expected, table
+        conn.close()
+    finally:
+        drop_database(restored)
+
+    state, _ = run(verify_backups, backup_env.name)
+    assert state.is_completed(), state.message
+    tar_path = Path(result["set_dir"]) / dump.path
+    data = bytearray(tar_path.read_bytes())
+    data[600] ^= 0xFF  # inside toc.dat, the first member
+    tar_path.write_bytes(bytes(data))
+    state, _ = run(verify_backups, backup_env.name)
+    assert state.is_failed() and "db/platform.dump.tar" in state.message

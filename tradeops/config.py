@@ -86,6 +86,7 @@ class DatabaseSection(_Strict):
     freshness_table: str | None = None
     freshness_column: str = "ts"
     probe_query: str = "SELECT 1"
+    dump_jobs: int | None = Field(None, ge=1, le=32)
 
     @field_validator("url")
     @classmethod

@@ -30,10 +30,10 @@ def _sealed(entries, set_dir: Path, key_block: str | None):
 
 
 @task(name="backup-database", cache_policy=NO_CACHE, task_run_name="backup-{target}")
-def backup_database_task(target: str, url: str, set_dir: Path, lock: str | None = None,
-                         key_block: str | None = None):
+def backup_database_task(target: str, url: str, set_dir: Path, dump_jobs: int | None = None,
+                         lock: str | None = None, key_block: str | None = None):
     with target_lock(lock, target):
-        return _sealed(backup_database(target, url, set_dir), set_dir, key_block)
+        return _sealed(backup_database(target, url, set_dir, dump_jobs), set_dir, key_block)
 
 
 @task(name="backup-repository", cache_policy=NO_CACHE, task_run_name="backup-{target}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from tasks.backup.archives import last_day, tar_paths
@@ -20,14 +21,19 @@ def _entry(target: str, kind: str, set_dir: Path, path: Path, **extra) -> Artifa
                          size=size, **extra)
 
 
-def backup_database(target: str, url: str, set_dir: Path) -> list[ArtifactEntry]:
+def backup_database(target: str, url: str, set_dir: Path, dump_jobs: int | None = None) -> list[ArtifactEntry]:
     name = target.split(":", 1)[-1]
     if is_sqlite(url):
         path = set_dir / "db" / f"{name}.sqlite"
         return [_entry(target, "sqlite_db", set_dir, path, details=backup_sqlite(url, path))]
-    dump, csv = set_dir / "db" / f"{name}.dump", set_dir / "db" / f"{name}-active_experiments.csv"
-    facts = dump_postgres(url, dump, csv)
-    entries = [_entry(target, "pg_dump", set_dir, dump, details={"row_counts": facts["row_counts"]})]
+    staged, csv = set_dir / "db" / f"{name}.dump", set_dir / "db" / f"{name}-active_experiments.csv"
+    facts = dump_postgres(url, staged, csv, jobs=dump_jobs)
+    dump = staged
+    if facts["format"] == "directory":  # a tar of the directory-format dump: say so in its name
+        dump = staged.with_name(f"{name}.dump.tar")
+        os.replace(staged, dump)
+    details = {"row_counts": facts["row_counts"], "format": facts["format"], "jobs": facts["jobs"]}
+    entries = [_entry(target, "pg_dump", set_dir, dump, details=details)]
     if facts["active_experiments_csv"]:
         entries.append(_entry(target, "csv", set_dir, csv))
     return entries

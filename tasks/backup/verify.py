@@ -13,7 +13,7 @@ from tasks.backup.encryption import SUFFIX, DecryptionError, decrypt_file, load_
 from tasks.backup.git import bundle_refs, verify_bundle
 from tasks.backup.manifest import ArtifactEntry
 from tasks.backup.offsite import OffsiteError, check_offsite_copy
-from tasks.backup.postgres import BackupError, list_archive
+from tasks.backup.postgres import BackupError, list_archive, unpack_directory_dump
 from tasks.files import sha256_file
 
 
@@ -62,7 +62,11 @@ def _readable(local: Path, entry: ArtifactEntry) -> list[str]:
     """The artifact's own tool reads it: pg_restore, git, SQLite, tar."""
     try:
         if entry.kind == "pg_dump":
-            listing = list_archive(local)
+            if entry.details.get("format") == "directory":  # a tar of a parallel directory-format dump
+                with tempfile.TemporaryDirectory(prefix="tradeops-verify-") as tmp:
+                    listing = list_archive(unpack_directory_dump(local, Path(tmp)))
+            else:
+                listing = list_archive(local)
             if listing.returncode != 0:
                 return [f"pg_restore --list cannot read {entry.path}: {listing.stderr.strip()[-200:]}"]
         elif entry.kind == "git_bundle":
