@@ -10,6 +10,8 @@ FLOWS: dict[str, str] = {
     "daily-backup": "flows.daily_backup:daily_backup",
     "verify-backups": "flows.verify_backups:verify_backups",
     "weekly-backup": "flows.weekly_backup:weekly_backup",
+    "restore": "flows.restore:restore",
+    "dr-drill": "flows.dr_drill:dr_drill",
 }
 
 

@@ -26,8 +26,9 @@ from tasks.backup import (
     archive_files_task, backup_database_task, backup_repository_task, export_audit_task, publish_offsite_task_for,
 )
 from tasks.backup.catalog import COMPLIANCE_KINDS, complete_set, expires_at, fail_set, last_verified, open_set
-from tasks.backup.manifest import ArtifactEntry, Manifest, write_manifest
+from tasks.backup.manifest import MANIFEST, MANIFEST_COPY, ArtifactEntry, Manifest, write_manifest
 from tasks.backup.offsite import offsite_failure_reason
+from tasks.backup.recovery_doc import RECOVERY_DOC, write_recovery_doc
 from tasks.backup.retention import apply_retention, catalog_facts, plan_retention
 from tasks.backup.sets import finalize_set, new_set_id, staging_dir, sweep_abandoned
 from tasks.environment import LoadedEnvironment, load_environment
@@ -104,6 +105,8 @@ def _run_backup_set(env: LoadedEnvironment, kind: str) -> State:
     manifest = Manifest(set_id=set_id, environment=env.name, kind=kind, created_at=now.isoformat(),
                         flow_run_id=current_flow_run_id(), artifacts=entries)
     write_manifest(staging, manifest)
+    write_recovery_doc(staging, final, manifest, storage.url if storage else None,
+                       storage.endpoint_url if storage else None, env.block.backup_encryption_key_block)
     finalize_set(staging, final)
     complete_set(env.store_url, manifest, final, env.block.backup_retention_days)
     logger.info("set %s complete locally: %d artifact(s) in %s", set_id, len(entries), final)
@@ -150,8 +153,9 @@ def submit_target_backups(env: LoadedEnvironment, staging: Path, incremental: bo
 
 def copy_offsite(storage, set_dir: Path, manifest: Manifest, set_id: str, environment: str,
                  policy: dict[str, int]) -> dict[str, str]:
-    """Upload every new artifact, then the manifest and its copy (last, so an offsite set with a
-    manifest is whole); returns the failures by key, each saying whether it was retried."""
+    """Upload every new artifact, then RECOVERY.md and the manifest and its copy (last, so an
+    offsite set with a manifest is whole); returns the failures by key, each saying whether it
+    was retried."""
     prefix = f"{environment}/{set_id}/"
     created = datetime.fromisoformat(manifest.created_at)
     upload = publish_offsite_task_for(storage)
@@ -161,7 +165,7 @@ def copy_offsite(storage, set_dir: Path, manifest: Manifest, set_id: str, enviro
     failures = _await_uploads(storage, {key: upload.submit(storage, path, key, sha256, size, retain_until=until)
                                         for key, (path, sha256, size, until) in files.items()})
     if not failures:
-        manifests = {f"{prefix}{name}": set_dir / name for name in ("manifest.json", "manifest.json.copy")}
+        manifests = {f"{prefix}{name}": set_dir / name for name in (RECOVERY_DOC, MANIFEST, MANIFEST_COPY)}
         failures = _await_uploads(storage, {key: upload.submit(storage, path, key, sha256_file(path), path.stat().st_size)
                                             for key, path in manifests.items()})
     return failures

@@ -200,11 +200,11 @@ def apply_file(path: Path, overrides: list[tuple[str, Any]] = (), quiet: bool = 
     if check_only:
         return config.environment.name
     from tradeops.apply import apply_config
-    from tradeops.store.records import append_audit
+    from tradeops.store.records import acting_user, append_audit
 
     applied, env_block = apply_config(config, path.resolve().parent)
     environment = config.environment.name
-    append_audit(env_block.store_url(), "config_apply", _acting_user(),
+    append_audit(env_block.store_url(), "config_apply", acting_user(),
                  details={"config": str(path.resolve()), "environment": environment,
                           "blocks": [a.name for a in applied], "overrides": [k for k, _ in overrides]})
     if not quiet:
@@ -212,10 +212,6 @@ def apply_file(path: Path, overrides: list[tuple[str, Any]] = (), quiet: bool = 
     return environment
 
 
-def _acting_user() -> str:
-    import getpass
-
-    return os.environ.get("TRADEOPS_USER") or getpass.getuser()
 
 
 def cmd_apply(args: argparse.Namespace) -> int:

@@ -60,7 +60,7 @@ def dump_jobs(table_bytes: list[int], cpus: int, requested: int | None = None) -
 
 def dump_postgres(url: str, dump_path: Path, csv_path: Path | None = None, jobs: int | None = None) -> dict:
     """Dump `url` to `dump_path` (custom format, or a tar of a parallel directory-format dump);
-    returns {"row_counts": {...}, "active_experiments_csv": bool, "format": ..., "jobs": N}."""
+    returns row counts and content checksums per table, whether the CSV was written, format, jobs."""
     dump_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(dump_path)
     dsn, secret_env = libpq_command_env(url)
@@ -87,7 +87,7 @@ def dump_postgres(url: str, dump_path: Path, csv_path: Path | None = None, jobs:
                  f"--file={output}", f"--dbname={dsn}"],
                 env={**os.environ, **secret_env}, stderr=subprocess.PIPE, text=True)
             try:
-                row_counts = _row_counts(cur, tables)  # same snapshot, while pg_dump runs
+                row_counts, checksums = _table_facts(cur, tables)  # same snapshot, while pg_dump runs
                 has_csv = csv_path is not None and _export_active_experiments(cur, csv_path)
             finally:
                 _, stderr = dump.communicate()
@@ -104,8 +104,8 @@ def dump_postgres(url: str, dump_path: Path, csv_path: Path | None = None, jobs:
         tmp.unlink(missing_ok=True)
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
-    return {"row_counts": row_counts, "active_experiments_csv": has_csv,
-            "format": "directory" if workers > 1 else "custom", "jobs": workers}
+    return {"row_counts": row_counts, "table_checksums": checksums, "checksum": CONTENT_CHECKSUM,
+            "active_experiments_csv": has_csv, "format": "directory" if workers > 1 else "custom", "jobs": workers}
 
 
 def _cpus() -> int:
@@ -127,29 +127,43 @@ def unpack_directory_dump(tar_path: Path, into: Path) -> Path:
     return into
 
 
-def _row_counts(cur, tables: list[tuple]) -> dict[str, int]:
-    """Rows per table as pg_dump sees them (`ONLY`: inheritance children are their own tables);
-    a partitioned table gets the sum of its leaves, at any depth. Restores are checked with the
-    same function, so both sides count alike."""
+# A table's content checksum: the sum of a 64-bit hash of every row's text form. A sum does not
+# depend on row order (a restore returns rows in any order) and adds up over partitions. Text
+# forms of dates, floats and bytea depend on session settings, so both sides pin them.
+CONTENT_CHECKSUM = "sum(hashtextextended(row::text, 0))"
+TEXT_SETTINGS = {"DateStyle": "ISO, MDY", "IntervalStyle": "postgres", "TimeZone": "UTC",
+                 "extra_float_digits": "1", "bytea_output": "hex"}
+ROW_ALIAS = "tradeops_row_"  # the whole-row alias; a column of this name would shadow it
+
+
+def _table_facts(cur, tables: list[tuple]) -> tuple[dict[str, int], dict[str, str]]:
+    """Rows and content checksum per table as pg_dump sees them (`ONLY`: inheritance children
+    are their own tables); a partitioned table gets the sums of its leaves, at any depth. The DR
+    drill checks a restore with this same function, so both sides count alike."""
     # one core for counting: pg_dump and its server backend need the others
     cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+    for name, value in TEXT_SETTINGS.items():
+        cur.execute("SELECT set_config(%s, %s, true)", (name, value))
     parent = {f"{s}.{t}": f"{ps}.{p}" if p else None for s, t, _, ps, p, _ in tables}
-    counts = dict.fromkeys(parent, 0)
+    counts, sums = dict.fromkeys(parent, 0), dict.fromkeys(parent, 0)
     for schema, table, relkind, *_ in tables:
         if relkind == "p":
             continue
-        cur.execute(f'SELECT count(*) FROM ONLY "{schema}"."{table}"')
-        rows, name = cur.fetchone()[0], f"{schema}.{table}"
+        cur.execute(f'SELECT count(*), coalesce(sum(hashtextextended({ROW_ALIAS}::text, 0)), 0)::text '
+                    f'FROM ONLY "{schema}"."{table}" AS {ROW_ALIAS}')
+        rows, checksum = cur.fetchone()
+        name = f"{schema}.{table}"
         while name is not None:
             counts[name] += rows
+            sums[name] += int(checksum)
             name = parent.get(name)
-    return counts
+    return counts, {name: str(total) for name, total in sums.items()}
 
 
-def table_row_counts(cur) -> dict[str, int]:
-    """Row counts of every user table in the current database (see `_row_counts`)."""
+def table_facts(cur) -> tuple[dict[str, int], dict[str, str]]:
+    """Row counts and content checksums of every user table of the connected database."""
     cur.execute(USER_TABLES)
-    return _row_counts(cur, cur.fetchall())
+    return _table_facts(cur, cur.fetchall())
 
 
 def _export_active_experiments(cur, csv_path: Path) -> bool:

@@ -32,7 +32,7 @@ def backup_database(target: str, url: str, set_dir: Path, dump_jobs: int | None 
     if facts["format"] == "directory":  # a tar of the directory-format dump: say so in its name
         dump = staged.with_name(f"{name}.dump.tar")
         os.replace(staged, dump)
-    details = {"row_counts": facts["row_counts"], "format": facts["format"], "jobs": facts["jobs"]}
+    details = {key: facts[key] for key in ("row_counts", "table_checksums", "checksum", "format", "jobs")}
     entries = [_entry(target, "pg_dump", set_dir, dump, details=details)]
     if facts["active_experiments_csv"]:
         entries.append(_entry(target, "csv", set_dir, csv))

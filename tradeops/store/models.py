@@ -109,3 +109,21 @@ class FlowRunSummary(SQLModel, table=True):
     summary_markdown: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     result_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class DrDrill(SQLModel, table=True):
+    """One disaster-recovery drill: which set, how long the restore took (RTO), how old the set
+    was (RPO), and each target's outcome; trended in the drill report."""
+
+    __tablename__ = "dr_drill"
+
+    id: int | None = Field(default=None, primary_key=True)
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)
+    environment: str = Field(max_length=64, index=True)
+    set_id: str | None = Field(default=None, max_length=64)
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    rto_seconds: float | None = None
+    rpo_seconds: float | None = None
+    passed: bool = False
+    targets_json: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))

@@ -16,6 +16,14 @@ from tradeops.store.models import AuditEntry, FlowRunSummary, HealthResult, utcn
 GENESIS_HASH = "0" * 64
 
 
+def acting_user() -> str:
+    """Who is acting: TRADEOPS_USER, else the login name (issue 7 brings roles on top)."""
+    import getpass
+    import os
+
+    return os.environ.get("TRADEOPS_USER") or getpass.getuser()
+
+
 def current_flow_run_id() -> str | None:
     from prefect.runtime import flow_run
 

@@ -1,0 +1,188 @@
+"""dr-drill: restore the newest verified backup set from offsite into scratch resources, prove it
+whole, and measure RTO and RPO (runbooks 000 "Recovery Testing", 003 "Disaster Recovery
+Testing", 004 "Recovery Procedures"). Quarterly, and on demand.
+
+Checklist:
+1. The newest verified set of the environment (catalog); its manifest from offsite only.
+2. Every target, concurrently: fetch its artifacts from offsite (SHA-256 checked), decrypt,
+   restore into a scratch database `tradeops_drill_<environment>_<run>_<target>` or a scratch
+   folder.
+3. Validate: PostgreSQL row counts and content checksums per table, indexes, constraints and
+   materialized views, the probe query; git refs at their recorded commits and `git fsck`;
+   every archived file's SHA-256.
+4. Drop every scratch resource, pass or fail (leftovers of a killed drill go at the next start).
+Report: RTO per target and in total, RPO, pass/fail with the reason, and the trend of past drills.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+import uuid
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.states import State
+
+from tasks.backup.catalog import chosen_set
+from tasks.environment import LoadedEnvironment, load_environment
+from tasks.locks import ensure_locks, lock_name, target_lock
+from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
+from tasks.restore.drills import drill_history, record_drill, trend_markdown
+from tasks.restore.fetch import RestoreError, fetch_offsite, offsite_manifest
+from tasks.restore.postgres import create_database, database_url, databases_named, drop_database
+from tasks.restore.targets import Destination, restore_target
+from tasks.databases import is_sqlite
+from tradeops.store.records import append_audit, current_flow_run_id
+
+SCRATCH_DB_PREFIX = "tradeops_drill_"
+
+restore_target_task = task(restore_target, name="restore-target", cache_policy=NO_CACHE,
+                           task_run_name="restore-{target}")
+
+
+@flow(name="dr-drill")
+def dr_drill(environment: str = "default") -> State:
+    """Restore the newest verified set from offsite into scratch resources and prove it whole."""
+    env = load_environment(environment)
+    drill_lock = lock_name("drill", env.name, "run")
+    ensure_locks([drill_lock])
+    with target_lock(drill_lock, f"the DR drill of {env.name}"):
+        return run_drill(env)
+
+
+def run_drill(env: LoadedEnvironment) -> State:
+    logger = get_run_logger()
+    started = datetime.now(timezone.utc)
+    storage = env.block.offsite()
+    servers = [db.url.get_secret_value() for db in env.block.databases() if not is_sqlite(db.url.get_secret_value())]
+    drills_dir = env.block.output_dir("drills", env.name)
+    swept = sweep_leftovers(drills_dir, servers, scratch_prefix(env.name))
+    if swept:
+        logger.warning("removed leftovers of an earlier drill: %s", ", ".join(swept))
+    backup_set = chosen_set(env.store_url, env.name)
+    if storage is None or backup_set is None:
+        reason = ("the drill restores from offsite only: configure [offsite]" if storage is None
+                  else "no verified backup set: run daily-backup, then verify-backups")
+        return report_drill(env, started, None, None, [], reason)
+
+    tag = (current_flow_run_id() or uuid.uuid4().hex)[:8]
+    scratch = drills_dir / f".scratch-{tag}"
+    scratch_dbs: list[tuple[str, str]] = []
+    clock = time.perf_counter()
+    outcomes: list[dict] = []
+    failure = None
+    try:
+        manifest = offsite_manifest(storage, env.name, backup_set.set_id)
+        rpo = (started - datetime.fromisoformat(manifest.created_at)).total_seconds()
+        by_target: dict[str, list] = {}
+        for entry in manifest.artifacts:
+            by_target.setdefault(entry.target, []).append(entry)
+        databases = {f"db:{db.target}": db for db in env.block.databases()}
+        futures = {}
+        for target, entries in by_target.items():
+            destination = Destination(directory=scratch / "restored")
+            db = databases.get(target)
+            if any(e.kind == "pg_dump" for e in entries):
+                if db is None or is_sqlite(db.url.get_secret_value()):
+                    outcomes.append({"target": target, "passed": False, "rto_seconds": None,
+                                     "problems": [f"{target}: no PostgreSQL server configured to restore into"]})
+                    continue
+                url = db.url.get_secret_value()
+                name = scratch_database_name(env.name, tag, target)
+                create_database(url, name)
+                scratch_dbs.append((url, name))
+                destination = Destination(scratch / "restored", database_url(url, name), db.probe_query)
+            futures[target] = restore_target_task.submit(
+                target, entries, partial(fetch_offsite, storage, into=scratch / "fetched"), destination,
+                env.block.backup_encryption_key_block, scratch / "plain")
+        for target, future in futures.items():
+            outcomes.append(future.result().as_dict())
+        rto = time.perf_counter() - clock
+    except RestoreError as exc:
+        failure, rto, rpo = str(exc), None, None
+    except Exception as exc:  # noqa: BLE001 - S3 down, database server down: the reason, then cleanup
+        failure, rto, rpo = f"{type(exc).__name__}: {exc}", None, None
+    finally:
+        left = clean_up(scratch, scratch_dbs)
+    if left:
+        failure = "; ".join(filter(None, [failure, "scratch resources left behind: " + ", ".join(left)]))
+    return report_drill(env, started, backup_set.set_id, (rto, rpo), outcomes, failure)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_]", "_", text.lower())
+
+
+def scratch_prefix(environment: str) -> str:
+    return f"{SCRATCH_DB_PREFIX}{_slug(environment)[:16]}_"
+
+
+def scratch_database_name(environment: str, tag: str, target: str) -> str:
+    """`tradeops_drill_<environment>_<run>_<target>`: a plain identifier within 63 bytes."""
+    return f"{scratch_prefix(environment)}{tag}_{_slug(target.split(':', 1)[-1])}"[:63]
+
+
+def clean_up(scratch: Path, scratch_dbs: list[tuple[str, str]]) -> list[str]:
+    """Drop every scratch resource; returns any that could not be removed."""
+    left = []
+    for url, name in scratch_dbs:
+        try:
+            drop_database(url, name)
+        except Exception as exc:  # noqa: BLE001 - keep going, report it
+            left.append(f"database {name} ({exc})")
+    shutil.rmtree(scratch, ignore_errors=True)
+    if scratch.exists():
+        left.append(str(scratch))
+    return left
+
+
+def sweep_leftovers(drills_dir: Path, servers: list[str], prefix: str) -> list[str]:
+    """Scratch folders and databases of drills that were killed before they could clean up
+    (the drill lock guarantees none of them belongs to a running drill)."""
+    swept = [str(p) for p in drills_dir.glob(".scratch-*")]
+    for path in swept:
+        shutil.rmtree(path, ignore_errors=True)
+    for url in servers:
+        for name in databases_named(url, prefix):
+            drop_database(url, name)
+            swept.append(f"database {name}")
+    return swept
+
+
+def report_drill(env: LoadedEnvironment, started: datetime, set_id: str | None,
+                 times: tuple[float | None, float | None] | None, outcomes: list[dict], failure: str | None) -> State:
+    rto, rpo = times or (None, None)
+    failed = [o for o in outcomes if not o["passed"]]
+    if failed:
+        failure = "; ".join(filter(None, [failure] + ["; ".join(o["problems"]) for o in failed]))
+    if not outcomes and not failure:
+        failure = f"set {set_id} holds no artifacts"
+    passed = failure is None
+    record_drill(env.store_url, env.name, set_id, started, datetime.now(timezone.utc), rto, rpo, passed, outcomes)
+    append_audit(env.store_url, "dr_drill", "tradeops", success=passed,
+                 details={"environment": env.name, "set_id": set_id, "rto_seconds": rto, "rpo_seconds": rpo})
+    rows = [(STATUS_ICON["pass" if o["passed"] else "fail"], o["target"], f"{o.get('bytes', 0):,}",
+             _seconds(o.get("fetch_seconds")), _seconds(o.get("restore_seconds")), _seconds(o.get("check_seconds")),
+             _seconds(o.get("rto_seconds")), "; ".join(o["problems"])) for o in outcomes]
+    markdown = "\n\n".join(filter(None, [
+        f"# DR drill {env.name}: {'passed' if passed else 'FAILED'}",
+        f"Set `{set_id}` restored from offsite into scratch resources (all dropped afterwards). "
+        f"**RTO {_seconds(rto)} s**, **RPO {rpo / 3600:.1f} h**." if rto is not None and rpo is not None else "",
+        f"**Failed:** {failure}" if failure else "",
+        markdown_table(["", "target", "bytes", "fetch s", "restore s", "check s", "RTO s", "problems"], rows)
+        if rows else "",
+        "## Trend of past drills\n\n" + trend_markdown(drill_history(env.store_url, env.name)),
+    ]))
+    result = {"passed": passed, "set_id": set_id, "rto_seconds": rto, "rpo_seconds": rpo, "targets": outcomes}
+    result = publish_summary("dr-drill", env.name, env.store_url, markdown, result, failure,
+                             reports_dir=str(env.block.output_dir("reports")))
+    return final_state(result, failure)
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else ""

@@ -1,0 +1,37 @@
+"""Restore a configuration or log archive into a directory and prove every file's SHA-256
+equals the one recorded when it was archived."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+from tasks.backup.manifest import ArtifactEntry
+from tasks.files import sha256_file
+from tasks.restore.fetch import RestoreError
+
+
+def restore_archive(archive: Path, entry: ArtifactEntry, destination: Path) -> None:
+    destination.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(destination, filter="data")  # no absolute paths, links or devices
+    except (tarfile.TarError, OSError) as exc:
+        raise RestoreError(f"{entry.target}: cannot extract {entry.path}: {exc}") from None
+
+
+def check_files(destination: Path, entry: ArtifactEntry) -> list[str]:
+    recorded = entry.details.get("file_sha256")
+    if recorded is None:
+        return [f"{entry.target}: the manifest holds no per-file checksums (a set made before they were recorded)"]
+    problems = []
+    for name, digest in sorted(recorded.items()):
+        path = destination / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif sha256_file(path) != digest:
+            problems.append(f"{name}: SHA-256 differs from the manifest")
+    extra = sorted(str(p.relative_to(destination)) for p in destination.rglob("*")
+                   if p.is_file() and str(p.relative_to(destination)) not in recorded)
+    problems += [f"{name} is not in the manifest" for name in extra]
+    return [f"{entry.target}: {p}" for p in problems]

@@ -1,0 +1,163 @@
+"""Restore a PostgreSQL dump into a database of its own and prove it whole: row counts and
+content checksums per table equal the manifest's, every index, constraint and materialized view
+in the dump exists, and the target's probe query answers."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+import psycopg2
+from psycopg2 import sql
+
+from tasks.backup.manifest import ArtifactEntry
+from tasks.backup.postgres import list_archive, table_facts, unpack_directory_dump
+from tasks.databases import libpq_command_env, libpq_dsn
+from tasks.restore.fetch import RestoreError
+
+MAINTENANCE_DB = "postgres"
+# `pg_restore --list` lines: "<id>; <tableoid> <oid> <TYPE> <schema> <name...> <owner>"
+TOC_LINE = re.compile(r"^\d+; \d+ \d+ (INDEX(?! ATTACH)|CONSTRAINT|FK CONSTRAINT|MATERIALIZED VIEW DATA|MATERIALIZED VIEW) "
+                      r"(\S+) (.+) (\S+)$")
+CATALOG_CHECKS = {
+    "INDEX": "SELECT 1 FROM pg_indexes WHERE schemaname = %s AND indexname = %s",
+    "CONSTRAINT": ("SELECT 1 FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+                   "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = %s AND t.relname = %s "
+                   "AND c.conname = %s AND c.convalidated"),
+    "MATERIALIZED VIEW": "SELECT 1 FROM pg_matviews WHERE schemaname = %s AND matviewname = %s",
+    "MATERIALIZED VIEW DATA": "SELECT 1 FROM pg_matviews WHERE schemaname = %s AND matviewname = %s AND ispopulated",
+}
+
+
+def database_url(url: str, name: str) -> str:
+    """The same server and credentials, another database."""
+    return urlparse(libpq_dsn(url))._replace(path=f"/{name}").geturl()
+
+
+def database_name(url: str) -> str:
+    return urlparse(libpq_dsn(url)).path.lstrip("/")
+
+
+def _admin(url: str):
+    conn = psycopg2.connect(libpq_dsn(database_url(url, MAINTENANCE_DB)), connect_timeout=10,
+                            application_name="tradeops-restore")
+    conn.autocommit = True
+    return conn
+
+
+def database_tables(url: str, name: str) -> int | None:
+    """None when the database does not exist, else how many user tables it holds."""
+    conn = _admin(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                return None
+    finally:
+        conn.close()
+    with psycopg2.connect(libpq_dsn(database_url(url, name)), connect_timeout=10) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relkind IN ('r', 'p', 'v', 'm') "
+                    "AND n.nspname NOT IN ('pg_catalog', 'information_schema')")
+        count = cur.fetchone()[0]
+    conn.close()
+    return count
+
+
+def create_database(url: str, name: str) -> None:
+    conn = _admin(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+def drop_database(url: str, name: str) -> None:
+    conn = _admin(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+def databases_named(url: str, prefix: str) -> list[str]:
+    conn = _admin(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
+                        (prefix.replace("_", r"\_") + "%",))
+            return [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def restore_dump(archive: Path, entry: ArtifactEntry, url: str) -> str:
+    """pg_restore into the (empty) database at `url`; stops at the first error. Returns the
+    archive's table of contents for the checks that follow."""
+    target = entry.target
+    with tempfile.TemporaryDirectory(prefix="tradeops-restore-", dir=archive.parent) as tmp:
+        jobs = []
+        if entry.details.get("format") == "directory":
+            archive = unpack_directory_dump(archive, Path(tmp) / "dump")
+            jobs = [f"--jobs={max(2, int(entry.details.get('jobs', 2)))}"]
+        listing = list_archive(archive)
+        if listing.returncode != 0:
+            raise RestoreError(f"{target}: pg_restore cannot read {entry.path}: {listing.stderr.strip()[-300:]}")
+        dsn, secret_env = libpq_command_env(url)
+        done = subprocess.run(["pg_restore", "--no-owner", "--exit-on-error", "--no-password", *jobs,
+                               f"--dbname={dsn}", str(archive)],
+                              env={**os.environ, **secret_env}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RestoreError(f"{target}: pg_restore failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    return listing.stdout
+
+
+def check_database(url: str, entry: ArtifactEntry, toc: str, probe_query: str | None) -> list[str]:
+    """Everything that differs between the restored database and what was backed up."""
+    problems: list[str] = []
+    with psycopg2.connect(libpq_dsn(url), connect_timeout=10) as conn, conn.cursor() as cur:
+        counts, checksums = table_facts(cur)
+        expected_counts = entry.details.get("row_counts", {})
+        expected_sums = entry.details.get("table_checksums", {})
+        for table in sorted(set(expected_counts) | set(counts)):
+            if table not in counts:
+                problems.append(f"table {table} is missing")
+            elif table not in expected_counts:
+                problems.append(f"table {table} is not in the manifest")
+            elif counts[table] != expected_counts[table]:
+                problems.append(f"{table}: {counts[table]:,} rows, the manifest says {expected_counts[table]:,}")
+            elif table in expected_sums and checksums[table] != expected_sums[table]:
+                problems.append(f"{table}: content checksum {checksums[table]} differs from the manifest's "
+                                f"{expected_sums[table]} (same row count, changed rows)")
+        if not expected_sums:
+            problems.append("the manifest holds no table checksums (a set made before they were recorded)")
+        conn.rollback()
+        problems += _missing_objects(cur, toc)
+        if probe_query:
+            try:
+                cur.execute(probe_query)
+                cur.fetchall()
+            except psycopg2.Error as exc:
+                problems.append(f"probe query failed: {str(exc).strip().splitlines()[0]}")
+    conn.close()
+    return [f"{entry.target}: {p}" for p in problems]
+
+
+def _missing_objects(cur, toc: str) -> list[str]:
+    missing = []
+    for line in toc.splitlines():
+        match = TOC_LINE.match(line)
+        if not match:
+            continue
+        kind, schema, rest, _owner = match.groups()
+        params = (schema, *rest.split(" ", 1)) if kind.endswith("CONSTRAINT") else (schema, rest)
+        cur.execute(CATALOG_CHECKS["CONSTRAINT" if kind.endswith("CONSTRAINT") else kind], params)
+        if cur.fetchone() is None:
+            missing.append(f"{kind.lower()} {'.'.join(params)} is missing or not valid after the restore")
+    return missing

@@ -1,0 +1,41 @@
+"""Restore a git bundle as a mirror repository and prove it: every ref at its recorded commit,
+`git fsck` clean."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tasks.backup.git import repository_refs
+from tasks.backup.manifest import ArtifactEntry
+from tasks.backup.postgres import BackupError
+from tasks.restore.fetch import RestoreError
+
+
+def restore_bundle(bundle: Path, entry: ArtifactEntry, destination: Path) -> None:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["git", "clone", "--quiet", "--mirror", str(bundle), str(destination)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RestoreError(f"{entry.target}: git clone from {entry.path} failed: {done.stderr.strip()[-300:]}")
+
+
+def check_repository(repo: Path, entry: ArtifactEntry) -> list[str]:
+    problems = []
+    try:
+        restored = repository_refs(repo)
+    except BackupError as exc:
+        return [f"{entry.target}: {exc}"]
+    recorded = entry.details.get("refs", {})
+    for ref in sorted(set(recorded) | set(restored)):
+        if ref not in restored:
+            problems.append(f"ref {ref} is missing")
+        elif ref not in recorded:
+            problems.append(f"ref {ref} is not in the manifest")
+        elif restored[ref] != recorded[ref]:
+            problems.append(f"ref {ref} points at {restored[ref][:12]}, the manifest says {recorded[ref][:12]}")
+    fsck = subprocess.run(["git", "-C", str(repo), "fsck", "--full", "--no-progress", "--no-dangling"],
+                          capture_output=True, text=True)
+    if fsck.returncode != 0:
+        problems.append(f"git fsck: {(fsck.stderr or fsck.stdout).strip()[-300:]}")
+    return [f"{entry.target}: {p}" for p in problems]
