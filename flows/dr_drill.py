@@ -24,8 +24,7 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 from prefect.states import State
 
 from tasks.backup.catalog import chosen_set
@@ -35,15 +34,12 @@ from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_su
 from tasks.restore.drills import drill_history, record_drill, trend_markdown
 from tasks.restore.fetch import RestoreError, fetch_offsite, offsite_manifest
 from tasks.restore.postgres import create_database, database_url, databases_named, drop_database
-from tasks.restore.targets import Destination, restore_target
 from tasks.databases import is_sqlite
+from tasks.restore import restore_target_task
+from tasks.restore.targets import Destination
 from tradeops.store.records import append_audit, current_flow_run_id
 
 SCRATCH_DB_PREFIX = "tradeops_drill_"
-
-restore_target_task = task(restore_target, name="restore-target", cache_policy=NO_CACHE,
-                           task_run_name="restore-{target}")
-
 
 @flow(name="dr-drill")
 def dr_drill(environment: str = "default") -> State:

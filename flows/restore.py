@@ -15,6 +15,7 @@ Checklist:
 from __future__ import annotations
 
 import shutil
+from datetime import date as Date
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -31,12 +32,13 @@ from tasks.environment import LoadedEnvironment, load_environment
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 from tasks.restore.fetch import RestoreError, fetch_offsite, local_artifact, offsite_manifest
 from tasks.restore.postgres import create_database, database_name, database_tables, database_url, drop_database
-from tasks.restore.targets import Destination, restore_target
+from tasks.restore import restore_target_task
+from tasks.restore.targets import Destination
 from tradeops.store.records import acting_user, append_audit
 
 
 @flow(name="restore")
-def restore(environment: str = "default", set_id: str | None = None, date: str | None = None,
+def restore(environment: str = "default", set_id: str | None = None, date: Date | None = None,
             source: str = "auto", targets: list[str] | None = None, database_names: dict[str, str] | None = None,
             directory: str | None = None, overwrite: bool = False) -> State:
     """Restore a backup set. `source`: auto (local folder if present, else offsite), local, offsite.
@@ -47,13 +49,14 @@ def restore(environment: str = "default", set_id: str | None = None, date: str |
     except RestoreError as exc:
         return report_restore(env, None, [], str(exc), {})
     emergency = take_emergency_backups(env, plan) if overwrite else {}
-    outcomes = []
+    futures = {}
     for target, (entries, destination) in plan["targets"].items():
         if destination.database_url in plan["create"]:
             create_database(destination.database_url, database_name(destination.database_url))
-        outcome = restore_target(target, entries, plan["fetch"], destination, env.block.backup_encryption_key_block,
-                                 plan["scratch"])
-        outcomes.append(outcome.as_dict() | {"destination": plan["shown"][target]})
+        futures[target] = restore_target_task.submit(target, entries, plan["fetch"], destination,
+                                                     env.block.backup_encryption_key_block, plan["scratch"])
+    outcomes = [future.result().as_dict() | {"destination": plan["shown"][target]}
+                for target, future in futures.items()]
     shutil.rmtree(plan["scratch"], ignore_errors=True)
     failed = [o for o in outcomes if not o["passed"]]
     failure = "; ".join("; ".join(o["problems"]) for o in failed) or None
@@ -63,16 +66,13 @@ def restore(environment: str = "default", set_id: str | None = None, date: str |
     return report_restore(env, plan["set_id"], outcomes, failure, emergency)
 
 
-def plan_restore(env: LoadedEnvironment, set_id: str | None, date: str | None, source: str,
+def plan_restore(env: LoadedEnvironment, set_id: str | None, date: Date | None, source: str,
                  targets: list[str] | None, database_names: dict[str, str], directory: str | None,
                  overwrite: bool) -> dict:
     """Choose the set and every destination; refuse (RestoreError) before anything is written."""
     if source not in ("auto", "local", "offsite"):
         raise RestoreError(f"source must be auto, local or offsite, not {source!r}")
-    try:
-        backup_set = chosen_set(env.store_url, env.name, set_id, date)
-    except ValueError:
-        raise RestoreError(f"date must be YYYY-MM-DD, not {date!r}") from None
+    backup_set = chosen_set(env.store_url, env.name, set_id, date)
     if backup_set is None:
         wanted = f"set {set_id}" if set_id else f"a verified set of {date}" if date else "a verified set"
         raise RestoreError(f"{env.name} has no complete {wanted} in the catalog")

@@ -198,7 +198,9 @@ def admin(url: str, *statements: str) -> None:
 
 def test_restore_git_and_files_into_a_folder_from_offsite(backed_up, tmp_path):
     state, result = run(restore, environment=backed_up.name, source="offsite", directory=str(tmp_path / "r"),
+                        date=f"{backed_up.set_id[:4]}-{backed_up.set_id[4:6]}-{backed_up.set_id[6:8]}",
                         targets=["git:momentum_alpha", "config:platform-config"])
+    assert result["set_id"] == backed_up.set_id
     assert state.is_completed(), state.message
     refs = subprocess.run(["git", "-C", str(tmp_path / "r" / "git" / "momentum_alpha.git"), "for-each-ref",
                            "--format=%(refname) %(objectname)"], capture_output=True, text=True, check=True)
@@ -210,3 +212,48 @@ def test_restore_git_and_files_into_a_folder_from_offsite(backed_up, tmp_path):
     state, _ = run(restore, environment=backed_up.name, directory=str(tmp_path / "r"),
                    targets=["git:momentum_alpha"])
     assert state.is_failed() and "is not empty" in state.message
+
+
+def test_every_set_carries_recovery_instructions_that_check_out(backed_up):
+    set_dir = next(p for p in (backed_up.data_dir / "backups" / backed_up.name).iterdir() if p.name == backed_up.set_id)
+    doc = (set_dir / "RECOVERY.md").read_text()
+    sums = doc.split("sha256sum -c <<'SUMS'\n", 1)[1].split("SUMS\n", 1)[0]
+    checked = subprocess.run(["sha256sum", "-c"], input=sums, cwd=set_dir, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "pg_restore --no-owner --dbname=platform_restored db/platform.dump" in doc
+    assert "| public.positions |" in doc  # the row counts a good restore must show
+    key = f"tradeops/{backed_up.name}/{backed_up.set_id}/RECOVERY.md"
+    assert backed_up.s3.get_object(Bucket=backed_up.bucket, Key=key)["Body"].read().decode() == doc
+
+
+def test_leftovers_of_a_killed_drill_are_swept_at_the_next_start(backed_up):
+    from flows.dr_drill import scratch_prefix
+
+    leftover = f"{scratch_prefix(backed_up.name)}deadbeef_platform"
+    admin(backed_up.platform.database_url, f'CREATE DATABASE "{leftover}"')
+    folder = backed_up.data_dir / "drills" / backed_up.name / ".scratch-deadbeef"
+    (folder / "fetched").mkdir(parents=True)
+    state, result = run(dr_drill, environment=backed_up.name)
+    assert state.is_completed(), state.message
+    assert scratch_left(backed_up) == []
+
+
+def test_encrypted_sets_drill_with_the_key_and_fail_without_it(backup_env):
+    from prefect.blocks.system import Secret
+
+    Secret(value=os.urandom(32).hex()).save(f"{backup_env.name}-backup-key", overwrite=True)
+    overrides = [("environment.name", backup_env.name), ("environment.data_dir", str(backup_env.data_dir)),
+                 ("ops_store.url", backup_env.store), ("offsite.url", f"s3://{backup_env.bucket}/tradeops"),
+                 ("offsite.endpoint_url", backup_env.s3.meta.endpoint_url),
+                 ("backups.encryption_key_block", f"{backup_env.name}-backup-key")]
+    apply_file(backup_env.config, overrides, quiet=True)
+    assert run(daily_backup, environment=backup_env.name)[0].is_completed()
+    assert run(verify_backups, environment=backup_env.name)[0].is_completed()
+    state, result = run(dr_drill, environment=backup_env.name)
+    assert state.is_completed(), state.message
+    assert all(t["passed"] for t in result["targets"])
+
+    Secret(value=os.urandom(32).hex()).save(f"{backup_env.name}-backup-key", overwrite=True)  # wrong key
+    state, _ = run(dr_drill, environment=backup_env.name)
+    assert state.is_failed() and "db:platform: cannot decrypt platform.dump.enc" in state.message
+    assert scratch_left(backup_env) == []

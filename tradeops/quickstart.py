@@ -15,8 +15,9 @@ from tradeops.cli import apply_file, report_run, run_flow
 from tradeops.sandbox_setup import build_sandbox
 
 # The morning check first, then the daily operations in runbook order, as they come to exist.
+# The day's jobs in order, then a DR drill so a first run ends with the backup restored and proven.
 DAILY_FLOWS = ("health-check", "daily-backup", "verify-backups", "log-archival", "cert-check",
-               "experiment-evaluation")
+               "experiment-evaluation", "dr-drill")
 
 
 def quickstart(directory: Path, database_url: str | None = None) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlmodel import select
@@ -105,10 +105,10 @@ def mark_verified(store_url: str, set_id: str, verified: list[tuple[str, str]], 
 
 
 
-def chosen_set(store_url: str, environment: str, set_id: str | None = None, on_date: str | None = None,
+def chosen_set(store_url: str, environment: str, set_id: str | None = None, on_date: date | None = None,
                verified_only: bool = True) -> BackupSet | None:
-    """A complete set: by id; else the newest created on `on_date` (YYYY-MM-DD, UTC) or at all,
-    verified sets only unless `verified_only` is false."""
+    """A complete set: by id; else the newest created on `on_date` (UTC) or at all, verified
+    sets only unless `verified_only` is false."""
     query = select(BackupSet).where(BackupSet.environment == environment, BackupSet.status == "complete")
     if set_id:
         query = query.where(BackupSet.set_id == set_id)
@@ -116,7 +116,7 @@ def chosen_set(store_url: str, environment: str, set_id: str | None = None, on_d
         if verified_only:
             query = query.where(BackupSet.verified_at.is_not(None))
         if on_date:
-            day = datetime.strptime(on_date, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+            day = datetime(on_date.year, on_date.month, on_date.day, tzinfo=timezone.utc)
             query = query.where(BackupSet.created_at >= day, BackupSet.created_at < day + timedelta(days=1))
     with session_for(store_url) as session:
         return session.exec(query.order_by(BackupSet.created_at.desc())).first()

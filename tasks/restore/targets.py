@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -115,7 +114,3 @@ def _check_audit(path: Path, entry: ArtifactEntry) -> list[str]:
     if head != entry.details.get("head"):
         return [f"{entry.target}: the audit chain head differs from the manifest"]
     return []
-
-
-def clear_directory(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
