@@ -18,12 +18,14 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 run: $(BIN)/.installed
+	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/tradeops quickstart
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
 ui: $(BIN)/.installed
+	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/prefect server start
 
 clean:

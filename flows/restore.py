@@ -26,7 +26,7 @@ from prefect.states import State
 from tasks.backup.archives import tar_paths
 from tasks.backup.catalog import chosen_set
 from tasks.backup.manifest import ManifestError, read_manifest
-from tasks.backup.postgres import dump_postgres
+from tasks.backup.postgres import BackupError, dump_postgres
 from tasks.databases import is_sqlite
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
@@ -48,15 +48,24 @@ def restore(environment: str = "default", set_id: str | None = None, date: Date 
         plan = plan_restore(env, set_id, date, source, targets, database_names or {}, directory, overwrite)
     except RestoreError as exc:
         return report_restore(env, None, [], str(exc), {})
-    emergency = take_emergency_backups(env, plan) if overwrite else {}
+    try:
+        emergency = take_emergency_backups(env, plan) if overwrite else {}
+    except (BackupError, OSError) as exc:
+        return report_restore(env, plan["set_id"], [], f"emergency backup failed, nothing was overwritten: {exc}", {})
     futures = {}
     for target, (entries, destination) in plan["targets"].items():
         if destination.database_url in plan["create"]:
             create_database(destination.database_url, database_name(destination.database_url))
         futures[target] = restore_target_task.submit(target, entries, plan["fetch"], destination,
                                                      env.block.backup_encryption_key_block, plan["scratch"])
-    outcomes = [future.result().as_dict() | {"destination": plan["shown"][target]}
-                for target, future in futures.items()]
+    outcomes = []
+    for target, future in futures.items():
+        try:
+            outcome = future.result().as_dict()
+        except Exception as exc:  # noqa: BLE001 - offsite unreachable and the like: named per target
+            outcome = {"target": target, "passed": False, "problems": [f"{target}: {type(exc).__name__}: {exc}"],
+                       "rto_seconds": 0.0, "bytes": 0}
+        outcomes.append(outcome | {"destination": plan["shown"][target]})
     shutil.rmtree(plan["scratch"], ignore_errors=True)
     failed = [o for o in outcomes if not o["passed"]]
     failure = "; ".join("; ".join(o["problems"]) for o in failed) or None
@@ -144,7 +153,8 @@ def _folder(target: str, entries: list) -> str:
 
 
 def take_emergency_backups(env: LoadedEnvironment, plan: dict) -> dict[str, str]:
-    """Runbook 000 "Emergency Procedures": keep what is about to be replaced, then clear it."""
+    """Runbook 000 "Emergency Procedures": keep everything about to be replaced, and only when
+    every emergency backup exists, clear what the restore will replace."""
     logger = get_run_logger()
     folder = env.block.output_dir("backups", env.name, "emergency")
     stamp = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
@@ -154,13 +164,16 @@ def take_emergency_backups(env: LoadedEnvironment, plan: dict) -> dict[str, str]
         if what == "database":
             path = folder / f"{stamp}-{slug}-{database_name(location)}.dump"
             dump_postgres(location, path)
-            drop_database(location, database_name(location))
         else:
             path = folder / f"{stamp}-{slug}.tar.gz"
             tar_paths([Path(location)], path)
-            shutil.rmtree(location)
         taken[target] = str(path)
-        logger.warning("%s: emergency backup of %s in %s before overwriting", target, location, path)
+        logger.warning("%s: emergency backup in %s before overwriting", target, path)
+    for what, _, location in plan["replace"]:
+        if what == "database":
+            drop_database(location, database_name(location))
+        else:
+            shutil.rmtree(location)
     return taken
 
 

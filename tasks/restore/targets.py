@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import psycopg2
+
 from tasks.backup.audit import check_audit_export
 from tasks.backup.manifest import ArtifactEntry
 from tasks.backup.postgres import BackupError
@@ -69,8 +71,9 @@ def restore_target(target: str, entries: list[ArtifactEntry], fetch: Callable[[A
             started = time.perf_counter()
             outcome.problems += check()
             outcome.check_seconds += time.perf_counter() - started
-    except (RestoreError, BackupError, OSError) as exc:
-        outcome.problems.append(str(exc) if str(exc).startswith(target) else f"{target}: {exc}")
+    except (RestoreError, BackupError, OSError, psycopg2.Error, sqlite3.Error) as exc:
+        reason = str(exc).strip().splitlines()[0] if isinstance(exc, psycopg2.Error) else str(exc)
+        outcome.problems.append(reason if reason.startswith(target) else f"{target}: {reason}")
     return outcome
 
 
