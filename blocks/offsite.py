@@ -12,6 +12,7 @@ states in the UI. Rejected credentials and a missing bucket are never retried.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -121,7 +122,15 @@ class OffsiteStorage(Block):
         try:
             config = client.get_object_lock_configuration(Bucket=urlparse(self.url).netloc)
         except client.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ObjectLockConfigurationNotFoundError":
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "ObjectLockConfigurationNotFoundError":
+                return False
+            if code in {"AccessDenied", "NotImplemented", "MethodNotAllowed", "501", "405"}:
+                # a policy without s3:GetBucketObjectLockConfiguration, or a server without Object
+                # Lock: upload without it, and say so
+                logging.getLogger("tradeops.offsite").warning(
+                    "%s: cannot read the Object Lock configuration (%s); uploading without retention",
+                    self.describe(), code)
                 return False
             raise
         return config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"

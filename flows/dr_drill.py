@@ -16,6 +16,7 @@ Report: RTO per target and in total, RPO, pass/fail with the reason, and the tre
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import time
@@ -70,6 +71,7 @@ def run_drill(env: LoadedEnvironment) -> State:
     tag = (current_flow_run_id() or uuid.uuid4().hex)[:8]
     scratch = drills_dir / f".scratch-{tag}"
     scratch_dbs: list[tuple[str, str]] = []
+    scratch.mkdir(parents=True, mode=0o700)  # decrypted data: owner only
     clock = time.perf_counter()
     outcomes: list[dict] = []
     failure = None
@@ -97,8 +99,12 @@ def run_drill(env: LoadedEnvironment) -> State:
             futures[target] = restore_target_task.submit(
                 target, entries, partial(fetch_offsite, storage, into=scratch / "fetched"), destination,
                 env.block.backup_encryption_key_block, scratch / "plain")
-        for target, future in futures.items():
-            outcomes.append(future.result().as_dict())
+        for target, future in futures.items():  # every one, before anything is cleaned up
+            try:
+                outcomes.append(future.result().as_dict())
+            except Exception as exc:  # noqa: BLE001 - a crashed task: its target failed
+                outcomes.append({"target": target, "passed": False, "rto_seconds": None,
+                                 "problems": [f"{target}: {type(exc).__name__}: {exc}"]})
         rto = time.perf_counter() - clock
     except RestoreError as exc:
         failure, rto, rpo = str(exc), None, None
@@ -116,7 +122,10 @@ def _slug(text: str) -> str:
 
 
 def scratch_prefix(environment: str) -> str:
-    return f"{SCRATCH_DB_PREFIX}{_slug(environment)[:16]}_"
+    """Readable, and unique per environment (a hash), so one environment's sweep never matches
+    another's scratch databases (`prod` vs `prod_eu`)."""
+    digest = hashlib.sha256(environment.encode()).hexdigest()[:6]
+    return f"{SCRATCH_DB_PREFIX}{_slug(environment)[:12]}_{digest}_"
 
 
 def scratch_database_name(environment: str, tag: str, target: str) -> str:

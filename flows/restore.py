@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
+import psycopg2
 from prefect import flow, get_run_logger
 from prefect.states import State
 
@@ -50,14 +51,20 @@ def restore(environment: str = "default", set_id: str | None = None, date: Date 
         return report_restore(env, None, [], str(exc), {})
     try:
         emergency = take_emergency_backups(env, plan) if overwrite else {}
-    except (BackupError, OSError) as exc:
+    except (BackupError, OSError, psycopg2.Error) as exc:
         return report_restore(env, plan["set_id"], [], f"emergency backup failed, nothing was overwritten: {exc}", {})
-    futures = {}
-    for target, (entries, destination) in plan["targets"].items():
-        if destination.database_url in plan["create"]:
-            create_database(destination.database_url, database_name(destination.database_url))
-        futures[target] = restore_target_task.submit(target, entries, plan["fetch"], destination,
-                                                     env.block.backup_encryption_key_block, plan["scratch"])
+    try:
+        clear_and_create(plan)
+    except (OSError, psycopg2.Error) as exc:
+        failure = f"preparing the destinations failed after the emergency backups were taken: {exc}"
+        append_audit(env.store_url, "backup_restore", acting_user(), success=False,
+                     details={"environment": env.name, "set_id": plan["set_id"], "error": failure,
+                              "destinations": plan["shown"], "emergency_backups": emergency})
+        return report_restore(env, plan["set_id"], [], failure, emergency)
+    plan["scratch"].mkdir(parents=True, exist_ok=True, mode=0o700)  # decrypted data: owner only
+    futures = {target: restore_target_task.submit(target, entries, plan["fetch"], destination,
+                                                  env.block.backup_encryption_key_block, plan["scratch"])
+               for target, (entries, destination) in plan["targets"].items()}
     outcomes = []
     for target, future in futures.items():
         try:
@@ -131,7 +138,8 @@ def plan_restore(env: LoadedEnvironment, set_id: str | None, date: Date | None, 
         elif folder.exists() and any(folder.iterdir()):
             if not overwrite:
                 refused.append(f"{target}: {folder} is not empty")
-            replace.append(("folder", target, str(folder)))
+            elif str(folder) not in {location for _, _, location in replace}:
+                replace.append(("folder", target, str(folder)))
         plan_targets[target] = (entries, destination)
     if refused:
         raise RestoreError("refusing to overwrite (pass overwrite=true; an emergency backup is taken first): "
@@ -153,28 +161,35 @@ def _folder(target: str, entries: list) -> str:
 
 
 def take_emergency_backups(env: LoadedEnvironment, plan: dict) -> dict[str, str]:
-    """Runbook 000 "Emergency Procedures": keep everything about to be replaced, and only when
-    every emergency backup exists, clear what the restore will replace."""
+    """Runbook 000 "Emergency Procedures": keep everything the restore will replace, before any
+    of it is cleared."""
     logger = get_run_logger()
     folder = env.block.output_dir("backups", env.name, "emergency")
+    folder.chmod(0o700)
     stamp = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
     taken = {}
     for what, target, location in plan["replace"]:
         slug = target.replace(":", "-")
         if what == "database":
             path = folder / f"{stamp}-{slug}-{database_name(location)}.dump"
-            dump_postgres(location, path)
+            dump_postgres(location, path, jobs=1)  # one custom-format file, restorable as named
         else:
             path = folder / f"{stamp}-{slug}.tar.gz"
             tar_paths([Path(location)], path)
         taken[target] = str(path)
         logger.warning("%s: emergency backup in %s before overwriting", target, path)
+    return taken
+
+
+def clear_and_create(plan: dict) -> None:
+    """Clear what the emergency backups hold, then create the databases to restore into."""
     for what, _, location in plan["replace"]:
         if what == "database":
             drop_database(location, database_name(location))
         else:
-            shutil.rmtree(location)
-    return taken
+            shutil.rmtree(location, ignore_errors=True)
+    for url in plan["create"]:
+        create_database(url, database_name(url))
 
 
 def report_restore(env: LoadedEnvironment, set_id: str | None, outcomes: list[dict], failure: str | None,

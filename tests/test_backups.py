@@ -246,7 +246,8 @@ def test_a_target_another_run_is_writing_is_not_written_twice(backup_env, monkey
 
     from tasks.locks import ensure_locks, lock_name
 
-    monkeypatch.setenv("TRADEOPS_TARGET_LOCK_TIMEOUT_SECONDS", "10")
+    # long enough for a free slot on a loaded test server (seen: >10 s once), short for the busy one
+    monkeypatch.setenv("TRADEOPS_TARGET_LOCK_TIMEOUT_SECONDS", "25")
     busy = lock_name("backup", backup_env.name, "git:momentum_alpha")
     ensure_locks([busy])
     with concurrency(busy, occupy=1, strict=True):  # another run is writing this repository

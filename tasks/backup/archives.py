@@ -19,7 +19,8 @@ def tar_paths(paths: list[Path], out_path: Path, newer_than: float | None = None
     files = sorted(f for p in paths for f in ([p] if p.is_file() else p.rglob(pattern)) if f.is_file()
                    and (newer_than is None or f.stat().st_mtime >= newer_than))
     checksums: dict[str, str] = {}
-    with atomic_output(out_path) as handle, tarfile.open(fileobj=handle, mode="w:gz", compresslevel=6) as tar:
+    with atomic_output(out_path) as handle, tarfile.open(fileobj=handle, mode="w:gz", compresslevel=6,
+                                                              dereference=True) as tar:  # a link's content
         for file in files:
             info = tar.gettarinfo(file, arcname=str(file.relative_to(file.anchor)))
             with open(file, "rb") as source:  # hashed as tar reads it: the bytes archived, read once

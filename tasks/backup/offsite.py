@@ -33,7 +33,8 @@ class OffsiteRejected(OffsiteError):
 CREDENTIAL_ERRORS = {"ExpiredToken", "ExpiredTokenException", "InvalidAccessKeyId", "InvalidToken",
                      "SignatureDoesNotMatch", "AccessDenied", "TokenRefreshRequired", "InvalidClientTokenId",
                      "UnrecognizedClientException"}
-# 4xx answers that are still worth retrying (botocore's standard retry mode agrees).
+# 4xx answers that are still worth retrying (botocore's standard retry mode agrees), and
+# answers of S3-compatible servers that no retry changes.
 RETRYABLE_CLIENT_ERRORS = {"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete",
                            "Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded",
                            "TooManyRequestsException", "RequestThrottled", "408", "429"}
@@ -85,15 +86,16 @@ def explained_s3_errors(storage: OffsiteStorage):
         message = error.response.get("Error", {}).get("Message", "")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         source = storage.credentials_source()
-        if code in {"400", "403"}:  # a HEAD error has no body: AWS answers an expired token this way
-            raise OffsiteRejected(f"{storage.describe()}: {error.operation_name} answered {status} with no detail, "
-                                  f"as S3 does for expired or invalid credentials; check {source}; not retried") \
+        if code in {"400", "403"}:  # a HEAD error has no body: S3 says no more than the status
+            raise OffsiteRejected(f"{storage.describe()}: {error.operation_name} answered {status} with no detail; "
+                                  "S3 answers a HEAD request this way for expired or invalid credentials, a missing "
+                                  f"permission or a wrong region: check {source} and the region; not retried") \
                 from exc
         if code in CREDENTIAL_ERRORS:
             raise OffsiteRejected(f"{storage.describe()} rejected the credentials from {source} "
                                   f"({error.operation_name}: {code}: {message}); renew them and run again; "
                                   "not retried") from exc
-        if 400 <= status < 500 and code not in RETRYABLE_CLIENT_ERRORS:
+        if (400 <= status < 500 and code not in RETRYABLE_CLIENT_ERRORS) or code == "NotImplemented":
             raise OffsiteRejected(f"{storage.describe()}: {error.operation_name} answered {status} {code}: "
                                   f"{message}; check the offsite settings; not retried") from exc
         raise

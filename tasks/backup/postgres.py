@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import psycopg2
+from psycopg2 import sql
 
 from tasks.databases import libpq_command_env, libpq_dsn, sqlite_path
 from tasks.files import atomic_output, publish, sha256_file, temporary_name
@@ -26,11 +27,11 @@ from tasks.files import atomic_output, publish, sha256_file, temporary_name
 # Every user table with its partitioned parent (NULL if none) and its on-disk size; a parent's
 # row count is the sum of its leaves', so no row is counted twice.
 USER_TABLES = """
-SELECT n.nspname, c.relname, c.relkind, pn.nspname, p.relname, pg_table_size(c.oid)
+SELECT n.nspname, c.relname, c.relkind, parent.nspname, parent.relname, pg_table_size(c.oid)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
-LEFT JOIN pg_class p ON p.oid = i.inhparent AND p.relkind = 'p'
-LEFT JOIN pg_namespace pn ON pn.oid = p.relnamespace
+LEFT JOIN LATERAL (  -- a partition has one partitioned parent; plain inheritance parents do not count
+    SELECT pn.nspname, p.relname FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent AND p.relkind = 'p'
+    JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = c.oid) parent ON true
 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1, 2
 """
@@ -89,6 +90,9 @@ def dump_postgres(url: str, dump_path: Path, csv_path: Path | None = None, jobs:
             try:
                 row_counts, checksums = _table_facts(cur, tables)  # same snapshot, while pg_dump runs
                 has_csv = csv_path is not None and _export_active_experiments(cur, csv_path)
+            except BaseException:
+                dump.kill()  # report now, not after a dump nobody will keep
+                raise
             finally:
                 _, stderr = dump.communicate()
         if dump.returncode != 0:
@@ -119,11 +123,16 @@ def _pack_directory(directory: Path, tar_path: Path) -> None:
             tar.add(member, arcname=member.name, recursive=False)
 
 
-def unpack_directory_dump(tar_path: Path, into: Path) -> Path:
-    """The directory-format dump inside `tar_path`, extracted into `into` (for pg_restore)."""
-    into.mkdir(parents=True, exist_ok=True)
+def unpack_directory_dump(tar_path: Path, into: Path, toc_only: bool = False) -> Path:
+    """The directory-format dump inside `tar_path`, extracted into `into` (for pg_restore);
+    `toc_only`: just its table of contents, all `pg_restore --list` reads."""
+    into.mkdir(parents=True, exist_ok=True, mode=0o700)
     with tarfile.open(tar_path, "r:") as tar:
-        tar.extractall(into, filter="data")
+        try:
+            members = [tar.getmember("toc.dat")] if toc_only else None
+        except KeyError:
+            raise BackupError(f"{tar_path.name} holds no toc.dat: not a directory-format dump") from None
+        tar.extractall(into, members=members, filter="data")
     return into
 
 
@@ -149,8 +158,9 @@ def _table_facts(cur, tables: list[tuple]) -> tuple[dict[str, int], dict[str, st
     for schema, table, relkind, *_ in tables:
         if relkind == "p":
             continue
-        cur.execute(f'SELECT count(*), coalesce(sum(hashtextextended({ROW_ALIAS}::text, 0)), 0)::text '
-                    f'FROM ONLY "{schema}"."{table}" AS {ROW_ALIAS}')
+        cur.execute(sql.SQL("SELECT count(*), coalesce(sum(hashtextextended({row}::text, 0)), 0)::text "
+                            "FROM ONLY {table} AS {row}").format(row=sql.Identifier(ROW_ALIAS),
+                                                                  table=sql.Identifier(schema, table)))
         rows, checksum = cur.fetchone()
         name = f"{schema}.{table}"
         while name is not None:

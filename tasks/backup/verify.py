@@ -64,7 +64,7 @@ def _readable(local: Path, entry: ArtifactEntry) -> list[str]:
         if entry.kind == "pg_dump":
             if entry.details.get("format") == "directory":  # a tar of a parallel directory-format dump
                 with tempfile.TemporaryDirectory(prefix="tradeops-verify-") as tmp:
-                    listing = list_archive(unpack_directory_dump(local, Path(tmp)))
+                    listing = list_archive(unpack_directory_dump(local, Path(tmp), toc_only=True))
             else:
                 listing = list_archive(local)
             if listing.returncode != 0:

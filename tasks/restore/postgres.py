@@ -27,7 +27,7 @@ CATALOG_CHECKS = {
     "INDEX": "SELECT 1 FROM pg_indexes WHERE schemaname = %s AND indexname = %s",
     "CONSTRAINT": ("SELECT 1 FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
                    "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = %s AND t.relname = %s "
-                   "AND c.conname = %s AND c.convalidated"),
+                   "AND c.conname = %s"),  # a NOT VALID constraint comes back NOT VALID, as dumped
     "MATERIALIZED VIEW": "SELECT 1 FROM pg_matviews WHERE schemaname = %s AND matviewname = %s",
     "MATERIALIZED VIEW DATA": "SELECT 1 FROM pg_matviews WHERE schemaname = %s AND matviewname = %s AND ispopulated",
 }
@@ -97,11 +97,13 @@ def databases_named(url: str, prefix: str) -> list[str]:
         conn.close()
 
 
-def restore_dump(archive: Path, entry: ArtifactEntry, url: str) -> str:
+def restore_dump(archive: Path, entry: ArtifactEntry, url: str, scratch: Path) -> str:
     """pg_restore into the (empty) database at `url`; stops at the first error. Returns the
-    archive's table of contents for the checks that follow."""
+    archive's table of contents for the checks that follow. A directory-format dump is unpacked
+    under `scratch` (private to this restore), never next to the archive."""
     target = entry.target
-    with tempfile.TemporaryDirectory(prefix="tradeops-restore-", dir=archive.parent) as tmp:
+    scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tempfile.TemporaryDirectory(prefix="restore-", dir=scratch) as tmp:
         jobs = []
         if entry.details.get("format") == "directory":
             archive = unpack_directory_dump(archive, Path(tmp) / "dump")
@@ -135,7 +137,7 @@ def check_database(url: str, entry: ArtifactEntry, toc: str, probe_query: str | 
             elif table in expected_sums and checksums[table] != expected_sums[table]:
                 problems.append(f"{table}: content checksum {checksums[table]} differs from the manifest's "
                                 f"{expected_sums[table]} (same row count, changed rows)")
-        if not expected_sums:
+        if "table_checksums" not in entry.details:
             problems.append("the manifest holds no table checksums (a set made before they were recorded)")
         conn.rollback()
         problems += _missing_objects(cur, toc)
@@ -159,5 +161,5 @@ def _missing_objects(cur, toc: str) -> list[str]:
         params = (schema, *rest.split(" ", 1)) if kind.endswith("CONSTRAINT") else (schema, rest)
         cur.execute(CATALOG_CHECKS["CONSTRAINT" if kind.endswith("CONSTRAINT") else kind], params)
         if cur.fetchone() is None:
-            missing.append(f"{kind.lower()} {'.'.join(params)} is missing or not valid after the restore")
+            missing.append(f"{kind.lower()} {'.'.join(params)} is missing after the restore")
     return missing

@@ -66,7 +66,7 @@ def restore_target(target: str, entries: list[ArtifactEntry], fetch: Callable[[A
         outcome.fetch_seconds = time.perf_counter() - started
         for entry in entries:
             started = time.perf_counter()
-            check = _restore(entry, files[entry.path], destination)
+            check = _restore(entry, files[entry.path], destination, scratch)
             outcome.restore_seconds += time.perf_counter() - started
             started = time.perf_counter()
             outcome.problems += check()
@@ -74,14 +74,16 @@ def restore_target(target: str, entries: list[ArtifactEntry], fetch: Callable[[A
     except (RestoreError, BackupError, OSError, psycopg2.Error, sqlite3.Error) as exc:
         reason = str(exc).strip().splitlines()[0] if isinstance(exc, psycopg2.Error) else str(exc)
         outcome.problems.append(reason if reason.startswith(target) else f"{target}: {reason}")
+    except Exception as exc:  # noqa: BLE001 - S3 unreachable or refusing, a key that will not load
+        outcome.problems.append(f"{target}: {type(exc).__name__}: {exc}")
     return outcome
 
 
-def _restore(entry: ArtifactEntry, path: Path, destination: Destination) -> Callable[[], list[str]]:
+def _restore(entry: ArtifactEntry, path: Path, destination: Destination, scratch: Path) -> Callable[[], list[str]]:
     """Restore one artifact; returns the check to run on what came back."""
     name = entry.target.split(":", 1)[-1]
     if entry.kind == "pg_dump":
-        toc = restore_dump(path, entry, destination.database_url)
+        toc = restore_dump(path, entry, destination.database_url, scratch)
         return lambda: check_database(destination.database_url, entry, toc, destination.probe_query)
     if entry.kind == "git_bundle":
         repo = destination.directory / "git" / f"{name}.git"
@@ -106,7 +108,8 @@ def _check_sqlite(path: Path, entry: ArtifactEntry) -> list[str]:
             return [f"{entry.target}: PRAGMA integrity_check fails"]
         problems = []
         for table, expected in entry.details.get("row_counts", {}).items():
-            rows = conn.execute(f'SELECT count(*) FROM "{table.split(".", 1)[1]}"').fetchone()[0]
+            quoted = table.split(".", 1)[1].replace('"', '""')
+            rows = conn.execute(f'SELECT count(*) FROM "{quoted}"').fetchone()[0]
             if rows != expected:
                 problems.append(f"{entry.target}: {table}: {rows:,} rows, the manifest says {expected:,}")
     return problems
