@@ -20,6 +20,10 @@ class DatabaseTarget(Block):
     freshness_table: str | None = Field(None, description="Table whose newest row tells data freshness.")
     freshness_column: str = Field("ts", description="Timestamp column of freshness_table.")
     probe_query: str = Field("SELECT 1", description="A query that must answer for the database to be healthy.")
+    critical_work_probe: str | None = Field(None, description=(
+        "SQL that returns a row for each piece of critical work in progress; maintenance waits for none."))
+    maintenance_blackout: list[str] = Field(default_factory=list, description=(
+        'UTC windows with no maintenance, e.g. ["13:30-20:00"] (may cross midnight).'))
     dump_jobs: int | None = Field(None, ge=1, le=32, description=(
         "Parallel pg_dump workers; empty: decided per run from table sizes and cores; 1: always one "
         "custom-format file."))

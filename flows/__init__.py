@@ -12,6 +12,7 @@ FLOWS: dict[str, str] = {
     "weekly-backup": "flows.weekly_backup:weekly_backup",
     "restore": "flows.restore:restore",
     "dr-drill": "flows.dr_drill:dr_drill",
+    "db-maintenance": "flows.db_maintenance:db_maintenance",
 }
 
 

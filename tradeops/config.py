@@ -87,6 +87,8 @@ class DatabaseSection(_Strict):
     freshness_column: str = "ts"
     probe_query: str = "SELECT 1"
     dump_jobs: int | None = Field(None, ge=1, le=32)
+    critical_work_probe: str | None = None
+    maintenance_blackout: list[Annotated[str, Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")]] = []
 
     @field_validator("url")
     @classmethod

@@ -1,0 +1,185 @@
+"""db-maintenance: weekly PostgreSQL maintenance that is safe unattended (runbooks 001 "Database
+Optimization", 002 "Database Maintenance", 004 "Weekly Maintenance"). Sundays 03:00 UTC.
+
+For every database target:
+1. Pre-flight (runbook 001 checklist): a verified backup younger than 24 h, fewer than 10 other
+   connections, no critical work (probe, blackout windows), more than 20% disk free. Any item
+   failing: not one maintenance statement runs for that database, and the report says which
+   item and what was measured.
+2. Maintenance, each statement under `lock_timeout`/`statement_timeout` and a run time budget:
+   drop invalid `_ccnew` leftovers of an interrupted REINDEX CONCURRENTLY; VACUUM (ANALYZE) the
+   tables chosen by dead tuples and staleness; create next month's partitions; refresh
+   materialized views (CONCURRENTLY where possible). SQLite: integrity_check, ANALYZE, VACUUM,
+   PRAGMA optimize.
+3. Post-flight: connections, no invalid index left, the probe query answers.
+Report: the checklist, every statement with its time, the post-flight, per database.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from urllib.parse import urlparse
+
+import psycopg2
+from prefect import flow, get_run_logger
+from prefect.states import State
+
+from tasks.databases import connect, is_sqlite, libpq_dsn, scalar
+from tasks.environment import LoadedEnvironment, load_environment
+from tasks.maintenance.operations import (
+    MAINTENANCE_LIMITS, Budget, Step, drop_reindex_leftovers, next_month_partitions, refresh_materialized_views,
+    run_statement, tables_to_maintain, vacuum_analyze,
+)
+from tasks.maintenance.preflight import (
+    PreflightItem, blackout_window, critical_work_rows, disk_free_ratio, judge_backup_age, judge_connections,
+    judge_critical_work, judge_disk, other_connections, verified_backup_age_hours,
+)
+from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
+from tradeops.store.records import acting_user, append_audit
+
+INVALID_INDEXES = "SELECT count(*) FROM pg_index WHERE NOT indisvalid"
+
+
+@flow(name="db-maintenance")
+def db_maintenance(environment: str = "default") -> State:
+    env = load_environment(environment)
+    results, failures = [], {}
+    for db in env.block.databases():
+        result = maintain_database(env, db)
+        results.append(result)
+        if result["failure"]:
+            failures[f"db:{db.target}"] = result["failure"]
+    return report_maintenance(env, results, failures)
+
+
+def maintain_database(env: LoadedEnvironment, db) -> dict:
+    logger = get_run_logger()
+    target, url = f"db:{db.target}", db.url.get_secret_value()
+    now = datetime.now(timezone.utc)
+    result = {"target": target, "preflight": [], "steps": [], "postflight": [], "failure": None}
+    try:
+        checklist = preflight(env, db, url, now)
+    except (psycopg2.Error, OSError) as exc:
+        result["failure"] = f"pre-flight could not run: {str(exc).strip().splitlines()[0]}"
+        return result
+    result["preflight"] = [vars(item) for item in checklist]
+    blocked = [item for item in checklist if not item.passed]
+    if blocked:
+        result["failure"] = "pre-flight failed, nothing was run: " + "; ".join(item.line() for item in blocked)
+        logger.error("%s: %s", target, result["failure"])
+        return result
+    steps = maintain_sqlite(url) if is_sqlite(url) else maintain_postgres(url, now)
+    result["steps"] = [vars(step) for step in steps]
+    result["postflight"] = [vars(item) for item in postflight(db, url)]
+    problems = [s.statement + ": " + s.outcome for s in steps if s.outcome != "done"]
+    problems += [item.line() for item in postflight_items(result) if not item.passed]
+    if problems:
+        result["failure"] = "; ".join(problems)
+    append_audit(env.store_url, "db_maintenance", acting_user(), success=not problems,
+                 details={"target": target, "statements": [s.statement for s in steps], "problems": problems})
+    return result
+
+
+def preflight(env: LoadedEnvironment, db, url: str, now: datetime) -> list[PreflightItem]:
+    """The runbook 001 checklist for one database, measured now."""
+    items = [judge_backup_age(verified_backup_age_hours(env.store_url, env.name, f"db:{db.target}", now))]
+    blackout = blackout_window(now, db.maintenance_blackout)
+    if is_sqlite(url):
+        from tasks.databases import sqlite_path
+
+        path = sqlite_path(url)
+        items += [judge_connections(0), judge_critical_work(None, blackout),
+                  judge_disk(disk_free_ratio(path), path)]
+        return items
+    with connect(url) as conn, conn.cursor() as cur:
+        items.append(judge_connections(other_connections(cur)))
+        items.append(judge_critical_work(critical_work_rows(cur, db.critical_work_probe), blackout))
+        directory = _data_directory(cur, url)
+        items.append(judge_disk(disk_free_ratio(directory) if directory else None,
+                                directory or f"the server of {db.display_url()}"))
+    return items
+
+
+def _data_directory(cur, url: str) -> str | None:
+    """The server's data directory, when the server is on this machine (loopback or socket)."""
+    host = urlparse(libpq_dsn(url)).hostname
+    if host not in (None, "", "localhost", "127.0.0.1", "::1"):
+        return None
+    try:
+        cur.execute("SHOW data_directory")
+        return cur.fetchone()[0]
+    except psycopg2.Error:  # needs superuser or pg_read_all_settings
+        cur.connection.rollback()
+        return None
+
+
+def maintain_postgres(url: str, now: datetime) -> list[Step]:
+    budget = Budget(MAINTENANCE_LIMITS["time_budget_seconds"])
+    with connect(url) as conn:  # autocommit: VACUUM and CONCURRENTLY refuse transaction blocks
+        with conn.cursor() as cur:
+            statements = drop_reindex_leftovers(cur)
+            statements += [vacuum_analyze(schema, table) for schema, table, _ in tables_to_maintain(cur, now)]
+            statements += next_month_partitions(cur, now.date())
+            statements += refresh_materialized_views(cur)
+        return [run_statement(conn, statement, budget) for statement in statements]
+
+
+def maintain_sqlite(url: str) -> list[Step]:
+    steps = []
+    with connect(url) as conn:
+        conn.isolation_level = None  # VACUUM cannot run inside a transaction
+        for statement in ("PRAGMA integrity_check", "ANALYZE", "VACUUM", "PRAGMA optimize"):
+            started = time.monotonic()
+            try:
+                answer = conn.execute(statement).fetchall()
+                outcome = "done" if statement != "PRAGMA integrity_check" or answer == [("ok",)] else \
+                    f"failed: {answer[0][0]}"
+            except Exception as exc:  # noqa: BLE001
+                outcome = f"failed: {exc}"
+            steps.append(Step(statement, time.monotonic() - started, outcome))
+    return steps
+
+
+def postflight(db, url: str) -> list[PreflightItem]:
+    """Runbook 001 "Post-Maintenance Verification": connections, indexes, the probe query."""
+    with connect(url) as conn:
+        try:
+            scalar(conn, db.probe_query)
+            probe = PreflightItem("probe query", True, "answers", db.probe_query)
+        except Exception as exc:  # noqa: BLE001
+            probe = PreflightItem("probe query", False, f"fails: {exc}", db.probe_query)
+        if is_sqlite(url):
+            return [probe]
+        with conn.cursor() as cur:
+            connections = judge_connections(other_connections(cur))
+            invalid = scalar(conn, INVALID_INDEXES)
+    return [probe, PreflightItem("connections", connections.passed, connections.measured, connections.rule),
+            PreflightItem("invalid indexes", invalid == 0, f"{invalid} invalid index(es)", "none left")]
+
+
+def postflight_items(result: dict) -> list[PreflightItem]:
+    return [PreflightItem(**item) for item in result["postflight"]]
+
+
+def report_maintenance(env: LoadedEnvironment, results: list[dict], failures: dict[str, str]) -> State:
+    sections = [f"# Database maintenance: {env.name}"]
+    for result in results:
+        sections.append(f"## {result['target']}" + (f"\n\n**Failed:** {result['failure']}" if result["failure"] else ""))
+        sections.append("Pre-flight\n\n" + markdown_table(
+            ["", "item", "measured", "rule"],
+            [(STATUS_ICON["pass" if i["passed"] else "fail"], i["name"], i["measured"], i["rule"])
+             for i in result["preflight"]]))
+        if result["steps"]:
+            sections.append("Statements\n\n" + markdown_table(
+                ["statement", "seconds", "outcome"],
+                [(f"`{s['statement']}`", f"{s['seconds']:.2f}", s["outcome"]) for s in result["steps"]]))
+        if result["postflight"]:
+            sections.append("Post-flight\n\n" + markdown_table(
+                ["", "item", "measured"],
+                [(STATUS_ICON["pass" if i["passed"] else "fail"], i["name"], i["measured"]) for i in result["postflight"]]))
+    failure = ("; ".join(f"{t}: {r}" for t, r in failures.items()) if failures else None)
+    result = {"databases": results, "failures": failures}
+    result = publish_summary("db-maintenance", env.name, env.store_url, "\n\n".join(sections), result, failure,
+                             reports_dir=str(env.block.output_dir("reports")))
+    return final_state(result, failure)
