@@ -41,6 +41,8 @@ class TradeopsEnvironment(Block):
                                                   description="Overrides of the retention classes, in days.")
     backup_encryption_key_block: str | None = Field(
         None, description="Name of a Secret block holding the 256-bit backup key (hex or base64).")
+    maintenance_thresholds: dict[str, float] = Field(
+        default_factory=dict, description="Overrides of the maintenance report's thresholds.")
 
     def databases(self) -> list[DatabaseTarget]:
         return [DatabaseTarget.load(name) for name in self.database_blocks]

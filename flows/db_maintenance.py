@@ -35,6 +35,9 @@ from tasks.maintenance.preflight import (
     PreflightItem, blackout_window, critical_work_rows, disk_free_ratio, judge_backup_age, judge_connections,
     judge_critical_work, judge_disk, other_connections, verified_backup_age_hours,
 )
+from tasks.maintenance.checks import run_checks
+from tasks.maintenance.report import report_markdown, results_as_rows
+from tasks.maintenance.thresholds import thresholds_with
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 from tradeops.store.records import acting_user, append_audit
 
@@ -69,9 +72,14 @@ def maintain_database(env: LoadedEnvironment, db) -> dict:
         result["failure"] = "pre-flight failed, nothing was run: " + "; ".join(item.line() for item in blocked)
         logger.error("%s: %s", target, result["failure"])
         return result
-    steps = maintain_sqlite(url) if is_sqlite(url) else maintain_postgres(url, now)
+    thresholds = thresholds_with(env.block.maintenance_thresholds)
+    steps = maintain_sqlite(url) if is_sqlite(url) else maintain_postgres(url, now, thresholds)
     result["steps"] = [vars(step) for step in steps]
     result["postflight"] = [vars(item) for item in postflight(db, url)]
+    if not is_sqlite(url):  # the report after the work: what is left to look at
+        findings = run_checks(url, thresholds)
+        result["findings"] = results_as_rows(findings)
+        result["report"] = report_markdown(findings, title=f"Health report after maintenance", level=3)
     problems = [s.statement + ": " + s.outcome for s in steps if s.outcome != "done"]
     problems += [item.line() for item in postflight_items(result) if not item.passed]
     if problems:
@@ -114,12 +122,12 @@ def _data_directory(cur, url: str) -> str | None:
         return None
 
 
-def maintain_postgres(url: str, now: datetime) -> list[Step]:
+def maintain_postgres(url: str, now: datetime, thresholds: dict) -> list[Step]:
     budget = Budget(MAINTENANCE_LIMITS["time_budget_seconds"])
     with connect(url) as conn:  # autocommit: VACUUM and CONCURRENTLY refuse transaction blocks
         with conn.cursor() as cur:
             statements = drop_reindex_leftovers(cur)
-            statements += [vacuum_analyze(schema, table) for schema, table, _ in tables_to_maintain(cur, now)]
+            statements += [vacuum_analyze(schema, table) for schema, table, _ in tables_to_maintain(cur, now, thresholds)]
             statements += next_month_partitions(cur, now.date())
             statements += refresh_materialized_views(cur)
         return [run_statement(conn, statement, budget) for statement in statements]
@@ -178,6 +186,8 @@ def report_maintenance(env: LoadedEnvironment, results: list[dict], failures: di
             sections.append("Post-flight\n\n" + markdown_table(
                 ["", "item", "measured"],
                 [(STATUS_ICON["pass" if i["passed"] else "fail"], i["name"], i["measured"]) for i in result["postflight"]]))
+        if result.get("report"):
+            sections.append(result["report"])
     failure = ("; ".join(f"{t}: {r}" for t, r in failures.items()) if failures else None)
     result = {"databases": results, "failures": failures}
     result = publish_summary("db-maintenance", env.name, env.store_url, "\n\n".join(sections), result, failure,

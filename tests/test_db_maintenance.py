@@ -86,3 +86,8 @@ def test_maintenance_vacuums_chosen_tables_and_adds_next_months_partition(backup
     conn.close()
     assert any(s["statement"].startswith("REFRESH MATERIALIZED VIEW CONCURRENTLY") for s in result["steps"])
     assert all(item["passed"] for item in result["postflight"])
+    # the health report lists what the sandbox planted
+    findings = {(f["check"], f["subject"]) for f in result["findings"]}
+    assert ("unused_indexes", "public.idx_positions_unused") in findings
+    assert any(check == "duplicate_indexes" and "idx_trades_experiment" in subject for check, subject in findings)
+    assert "#### duplicate_indexes" in result["report"] and "idx_positions_unused" in result["report"]

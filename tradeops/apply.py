@@ -100,6 +100,7 @@ def build_blocks(config: TradeopsConfig, base_dir: Path) -> dict[str, object]:
         health_thresholds=config.health.thresholds,
         backup_retention_days=config.backups.retention_days,
         backup_encryption_key_block=config.backups.encryption_key_block,
+        maintenance_thresholds=config.maintenance.thresholds,
     )
     return blocks
 

@@ -182,6 +182,21 @@ class HealthSection(_Strict):
         return value
 
 
+class MaintenanceSection(_Strict):
+    thresholds: dict[str, float] = {}  # overrides of MAINTENANCE_THRESHOLDS (tasks/maintenance/thresholds.py)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        from tasks.maintenance.thresholds import MAINTENANCE_THRESHOLDS
+
+        unknown = sorted(set(value) - set(MAINTENANCE_THRESHOLDS))
+        if unknown:
+            raise ValueError(f"unknown maintenance threshold(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted(MAINTENANCE_THRESHOLDS))}")
+        return value
+
+
 class BackupsSection(_Strict):
     retention_days: dict[str, int] = {}
     encryption_key_block: str | None = None  # a Prefect Secret block with the 256-bit key
@@ -211,6 +226,7 @@ class TradeopsConfig(_Strict):
     alerts: list[AlertSection] = []
     health: HealthSection = HealthSection()
     backups: BackupsSection = BackupsSection()
+    maintenance: MaintenanceSection = MaintenanceSection()
 
     @model_validator(mode="after")
     def _unique_names(self) -> TradeopsConfig:

@@ -52,6 +52,10 @@ min_severity = "medium"
 
 [health]
 disk_paths = ["."]
+
+[maintenance]
+# the small sandbox's planted unused index is a few kB: list unused indexes of any size here
+thresholds = {{ unused_index_min_bytes = 0 }}
 """
 
 

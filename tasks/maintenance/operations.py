@@ -14,10 +14,11 @@ from datetime import date, datetime
 
 from psycopg2 import sql
 
+from tasks.maintenance.thresholds import MAINTENANCE_THRESHOLDS
+
+# Which tables to vacuum comes from MAINTENANCE_THRESHOLDS (dead_tuple_ratio, dead_tuple_min,
+# stale_analyze_days), the same rules the report flags them by; these bound the statements.
 MAINTENANCE_LIMITS = {
-    "dead_tuple_ratio": 0.10,       # vacuum a table whose dead tuples exceed 10% of live (autovacuum's 0.2, tighter)
-    "min_dead_tuples": 1000,        # ... and at least this many (tiny tables are autovacuum's job)
-    "stale_analyze_days": 7,        # analyze a table not analyzed in a week (weekly maintenance cadence)
     "lock_timeout_ms": 5_000,       # never queue behind trading traffic for long
     "statement_timeout_ms": 900_000,  # one statement: 15 minutes at most
     "time_budget_seconds": 1_800,   # runbook 001: "Duration: ~15-30 minutes"
@@ -69,12 +70,12 @@ class Budget:
         return self.seconds - (time.monotonic() - self.started)
 
 
-def tables_to_maintain(cur, now: datetime, limits: dict = MAINTENANCE_LIMITS) -> list[tuple[str, str, str]]:
+def tables_to_maintain(cur, now: datetime, limits: dict = MAINTENANCE_THRESHOLDS) -> list[tuple[str, str, str]]:
     """(schema, table, why) for tables whose dead tuples or staleness call for VACUUM (ANALYZE)."""
     cur.execute(TABLES_NEEDING_WORK)
     chosen = []
     for schema, table, live, dead, _vacuumed, analyzed in cur.fetchall():
-        if dead >= limits["min_dead_tuples"] and dead > limits["dead_tuple_ratio"] * max(live, 1):
+        if dead >= limits["dead_tuple_min"] and dead > limits["dead_tuple_ratio"] * max(live, 1):
             chosen.append((schema, table, f"{dead:,} dead tuples for {live:,} live"))
         elif analyzed is None or (now - analyzed).days >= limits["stale_analyze_days"]:
             chosen.append((schema, table, "never analyzed" if analyzed is None else
