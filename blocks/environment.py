@@ -43,6 +43,8 @@ class TradeopsEnvironment(Block):
         None, description="Name of a Secret block holding the 256-bit backup key (hex or base64).")
     maintenance_thresholds: dict[str, float] = Field(
         default_factory=dict, description="Overrides of the maintenance report's thresholds.")
+    maintenance_reindex_bloated_indexes: bool = Field(
+        False, description="db-maintenance rebuilds indexes over the bloat threshold (REINDEX CONCURRENTLY).")
 
     def databases(self) -> list[DatabaseTarget]:
         return [DatabaseTarget.load(name) for name in self.database_blocks]

@@ -29,7 +29,7 @@ from tasks.databases import connect, is_sqlite, libpq_dsn, scalar
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.maintenance.operations import (
     MAINTENANCE_LIMITS, Budget, Step, drop_reindex_leftovers, next_month_partitions, refresh_materialized_views,
-    run_statement, tables_to_maintain, vacuum_analyze,
+    reindex_bloated, run_statement, tables_to_maintain, vacuum_analyze,
 )
 from tasks.maintenance.preflight import (
     PreflightItem, blackout_window, critical_work_rows, disk_free_ratio, judge_backup_age, judge_connections,
@@ -73,11 +73,12 @@ def maintain_database(env: LoadedEnvironment, db) -> dict:
         logger.error("%s: %s", target, result["failure"])
         return result
     thresholds = thresholds_with(env.block.maintenance_thresholds)
-    steps = maintain_sqlite(url) if is_sqlite(url) else maintain_postgres(url, now, thresholds)
+    steps = (maintain_sqlite(url) if is_sqlite(url)
+             else maintain_postgres(url, now, thresholds, env.block.maintenance_reindex_bloated_indexes))
     result["steps"] = [vars(step) for step in steps]
     result["postflight"] = [vars(item) for item in postflight(db, url)]
     if not is_sqlite(url):  # the report after the work: what is left to look at
-        findings = run_checks(url, thresholds)
+        findings = run_checks(libpq_dsn(url), thresholds)
         result["findings"] = results_as_rows(findings)
         result["report"] = report_markdown(findings, title=f"Health report after maintenance", level=3)
     problems = [s.statement + ": " + s.outcome for s in steps if s.outcome != "done"]
@@ -122,12 +123,14 @@ def _data_directory(cur, url: str) -> str | None:
         return None
 
 
-def maintain_postgres(url: str, now: datetime, thresholds: dict) -> list[Step]:
+def maintain_postgres(url: str, now: datetime, thresholds: dict, reindex: bool = False) -> list[Step]:
     budget = Budget(MAINTENANCE_LIMITS["time_budget_seconds"])
     with connect(url) as conn:  # autocommit: VACUUM and CONCURRENTLY refuse transaction blocks
         with conn.cursor() as cur:
             statements = drop_reindex_leftovers(cur)
             statements += [vacuum_analyze(schema, table) for schema, table, _ in tables_to_maintain(cur, now, thresholds)]
+            if reindex:
+                statements += reindex_bloated(cur, thresholds)
             statements += next_month_partitions(cur, now.date())
             statements += refresh_materialized_views(cur)
         return [run_statement(conn, statement, budget) for statement in statements]

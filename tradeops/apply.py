@@ -101,6 +101,7 @@ def build_blocks(config: TradeopsConfig, base_dir: Path) -> dict[str, object]:
         backup_retention_days=config.backups.retention_days,
         backup_encryption_key_block=config.backups.encryption_key_block,
         maintenance_thresholds=config.maintenance.thresholds,
+        maintenance_reindex_bloated_indexes=config.maintenance.reindex_bloated_indexes,
     )
     return blocks
 

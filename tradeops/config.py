@@ -184,6 +184,7 @@ class HealthSection(_Strict):
 
 class MaintenanceSection(_Strict):
     thresholds: dict[str, float] = {}  # overrides of MAINTENANCE_THRESHOLDS (tasks/maintenance/thresholds.py)
+    reindex_bloated_indexes: bool = False  # opt-in: REINDEX INDEX CONCURRENTLY over the bloat threshold
 
     @field_validator("thresholds")
     @classmethod

@@ -104,6 +104,15 @@ def vacuum_analyze(schema: str, table: str) -> sql.Composable:
     return sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(schema, table))
 
 
+def reindex_bloated(cur, thresholds: dict = MAINTENANCE_THRESHOLDS) -> list[sql.Composable]:
+    """REINDEX INDEX CONCURRENTLY for the indexes the bloat estimate flags (opt-in: it rewrites the
+    index while writes go on, and needs the index's size again in free disk)."""
+    from tasks.maintenance.checks.indexes import check_index_bloat
+
+    return [sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier(*finding.subject.split(".", 1)))
+            for finding in check_index_bloat(cur, thresholds)]
+
+
 def drop_reindex_leftovers(cur) -> list[sql.Composable]:
     """An interrupted REINDEX INDEX CONCURRENTLY leaves an invalid `_ccnew` (or `_ccold`) index."""
     cur.execute(INVALID_REINDEX_LEFTOVERS)
@@ -113,7 +122,9 @@ def drop_reindex_leftovers(cur) -> list[sql.Composable]:
 def next_month_partitions(cur, today: date) -> list[sql.Composable]:
     """For each table range-partitioned by month: next month's partition, if it is missing. Its
     bounds are written in the form the existing ones use (same time of day and offset), so the
-    new range meets the old ones exactly whatever the session's time zone."""
+    new range meets the old ones exactly. Bounds are read in UTC: in another session time zone a
+    month starting at 00:00 UTC would print as the evening before."""
+    cur.execute("SELECT set_config('TimeZone', 'UTC', false)")
     cur.execute(MONTHLY_RANGE_PARTITIONS)
     bounds: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for schema, table, _column, bound in cur.fetchall():
