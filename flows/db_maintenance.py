@@ -75,7 +75,7 @@ def maintain_database(env: LoadedEnvironment, db) -> dict:
     thresholds = thresholds_with(env.block.maintenance_thresholds)
     steps = (maintain_sqlite(url) if is_sqlite(url)
              else maintain_postgres(url, now, thresholds, env.block.maintenance_reindex_bloated_indexes))
-    result["steps"] = [vars(step) for step in steps]
+    result["steps"] = [vars(step) | {"seconds": round(step.seconds, 3)} for step in steps]
     result["postflight"] = [vars(item) for item in postflight(db, url)]
     if not is_sqlite(url):  # the report after the work: what is left to look at
         findings = run_checks(libpq_dsn(url), thresholds)
