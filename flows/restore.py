@@ -49,6 +49,8 @@ def restore(environment: str = "default", set_id: str | None = None, date: Date 
         plan = plan_restore(env, set_id, date, source, targets, database_names or {}, directory, overwrite)
     except RestoreError as exc:
         return report_restore(env, None, [], str(exc), {})
+    except psycopg2.Error as exc:  # the database server is down: nothing was touched
+        return report_restore(env, None, [], f"cannot plan the restore: {str(exc).strip().splitlines()[0]}", {})
     try:
         emergency = take_emergency_backups(env, plan) if overwrite else {}
     except (BackupError, OSError, psycopg2.Error) as exc:
