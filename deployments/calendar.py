@@ -1,7 +1,7 @@
 """The operations calendar (runbook 003 crontab, 001 schedules, 004 daily/weekly/quarterly), UTC.
 
-One entry per scheduled job. Only entries whose flow exists become deployments; `prefect.yaml`
-must list exactly those (tests/test_deployments.py checks it).
+One entry per scheduled job, plus the on-demand jobs (no schedule). Only entries whose flow exists
+become deployments; `prefect.yaml` must list exactly those (tests/test_deployments.py checks it).
 """
 
 from __future__ import annotations
@@ -54,13 +54,30 @@ CALENDAR: tuple[ScheduledJob, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class OnDemandJob:
+    """A deployment with no schedule: ops start it from the UI (Run) or `prefect deployment run`."""
+    flow: str
+    deployment: str
+    source: str
+
+
+ON_DEMAND: tuple[OnDemandJob, ...] = (
+    OnDemandJob("restore", "restore-on-demand", "runbooks 004 Recovery Procedures, 000 Emergency Procedures"),
+)
+
+
+def on_demand_jobs() -> list[OnDemandJob]:
+    return [job for job in ON_DEMAND if job.flow in FLOWS]
+
+
 def scheduled_jobs() -> list[ScheduledJob]:
     """The calendar entries whose flow exists today: these are the deployments."""
     return [job for job in CALENDAR if job.flow in FLOWS]
 
 
 def served_deployments(environment: str) -> list:
-    """The scheduled jobs as deployments served from one process (`tradeops serve`)."""
+    """The scheduled and on-demand jobs as deployments served from one process (`tradeops serve`)."""
     from prefect.schedules import Cron
 
     from flows import load_flow
@@ -71,4 +88,8 @@ def served_deployments(environment: str) -> list:
             schedules=[Cron(job.cron, timezone="UTC", day_or=job.day_or)], tags=["tradeops"],
         )
         for job in scheduled_jobs()
+    ] + [
+        load_flow(job.flow).to_deployment(name=job.deployment, parameters={"environment": environment},
+                                          description=job.source, tags=["tradeops"])
+        for job in on_demand_jobs()
     ]

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from prefect.client.orchestration import get_client
 
-from deployments.calendar import CALENDAR, scheduled_jobs, served_deployments
+from deployments.calendar import CALENDAR, ON_DEMAND, on_demand_jobs, scheduled_jobs, served_deployments
 from flows import FLOWS, load_flow
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,12 +24,12 @@ def _prefect_yaml() -> dict:
 def test_prefect_yaml_lists_exactly_the_scheduled_existing_flows():
     declared = {
         d["name"]: (d["entrypoint"], d["schedules"][0]["cron"], d["schedules"][0]["day_or"], d["schedules"][0]["timezone"])
+        if d.get("schedules") else (d["entrypoint"],)
         for d in _prefect_yaml()["deployments"]
     }
-    expected = {
-        job.deployment: (FLOWS[job.flow].replace(".", "/", 1).replace(":", ".py:", 1), job.cron, job.day_or, "UTC")
-        for job in scheduled_jobs()
-    }
+    entrypoint = {name: path.replace(".", "/", 1).replace(":", ".py:", 1) for name, path in FLOWS.items()}
+    expected = {job.deployment: (entrypoint[job.flow], job.cron, job.day_or, "UTC") for job in scheduled_jobs()}
+    expected.update({job.deployment: (entrypoint[job.flow],) for job in on_demand_jobs()})
     assert declared == expected
 
 
@@ -37,7 +37,7 @@ def test_every_entrypoint_is_the_flow_of_that_name():
     for deployment in _prefect_yaml()["deployments"]:
         path, _, attribute = deployment["entrypoint"].partition(":")
         module = path.removesuffix(".py").replace("/", ".")
-        job = next(j for j in CALENDAR if j.deployment == deployment["name"])
+        job = next(j for j in (*CALENDAR, *ON_DEMAND) if j.deployment == deployment["name"])
         assert load_flow(job.flow).name == job.flow
         assert f"{module}:{attribute}" == FLOWS[job.flow]
 
@@ -65,11 +65,13 @@ def test_prefect_deploy_all_against_a_running_server(prefect_harness, tmp_path):
         [schedule] = deployment.schedules
         assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.schedule.day_or) == (
             job.cron, "UTC", job.day_or)
+    assert not deployed["restore-on-demand"].schedules  # started from the UI or the CLI
 
 
 def test_serve_builds_one_deployment_per_scheduled_job():
     served = {d.name: d for d in served_deployments("sandbox")}
-    assert set(served) == {job.deployment for job in scheduled_jobs()}
+    assert set(served) == {job.deployment for job in (*scheduled_jobs(), *on_demand_jobs())}
+    assert all(not served[job.deployment].schedules for job in on_demand_jobs())
     for job in scheduled_jobs():
         deployment = served[job.deployment]
         assert deployment.parameters == {"environment": "sandbox"}
