@@ -25,7 +25,7 @@ import psycopg2
 from prefect import flow, get_run_logger
 from prefect.states import State
 
-from tasks.databases import connect, is_sqlite, libpq_dsn, scalar
+from tasks.databases import connect, is_sqlite, libpq_dsn, scalar, sqlite_path
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.maintenance.operations import (
     MAINTENANCE_LIMITS, Budget, Step, drop_reindex_leftovers, next_month_partitions, refresh_materialized_views,
@@ -76,13 +76,14 @@ def maintain_database(env: LoadedEnvironment, db) -> dict:
     steps = (maintain_sqlite(url) if is_sqlite(url)
              else maintain_postgres(url, now, thresholds, env.block.maintenance_reindex_bloated_indexes))
     result["steps"] = [vars(step) | {"seconds": round(step.seconds, 3)} for step in steps]
-    result["postflight"] = [vars(item) for item in postflight(db, url)]
+    after = postflight(db, url)
+    result["postflight"] = [vars(item) for item in after]
     if not is_sqlite(url):  # the report after the work: what is left to look at
         findings = run_checks(libpq_dsn(url), thresholds)
         result["findings"] = results_as_rows(findings)
-        result["report"] = report_markdown(findings, title=f"Health report after maintenance", level=3)
+        result["report"] = report_markdown(findings, title="Health report after maintenance", level=3)
     problems = [s.statement + ": " + s.outcome for s in steps if s.outcome != "done"]
-    problems += [item.line() for item in postflight_items(result) if not item.passed]
+    problems += [item.line() for item in after if not item.passed]
     if problems:
         result["failure"] = "; ".join(problems)
     append_audit(env.store_url, "db_maintenance", acting_user(), success=not problems,
@@ -95,8 +96,6 @@ def preflight(env: LoadedEnvironment, db, url: str, now: datetime) -> list[Prefl
     items = [judge_backup_age(verified_backup_age_hours(env.store_url, env.name, f"db:{db.target}", now))]
     blackout = blackout_window(now, db.maintenance_blackout)
     if is_sqlite(url):
-        from tasks.databases import sqlite_path
-
         path = sqlite_path(url)
         items += [judge_connections(0), judge_critical_work(None, blackout),
                   judge_disk(disk_free_ratio(path), path)]
@@ -164,13 +163,9 @@ def postflight(db, url: str) -> list[PreflightItem]:
             return [probe]
         with conn.cursor() as cur:
             connections = judge_connections(other_connections(cur))
-            invalid = scalar(conn, INVALID_INDEXES)
-    return [probe, PreflightItem("connections", connections.passed, connections.measured, connections.rule),
+        invalid = scalar(conn, INVALID_INDEXES)
+    return [probe, connections,
             PreflightItem("invalid indexes", invalid == 0, f"{invalid} invalid index(es)", "none left")]
-
-
-def postflight_items(result: dict) -> list[PreflightItem]:
-    return [PreflightItem(**item) for item in result["postflight"]]
 
 
 def report_maintenance(env: LoadedEnvironment, results: list[dict], failures: dict[str, str]) -> State:

@@ -57,7 +57,8 @@ def run_drill(env: LoadedEnvironment) -> State:
     logger = get_run_logger()
     started = datetime.now(timezone.utc)
     storage = env.block.offsite()
-    servers = [db.url.get_secret_value() for db in env.block.databases() if not is_sqlite(db.url.get_secret_value())]
+    databases = {f"db:{db.target}": db for db in env.block.databases()}  # each a block load: once
+    servers = [db.url.get_secret_value() for db in databases.values() if not is_sqlite(db.url.get_secret_value())]
     drills_dir = env.block.output_dir("drills", env.name)
     swept = sweep_leftovers(drills_dir, servers, scratch_prefix(env.name))
     if swept:
@@ -78,12 +79,8 @@ def run_drill(env: LoadedEnvironment) -> State:
     try:
         manifest = offsite_manifest(storage, env.name, backup_set.set_id)
         rpo = (started - datetime.fromisoformat(manifest.created_at)).total_seconds()
-        by_target: dict[str, list] = {}
-        for entry in manifest.artifacts:
-            by_target.setdefault(entry.target, []).append(entry)
-        databases = {f"db:{db.target}": db for db in env.block.databases()}
         futures = {}
-        for target, entries in by_target.items():
+        for target, entries in manifest.by_target().items():
             destination = Destination(directory=scratch / "restored")
             db = databases.get(target)
             if any(e.kind == "pg_dump" for e in entries):

@@ -109,10 +109,8 @@ def plan_restore(env: LoadedEnvironment, set_id: str | None, date: Date | None, 
             raise RestoreError(f"set {backup_set.set_id}: {exc}; try source=offsite") from None
     root = Path(directory) if directory else env.block.output_dir("restores") / backup_set.set_id
     scratch = root.parent / f".{root.name}.fetch"
-    by_target: dict[str, list] = {}
-    for entry in manifest.artifacts:
-        if not targets or entry.target in targets:
-            by_target.setdefault(entry.target, []).append(entry)
+    by_target = {target: entries for target, entries in manifest.by_target().items()
+                 if not targets or target in targets}
     unknown = sorted(set(targets or ()) - set(by_target))
     if unknown:
         raise RestoreError(f"set {backup_set.set_id} holds no {', '.join(unknown)}; it holds "

@@ -31,6 +31,17 @@ def run(flow, env_name):
     return state, state.result(raise_on_failure=False)
 
 
+def assert_row_counts(url: str, expected: dict[str, int]) -> None:
+    """Count with plain SQL, independently of tradeops' own counting."""
+    conn = psycopg2.connect(url)
+    with conn.cursor() as cur:
+        for table, rows in expected.items():
+            schema, name = table.split(".")
+            cur.execute(f'SELECT count(*) FROM "{schema}"."{name}"')
+            assert cur.fetchone()[0] == rows, table
+    conn.close()
+
+
 def _artifact(result, target, kind):
     return next(a for a in result["artifacts"] if a["target"] == target and a["kind"] == kind)
 
@@ -49,13 +60,7 @@ def test_backup_restores_with_plain_tools_and_verifies(backup_env, pg_server, tm
     try:
         subprocess.run(["pg_restore", "--no-owner", f"--dbname={restored}", str(set_dir / dump.path)],
                        check=True, capture_output=True)
-        conn = psycopg2.connect(restored)
-        with conn.cursor() as cur:
-            for table, expected in dump.details["row_counts"].items():
-                schema, name = table.split(".")
-                cur.execute(f'SELECT count(*) FROM "{schema}"."{name}"')
-                assert cur.fetchone()[0] == expected, table
-        conn.close()
+        assert_row_counts(restored, dump.details["row_counts"])
     finally:
         drop_database(restored)
     assert dump.details["row_counts"]["public.trades"] > 1000
@@ -318,12 +323,7 @@ def test_parallel_directory_dump_restores_with_plain_tools(backup_env, pg_server
     try:
         subprocess.run(["pg_restore", "--no-owner", "--jobs=2", f"--dbname={restored}", str(unpacked)],
                        check=True, capture_output=True)
-        with psycopg2.connect(restored) as conn, conn.cursor() as cur:
-            for table, expected in dump.details["row_counts"].items():
-                schema, name = table.split(".")
-                cur.execute(f'SELECT count(*) FROM "{schema}"."{name}"')
-                assert cur.fetchone()[0] == expected, table
-        conn.close()
+        assert_row_counts(restored, dump.details["row_counts"])
     finally:
         drop_database(restored)
 

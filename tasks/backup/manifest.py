@@ -47,6 +47,13 @@ class Manifest:
     def artifact(self, target: str, kind: str) -> ArtifactEntry | None:
         return next((a for a in self.artifacts if a.target == target and a.kind == kind), None)
 
+    def by_target(self) -> dict[str, list[ArtifactEntry]]:
+        """Each target's artifacts (a database: its dump and CSV), in manifest order."""
+        grouped: dict[str, list[ArtifactEntry]] = {}
+        for entry in self.artifacts:
+            grouped.setdefault(entry.target, []).append(entry)
+        return grouped
+
 
 def _canonical(body: dict[str, Any]) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"))

@@ -212,13 +212,19 @@ def backup_sqlite(url: str, out_path: Path) -> dict:
         with sqlite3.connect(tmp) as check:
             if check.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
                 raise BackupError("the SQLite copy fails PRAGMA integrity_check")
-            tables = [r[0] for r in check.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1")]
-            counts = {f"main.{t}": check.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+            counts = sqlite_row_counts(check)
         publish(tmp, out_path)
     finally:
         tmp.unlink(missing_ok=True)
     return {"row_counts": counts}
+
+
+def sqlite_row_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows per table of a SQLite database, as `main.<table>`; restores are checked with it too."""
+    tables = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1")]
+    quoted = {t: '"' + t.replace('"', '""') + '"' for t in tables}
+    return {f"main.{t}": conn.execute(f"SELECT count(*) FROM {quoted[t]}").fetchone()[0] for t in tables}
 
 
 def artifact_facts(path: Path) -> tuple[str, int]:

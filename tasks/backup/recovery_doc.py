@@ -17,7 +17,7 @@ RECOVERY_DOC = "RECOVERY.md"
 
 def recovery_markdown(manifest: Manifest, set_dir: Path, offsite_url: str | None, endpoint_url: str | None,
                       key_block: str | None) -> str:
-    steps = ["Get the set", "Check every file"]
+    sealed = [a for a in manifest.artifacts if a.path.endswith(SUFFIX)]
     sections = [
         f"# Recovering backup set {manifest.set_id}",
         f"Environment `{manifest.environment}`, {manifest.kind} set created {manifest.created_at} by flow run "
@@ -28,16 +28,15 @@ def recovery_markdown(manifest: Manifest, set_dir: Path, offsite_url: str | None
         "Any line that does not say `OK` is a damaged file: take it from the other copy (local or "
         "offsite) or from an earlier set.",
     ]
-    if any(a.path.endswith(SUFFIX) for a in manifest.artifacts):
-        steps.append("Decrypt")
+    if sealed:
         sections.append(
             "## 3. Decrypt\n\nThe artifacts are sealed with AES-256-GCM; the key is the Prefect Secret block "
             f"`{key_block}` (64 hex digits). With the key in `key.hex`:\n\n```bash\n"
             + "".join(f"python -c \"from pathlib import Path; from tasks.backup.encryption import decrypt_file, "
                       f"parse_key; decrypt_file(Path('{a.path}'), Path('{a.path.removesuffix(SUFFIX)}'), "
-                      "parse_key(open('key.hex').read()))\"\n" for a in manifest.artifacts if a.path.endswith(SUFFIX))
+                      "parse_key(open('key.hex').read()))\"\n" for a in sealed)
             + "```")
-    sections.append(f"## {len(steps) + 1}. Restore\n\n" + "\n\n".join(_restore(a) for a in manifest.artifacts))
+    sections.append(f"## {4 if sealed else 3}. Restore\n\n" + "\n\n".join(_restore(a) for a in manifest.artifacts))
     sections.append(
         "## With tradeops\n\n```bash\n"
         f"tradeops run restore --set environment={manifest.environment} --set set_id={manifest.set_id}\n"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tasks.backup.manifest import ArtifactEntry
 from tasks.files import sha256_file
+from tasks.restore.compare import differences
 from tasks.restore.fetch import RestoreError
 
 
@@ -24,14 +25,7 @@ def check_files(destination: Path, entry: ArtifactEntry) -> list[str]:
     recorded = entry.details.get("file_sha256")
     if recorded is None:
         return [f"{entry.target}: the manifest holds no per-file checksums (a set made before they were recorded)"]
-    problems = []
-    for name, digest in sorted(recorded.items()):
-        path = destination / name
-        if not path.is_file():
-            problems.append(f"{name} is missing")
-        elif sha256_file(path) != digest:
-            problems.append(f"{name}: SHA-256 differs from the manifest")
-    extra = sorted(str(p.relative_to(destination)) for p in destination.rglob("*")
-                   if p.is_file() and str(p.relative_to(destination)) not in recorded)
-    problems += [f"{name} is not in the manifest" for name in extra]
+    restored = {str(p.relative_to(destination)): p for p in destination.rglob("*") if p.is_file()}
+    problems = differences(restored, recorded, "", lambda name, path, digest: None if sha256_file(path) == digest
+                           else f"{name}: SHA-256 differs from the manifest")
     return [f"{entry.target}: {p}" for p in problems]

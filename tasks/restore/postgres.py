@@ -16,7 +16,8 @@ from psycopg2 import sql
 
 from tasks.backup.manifest import ArtifactEntry
 from tasks.backup.postgres import list_archive, table_facts, unpack_directory_dump
-from tasks.databases import libpq_command_env, libpq_dsn
+from tasks.databases import connect, libpq_command_env, libpq_dsn, scalar
+from tasks.restore.compare import differences
 from tasks.restore.fetch import RestoreError
 
 MAINTENANCE_DB = "postgres"
@@ -43,58 +44,36 @@ def database_name(url: str) -> str:
 
 
 def _admin(url: str):
-    conn = psycopg2.connect(libpq_dsn(database_url(url, MAINTENANCE_DB)), connect_timeout=10,
-                            application_name="tradeops-restore")
-    conn.autocommit = True
-    return conn
+    """An autocommit connection to the server's maintenance database (CREATE/DROP DATABASE)."""
+    return connect(database_url(url, MAINTENANCE_DB))
 
 
 def database_tables(url: str, name: str) -> int | None:
     """None when the database does not exist, else how many user tables it holds."""
-    conn = _admin(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            if cur.fetchone() is None:
-                return None
-    finally:
-        conn.close()
-    with psycopg2.connect(libpq_dsn(database_url(url, name)), connect_timeout=10) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE c.relkind IN ('r', 'p', 'v', 'm') "
-                    "AND n.nspname NOT IN ('pg_catalog', 'information_schema')")
-        count = cur.fetchone()[0]
-    conn.close()
-    return count
+    with _admin(url) as conn:
+        if scalar(conn, "SELECT 1 FROM pg_database WHERE datname = %s", (name,)) is None:
+            return None
+    with connect(database_url(url, name)) as conn:
+        return scalar(conn, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE c.relkind IN ('r', 'p', 'v', 'm') "
+                            "AND n.nspname NOT IN ('pg_catalog', 'information_schema')")
 
 
 def create_database(url: str, name: str) -> None:
-    conn = _admin(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    finally:
-        conn.close()
+    with _admin(url) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def drop_database(url: str, name: str) -> None:
-    conn = _admin(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    finally:
-        conn.close()
+    with _admin(url) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def databases_named(url: str, prefix: str) -> list[str]:
-    conn = _admin(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
-                        (prefix.replace("_", r"\_") + "%",))
-            return [row[0] for row in cur.fetchall()]
-    finally:
-        conn.close()
+    with _admin(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
+                    (prefix.replace("_", r"\_") + "%",))
+        return [row[0] for row in cur.fetchall()]
 
 
 def restore_dump(archive: Path, entry: ArtifactEntry, url: str, scratch: Path) -> str:
@@ -123,20 +102,19 @@ def restore_dump(archive: Path, entry: ArtifactEntry, url: str, scratch: Path) -
 def check_database(url: str, entry: ArtifactEntry, toc: str, probe_query: str | None) -> list[str]:
     """Everything that differs between the restored database and what was backed up."""
     problems: list[str] = []
-    with psycopg2.connect(libpq_dsn(url), connect_timeout=10) as conn, conn.cursor() as cur:
+    with connect(url, autocommit=False) as conn, conn.cursor() as cur:  # one transaction: SET LOCAL
         counts, checksums = table_facts(cur)
-        expected_counts = entry.details.get("row_counts", {})
         expected_sums = entry.details.get("table_checksums", {})
-        for table in sorted(set(expected_counts) | set(counts)):
-            if table not in counts:
-                problems.append(f"table {table} is missing")
-            elif table not in expected_counts:
-                problems.append(f"table {table} is not in the manifest")
-            elif counts[table] != expected_counts[table]:
-                problems.append(f"{table}: {counts[table]:,} rows, the manifest says {expected_counts[table]:,}")
-            elif table in expected_sums and checksums[table] != expected_sums[table]:
-                problems.append(f"{table}: content checksum {checksums[table]} differs from the manifest's "
-                                f"{expected_sums[table]} (same row count, changed rows)")
+
+        def changed(table: str, rows: int, expected: int) -> str | None:
+            if rows != expected:
+                return f"{table}: {rows:,} rows, the manifest says {expected:,}"
+            if table in expected_sums and checksums[table] != expected_sums[table]:
+                return (f"{table}: content checksum {checksums[table]} differs from the manifest's "
+                        f"{expected_sums[table]} (same row count, changed rows)")
+            return None
+
+        problems += differences(counts, entry.details.get("row_counts", {}), "table ", changed)
         if "table_checksums" not in entry.details:
             problems.append("the manifest holds no table checksums (a set made before they were recorded)")
         conn.rollback()
@@ -147,7 +125,6 @@ def check_database(url: str, entry: ArtifactEntry, toc: str, probe_query: str | 
                 cur.fetchall()
             except psycopg2.Error as exc:
                 problems.append(f"probe query failed: {str(exc).strip().splitlines()[0]}")
-    conn.close()
     return [f"{entry.target}: {p}" for p in problems]
 
 

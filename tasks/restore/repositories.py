@@ -9,6 +9,7 @@ from pathlib import Path
 from tasks.backup.git import repository_refs
 from tasks.backup.manifest import ArtifactEntry
 from tasks.backup.postgres import BackupError
+from tasks.restore.compare import differences
 from tasks.restore.fetch import RestoreError
 
 
@@ -21,19 +22,12 @@ def restore_bundle(bundle: Path, entry: ArtifactEntry, destination: Path) -> Non
 
 
 def check_repository(repo: Path, entry: ArtifactEntry) -> list[str]:
-    problems = []
     try:
         restored = repository_refs(repo)
     except BackupError as exc:
         return [f"{entry.target}: {exc}"]
-    recorded = entry.details.get("refs", {})
-    for ref in sorted(set(recorded) | set(restored)):
-        if ref not in restored:
-            problems.append(f"ref {ref} is missing")
-        elif ref not in recorded:
-            problems.append(f"ref {ref} is not in the manifest")
-        elif restored[ref] != recorded[ref]:
-            problems.append(f"ref {ref} points at {restored[ref][:12]}, the manifest says {recorded[ref][:12]}")
+    problems = differences(restored, entry.details.get("refs", {}), "ref ", lambda ref, now, then: None if now == then
+                           else f"ref {ref} points at {now[:12]}, the manifest says {then[:12]}")
     fsck = subprocess.run(["git", "-C", str(repo), "fsck", "--full", "--no-progress", "--no-dangling"],
                           capture_output=True, text=True)
     if fsck.returncode != 0:

@@ -12,8 +12,9 @@ import psycopg2
 
 from tasks.backup.audit import check_audit_export
 from tasks.backup.manifest import ArtifactEntry
-from tasks.backup.postgres import BackupError
+from tasks.backup.postgres import BackupError, sqlite_row_counts
 from tasks.files import atomic_copy
+from tasks.restore.compare import differences
 from tasks.restore.fetch import RestoreError, opened
 from tasks.restore.files import check_files, restore_archive
 from tasks.restore.postgres import check_database, restore_dump
@@ -106,13 +107,10 @@ def _check_sqlite(path: Path, entry: ArtifactEntry) -> list[str]:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
         if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
             return [f"{entry.target}: PRAGMA integrity_check fails"]
-        problems = []
-        for table, expected in entry.details.get("row_counts", {}).items():
-            quoted = table.split(".", 1)[1].replace('"', '""')
-            rows = conn.execute(f'SELECT count(*) FROM "{quoted}"').fetchone()[0]
-            if rows != expected:
-                problems.append(f"{entry.target}: {table}: {rows:,} rows, the manifest says {expected:,}")
-    return problems
+        counts = sqlite_row_counts(conn)
+    problems = differences(counts, entry.details.get("row_counts", {}), "table ", lambda table, rows, expected: None
+                           if rows == expected else f"{table}: {rows:,} rows, the manifest says {expected:,}")
+    return [f"{entry.target}: {p}" for p in problems]
 
 
 def _check_audit(path: Path, entry: ArtifactEntry) -> list[str]:
