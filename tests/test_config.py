@@ -64,6 +64,13 @@ def test_valid_file_loads_every_section(tmp_path):
     ("[environment\nname=1", "not valid TOML"),
     (VALID + "\n[backups.retention_days]\n\"daily:git\" = 30\n", "backups.retention_days: unknown retention class"),
     (VALID + "\n[backups.retention_days]\n\"daily:git_bundle\" = 0\n", "retention must be at least 1 day"),
+    (VALID + "\n[maintenance]\nthresholds = { unused_index_mb = 1 }\n",
+     "maintenance.thresholds: unknown maintenance threshold(s) unused_index_mb"),
+    (VALID.replace('freshness_table = "regime_history"', 'maintenance_blackout = ["13:30"]'),
+     "databases[0].maintenance_blackout[0]: String should match pattern"),
+    (VALID.replace('freshness_table = "regime_history"', 'dump_jobs = 0'),
+     "databases[0].dump_jobs: Input should be greater than or equal to 1"),
+    (VALID.replace('[offsite]', '[offsite]\nretries = -1'), "offsite.retries: Input should be greater than or equal to 0"),
 ])
 def test_broken_file_exits_2_naming_the_key(tmp_path, capsys, text, expected):
     path = write(tmp_path, text)

@@ -257,3 +257,13 @@ def test_encrypted_sets_drill_with_the_key_and_fail_without_it(backup_env):
     state, _ = run(dr_drill, environment=backup_env.name)
     assert state.is_failed() and "db:platform: cannot decrypt platform.dump.enc" in state.message
     assert scratch_left(backup_env) == []
+
+
+def test_restore_names_bad_parameters_and_touches_nothing(backed_up, tmp_path):
+    state, _ = run(restore, environment=backed_up.name, source="tape")
+    assert state.is_failed() and "source must be auto, local or offsite, not 'tape'" in state.message
+    state, _ = run(restore, environment=backed_up.name, targets=["git:nope"], directory=str(tmp_path / "r"))
+    assert state.is_failed() and f"set {backed_up.set_id} holds no git:nope; it holds " in state.message
+    state, _ = run(restore, environment=backed_up.name, set_id="20200101T000000Z-daily-00000000")
+    assert state.is_failed() and "has no complete set 20200101T000000Z-daily-00000000" in state.message
+    assert not (tmp_path / "r").exists()
