@@ -65,12 +65,19 @@ def build_blocks(config: TradeopsConfig, base_dir: Path) -> dict[str, object]:
             paths=[path(p) for p in repo_set.paths],
         )
     for logs in config.logs:
-        blocks[f"{env}-logs-{logs.name}"] = LogDirectory(target=logs.name, path=path(logs.path),
-                                                         pattern=logs.pattern)
+        blocks[f"{env}-logs-{logs.name}"] = LogDirectory(
+            target=logs.name, path=path(logs.path), pattern=logs.pattern, rotate_bytes=logs.rotate_bytes,
+            local_retention_days=logs.local_retention_days, offsite_retention_days=logs.offsite_retention_days,
+            archive_dir=path(logs.archive_dir) if logs.archive_dir else None, reopen_command=logs.reopen_command,
+            writer_grace_seconds=logs.writer_grace_seconds,
+        )
     for certs in config.certificates:
         blocks[f"{env}-certs-{certs.name}"] = CertificateSet(
             target=certs.name, files=[path(p) for p in certs.files],
             directory=path(certs.directory) if certs.directory else None, endpoints=certs.endpoints,
+            hostnames=certs.hostnames, ca_file=path(certs.ca_file) if certs.ca_file else None,
+            renew_command=certs.renew_command, renew_below_days=certs.renew_below_days,
+            renew_timeout_seconds=certs.renew_timeout_seconds,
         )
     for files in config.configs:
         blocks[f"{env}-config-{files.name}"] = ConfigFileSet(target=files.name,

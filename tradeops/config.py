@@ -127,6 +127,19 @@ class LogsSection(_Strict):
     name: Name
     path: str
     pattern: str = "*.log"
+    rotate_bytes: int = Field(10 * 1024 * 1024, gt=0)  # runbook 001: 10 MB per file
+    local_retention_days: int = Field(30, ge=1)  # runbook 001: 30 days locally
+    offsite_retention_days: int = Field(365, ge=1)  # runbook 001: 1 year in the archive
+    archive_dir: str | None = None  # default <data_dir>/log-archive
+    reopen_command: list[str] = []  # argv run after a rotation, e.g. ["pkill", "-HUP", "-f", "trading-engine"]
+    writer_grace_seconds: float = Field(10.0, ge=0)
+
+    @model_validator(mode="after")
+    def _offsite_outlives_local(self) -> LogsSection:
+        if self.offsite_retention_days < self.local_retention_days:
+            raise ValueError(f"offsite_retention_days ({self.offsite_retention_days}) is shorter than "
+                             f"local_retention_days ({self.local_retention_days})")
+        return self
 
 
 class CertificatesSection(_Strict):
@@ -134,6 +147,11 @@ class CertificatesSection(_Strict):
     files: list[str] = []
     directory: str | None = None
     endpoints: list[str] = []
+    hostnames: dict[str, list[str]] = {}  # certificate file name -> host names it must serve
+    ca_file: str | None = None  # trusted roots (PEM); default the system's
+    renew_command: list[str] = []  # argv; {cert}, {key}, {domain} filled in
+    renew_below_days: int = Field(30, ge=1)  # runbook 001: renew 30 days before expiry
+    renew_timeout_seconds: float = Field(300, gt=0)
 
     @field_validator("endpoints")
     @classmethod

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -127,3 +127,48 @@ class DrDrill(SQLModel, table=True):
     rpo_seconds: float | None = None
     passed: bool = False
     targets_json: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+
+
+class LogArchive(SQLModel, table=True):
+    """One compressed log archive and the time range it covers: the index `tradeops logs retrieve`
+    reads so it opens only the archives (and, inside them, the gzip members) of the asked range."""
+
+    __tablename__ = "log_archive"
+    __table_args__ = (Index("ix_log_archive_range", "environment", "log_type", "first_at", "last_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)
+    environment: str = Field(max_length=64)
+    target: str = Field(max_length=200)
+    log_type: str = Field(max_length=200)
+    source_name: str = Field(max_length=500)
+    archive_name: str = Field(max_length=500, unique=True)  # <environment>/<target>/<type>/<file>.gz
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    lines: int = 0
+    original_bytes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    archive_bytes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    original_sha256: str = Field(max_length=64)
+    archive_sha256: str = Field(max_length=64)
+    members_json: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    archived_at: datetime = Field(default_factory=utcnow)
+    offsite_key: str | None = Field(default=None, max_length=700)
+    local_deleted_at: datetime | None = None
+    offsite_deleted_at: datetime | None = None
+
+
+class AlertSent(SQLModel, table=True):
+    """An alert delivered to the alert channels; `alert_key` lets a flow send each alert once
+    (a certificate's 30-, 7- and 1-day warnings) instead of on every run."""
+
+    __tablename__ = "alert_sent"
+    __table_args__ = (Index("ix_alert_sent_key", "environment", "alert_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)
+    environment: str = Field(max_length=64)
+    alert_key: str = Field(max_length=500)
+    severity: str = Field(max_length=16)
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    channels: str = Field(default="", max_length=500)
+    sent_at: datetime = Field(default_factory=utcnow)
