@@ -156,6 +156,16 @@ class OffsiteStorage(Block):
             self.s3_bucket().download_object_to_path(key, str(path))
         return path
 
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        """`length` bytes from `offset` (an HTTP range request on S3): one gzip member of a log archive."""
+        if self.scheme == "file":
+            with open(self._local(key), "rb") as handle:
+                handle.seek(offset)
+                return handle.read(length)
+        name, full_key = self._s3_key(key)
+        answer = self._client().get_object(Bucket=name, Key=full_key, Range=f"bytes={offset}-{offset + length - 1}")
+        return answer["Body"].read()
+
     def size(self, key: str) -> int | None:
         """Size in bytes, or None when the object does not exist."""
         if self.scheme == "file":

@@ -13,6 +13,7 @@ FLOWS: dict[str, str] = {
     "restore": "flows.restore:restore",
     "dr-drill": "flows.dr_drill:dr_drill",
     "db-maintenance": "flows.db_maintenance:db_maintenance",
+    "log-archival": "flows.log_archival:log_archival",
 }
 
 

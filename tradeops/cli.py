@@ -64,6 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_sub.add_parser("upgrade", help="migrate the ops store to the newest schema")
     upgrade.add_argument("--url", help="default: $TRADEOPS_DATABASE_URL or ./var/ops.db")
 
+    logs = sub.add_parser("logs", help="archived platform logs")
+    logs_sub = logs.add_subparsers(dest="logs_command", required=True, parser_class=_Parser)
+    retrieve = logs_sub.add_parser("retrieve", help="the archived lines of one log type in a time range")
+    retrieve.add_argument("--from", dest="start", required=True, metavar="DATE",
+                          help="YYYY-MM-DD (from its first second) or an ISO time, UTC unless it says otherwise")
+    retrieve.add_argument("--to", dest="end", required=True, metavar="DATE",
+                          help="YYYY-MM-DD (through its last second) or an ISO time (exclusive)")
+    retrieve.add_argument("--type", dest="log_type", required=True, metavar="NAME", help="e.g. trading, risk, api")
+    retrieve.add_argument("--out", type=Path, required=True, metavar="DIR")
+    retrieve.add_argument("--target", help="only this log directory (its name in tradeops.toml)")
+    retrieve.add_argument("--config", type=Path)
+    retrieve.add_argument("--json", action="store_true")
+
     quick = sub.add_parser("quickstart", help="sandbox + apply + the daily flows (what `make run` does)")
     quick.add_argument("--dir", type=Path, default=Path("var/sandbox"))
     quick.add_argument("--database-url")
@@ -254,6 +267,61 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_range_bound(text: str, key: str, end: bool) -> "datetime":
+    """A date means its whole day (`--to` through its last second); a time is taken as given."""
+    from datetime import date, datetime, timedelta, timezone
+
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+            return moment + timedelta(days=1) if end else moment
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{key} {text!r}: expected YYYY-MM-DD or an ISO 8601 time") from None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from tasks.logs.index import log_types
+    from tasks.logs.retrieve import RetrievalError, retrieve_logs
+    from tasks.logs.sources import archive_reader
+
+    start, end = parse_range_bound(args.start, "--from", False), parse_range_bound(args.end, "--to", True)
+    if start >= end:
+        raise UsageError(f"--from {args.start} is not before --to {args.end}")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out}: exists and is not a folder")
+    config_path = resolve_config_path(args.config)
+    if config_path is not None:
+        environment = apply_file(config_path, quiet=True)
+    else:
+        environment = os.environ.get("TRADEOPS_ENVIRONMENT", "default")
+        require_environment(environment)
+    from blocks import TradeopsEnvironment
+
+    block = TradeopsEnvironment.load(environment)
+    store_url = block.store_url()
+    known = log_types(store_url, environment)
+    if args.log_type not in known:
+        raise UsageError(f"--type {args.log_type!r}: no archives of that type in environment {environment!r}; "
+                         f"archived types: {', '.join(known) or 'none yet (run log-archival first)'}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        result = retrieve_logs(store_url, environment, args.log_type, start, end, args.out,
+                               archive_reader(block), args.target)
+    except RetrievalError as exc:
+        print(f"tradeops: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(vars(result)))
+    else:
+        print(f"{result.lines} line(s) of {args.log_type} from {start:%Y-%m-%d %H:%M:%S} to {end:%Y-%m-%d %H:%M:%S} UTC "
+              f"-> {result.output}\n  read {result.members_read} member(s) of {len(result.archives_read)} archive(s); "
+              f"skipped {result.members_skipped} member(s) outside the range")
+    return 0
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from tradeops.quickstart import quickstart
 
@@ -262,7 +330,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "flows": cmd_flows, "run": cmd_run, "serve": cmd_serve, "apply": cmd_apply,
-    "sandbox": cmd_sandbox, "db": cmd_db, "quickstart": cmd_quickstart,
+    "sandbox": cmd_sandbox, "db": cmd_db, "logs": cmd_logs, "quickstart": cmd_quickstart,
 }
 
 if __name__ == "__main__":
