@@ -25,12 +25,21 @@ def _stem(name: str) -> str:
 def log_type(name: str) -> str:
     """`trading-2026-10-01.log`, `trading.log.1`, `trading.log` -> `trading`."""
     stem = _stem(name)
-    stem = _ROTATION_SUFFIX.sub("", stem)
-    return _stem(stem)
+    while _ROTATION_SUFFIX.search(stem):  # trading-20261123T155100Z.1 -> trading
+        stem = _stem(_ROTATION_SUFFIX.sub("", stem))
+    return stem
 
 
 def is_rotated(name: str) -> bool:
     return bool(_ROTATION_SUFFIX.search(_stem(name)))
+
+
+_OURS = re.compile(r"-\d{8}T\d{6}Z(?:\.\d+)?\.log$")
+
+
+def rotated_by_us(name: str) -> bool:
+    """Names `rotated_name` gives: nobody appends to them once every writer has let go."""
+    return bool(_OURS.search(name))
 
 
 def rotated_name(name: str, now: datetime) -> str:

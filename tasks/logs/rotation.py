@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tasks.files import fsync_dir
-from tasks.logs.naming import is_rotated, rotated_name
+from tasks.logs.naming import is_rotated, rotated_by_us, rotated_name
 
 ROTATION_RULES = {
     "quiet_seconds": 300,  # a rotated-looking file written this recently may still be live: wait
@@ -64,12 +64,13 @@ def run_reopen_command(argv: list[str]) -> str:
 
 
 def rotated_files_ready(folder: Path, pattern: str, now: datetime, just_rotated: set[Path]) -> list[Path]:
-    """Rotated files to archive: ours from this run, and older ones nobody wrote for a while."""
+    """Rotated files to archive: ours (from this run or an earlier one whose writer held on), and
+    files the platform rotated itself once nobody wrote them for a while."""
     ready = []
     for path in sorted(folder.glob(pattern)):
         if not path.is_file() or path.is_symlink() or not is_rotated(path.name):
             continue
         quiet = now.timestamp() - path.stat().st_mtime >= ROTATION_RULES["quiet_seconds"]
-        if path in just_rotated or quiet:
+        if path in just_rotated or rotated_by_us(path.name) or quiet:
             ready.append(path)
     return ready
