@@ -14,6 +14,7 @@ FLOWS: dict[str, str] = {
     "dr-drill": "flows.dr_drill:dr_drill",
     "db-maintenance": "flows.db_maintenance:db_maintenance",
     "log-archival": "flows.log_archival:log_archival",
+    "cert-check": "flows.cert_check:cert_check",
 }
 
 

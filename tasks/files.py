@@ -38,13 +38,17 @@ def publish(tmp: Path, path: Path) -> None:
 
 
 @contextmanager
-def atomic_output(path: Path) -> Iterator[BinaryIO]:
-    """Open `path` for writing so that it appears complete or not at all."""
+def atomic_output(path: Path, mode: int | None = None) -> Iterator[BinaryIO]:
+    """Open `path` for writing so that it appears complete or not at all; with `mode` (0o600 for a
+    private key) the file has that mode from its creation, never wider even for a moment."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(path)
     try:
-        with open(tmp, "wb") as handle:
+        opener = None if mode is None else (lambda name, flags: os.open(name, flags, mode))
+        with open(tmp, "wb", opener=opener) as handle:
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)  # also when a stale temporary file had another mode
             yield handle
         publish(tmp, path)
     finally:
@@ -61,8 +65,8 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def atomic_copy(source: Path, destination: Path) -> None:
-    with open(source, "rb") as src, atomic_output(destination) as dst:
+def atomic_copy(source: Path, destination: Path, mode: int | None = None) -> None:
+    with open(source, "rb") as src, atomic_output(destination, mode) as dst:
         shutil.copyfileobj(src, dst, CHUNK)
 
 

@@ -40,6 +40,8 @@ pattern = "*.log"
 [[certificates]]
 name = "tls"
 directory = "certs"
+ca_file = "certs/ca/sandbox-ca.pem"      # the sandbox CA that issued them
+hostnames = {{ "valid-1y.pem" = ["api.tradeops.local"], "expiring-25d.pem" = ["risk.tradeops.local"] }}
 
 [[configs]]
 name = "platform-config"

@@ -97,11 +97,22 @@ def _compress_member(chunk: bytes, level: int) -> tuple[bytes, int, tuple | None
     data = zlib.compress(chunk, level, GZIP_WBITS)
     if zlib.decompress(data, GZIP_WBITS) != chunk:
         raise ArchiveMismatch("a compressed member does not decompress to its input")
-    lines = chunk.split(b"\n")
-    count = len(lines) - (1 if lines[-1] == b"" else 0)
-    span = chunk_time_range(lines)
-    tail = next((t for t in map(line_time, reversed(lines)) if t is not None), None) if span else None
-    return data, count, span, line_time(lines[0]) is not None, tail
+    count = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") or not chunk else 1)
+    span = chunk_time_range(chunk)
+    tail = _last_stamp(chunk) if span else None
+    return data, count, span, line_time(chunk[:64]) is not None, tail
+
+
+def _last_stamp(chunk: bytes) -> datetime | None:
+    """The time of the last stamped line, searching back from the end."""
+    end = len(chunk)
+    while end > 0:
+        start = chunk.rfind(b"\n", 0, end - 1) + 1
+        stamped = line_time(chunk[start:start + 64])
+        if stamped is not None:
+            return stamped
+        end = start
+    return None
 
 
 def compress_log(source: Path, destination: Path, level: int | None = None, member_bytes: int | None = None,
