@@ -46,6 +46,13 @@ class TradeopsEnvironment(Block):
     maintenance_reindex_bloated_indexes: bool = Field(
         False, description="db-maintenance rebuilds indexes over the bloat threshold (REINDEX CONCURRENTLY).")
 
+    experiments_database_block: str | None = Field(None, description="Database block holding the trades.")
+    experiments_trades_query: str | None = Field(None, description="Trades of one experiment (:experiment).")
+    experiments_discover_query: str | None = Field(None, description="Experiments the platform runs.")
+    experiments_total_capital_usd: float | None = None
+    experiments_settings: dict = Field(default_factory=dict, description="Overrides of the evaluation settings.")
+    access_users: dict[str, str] = Field(default_factory=dict, description="User -> role (runbook 000 roles).")
+
     def databases(self) -> list[DatabaseTarget]:
         return [DatabaseTarget.load(name) for name in self.database_blocks]
 
@@ -63,6 +70,9 @@ class TradeopsEnvironment(Block):
 
     def alert_channels(self) -> list[AlertChannel]:
         return [AlertChannel.load(name) for name in self.alert_blocks]
+
+    def experiments_database(self) -> DatabaseTarget | None:
+        return DatabaseTarget.load(self.experiments_database_block) if self.experiments_database_block else None
 
     def offsite(self) -> OffsiteStorage | None:
         return OffsiteStorage.load(self.offsite_block) if self.offsite_block else None

@@ -15,6 +15,7 @@ FLOWS: dict[str, str] = {
     "db-maintenance": "flows.db_maintenance:db_maintenance",
     "log-archival": "flows.log_archival:log_archival",
     "cert-check": "flows.cert_check:cert_check",
+    "experiment-evaluation": "flows.experiment_evaluation:experiment_evaluation",
 }
 
 

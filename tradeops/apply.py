@@ -109,6 +109,11 @@ def build_blocks(config: TradeopsConfig, base_dir: Path) -> dict[str, object]:
         backup_encryption_key_block=config.backups.encryption_key_block,
         maintenance_thresholds=config.maintenance.thresholds,
         maintenance_reindex_bloated_indexes=config.maintenance.reindex_bloated_indexes,
+        experiments_database_block=f"{env}-db-{config.experiments.database}" if config.experiments.database else None,
+        experiments_trades_query=config.experiments.trades_query,
+        experiments_discover_query=config.experiments.discover_query,
+        experiments_total_capital_usd=config.experiments.total_capital_usd,
+        experiments_settings=config.experiments.settings, access_users=config.access.users,
     )
     return blocks
 

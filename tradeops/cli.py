@@ -1,6 +1,6 @@
 """The `tradeops` command: the contract users, deployments and the other flows rely on.
 
-Exit codes: 0 the run Completed, 1 it Failed or Crashed, 2 invalid usage or configuration.
+Exit codes: 0 the run Completed, 1 it Failed or Crashed, 2 invalid usage or configuration, 3 access denied.
 With `--json` the last line of stdout is one JSON object.
 """
 
@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     retrieve.add_argument("--target", help="only this log directory (its name in tradeops.toml)")
     retrieve.add_argument("--config", type=Path)
     retrieve.add_argument("--json", action="store_true")
+
+    from tradeops.experiment_cli import add_experiment_parser
+
+    add_experiment_parser(sub, _Parser)
 
     quick = sub.add_parser("quickstart", help="sandbox + apply + the daily flows (what `make run` does)")
     quick.add_argument("--dir", type=Path, default=Path("var/sandbox"))
@@ -322,6 +326,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from tradeops.experiment_cli import cmd_experiment as run
+
+    return run(args)
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from tradeops.quickstart import quickstart
 
@@ -330,7 +340,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "flows": cmd_flows, "run": cmd_run, "serve": cmd_serve, "apply": cmd_apply,
-    "sandbox": cmd_sandbox, "db": cmd_db, "logs": cmd_logs, "quickstart": cmd_quickstart,
+    "sandbox": cmd_sandbox, "db": cmd_db, "logs": cmd_logs, "experiment": cmd_experiment,
+    "quickstart": cmd_quickstart,
 }
 
 if __name__ == "__main__":

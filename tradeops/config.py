@@ -216,6 +216,42 @@ class MaintenanceSection(_Strict):
         return value
 
 
+class ExperimentsSection(_Strict):
+    database: str | None = None  # the [[databases]] entry holding the trades
+    trades_query: str | None = None  # names the experiment as :experiment; returns trade_id, group, pnl, ts
+    discover_query: str | None = None  # experiments the platform runs: name, strategy, split, capital_pct, ...
+    total_capital_usd: float | None = Field(None, gt=0)  # converts --capital between USD and percent
+    settings: dict[str, Any] = {}  # overrides of EvaluationSettings (tasks/experiments/statistics/settings.py)
+
+    @field_validator("settings")
+    @classmethod
+    def _known_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from tasks.experiments.evaluation import settings_with
+
+        settings_with(value)  # a ValueError names the unknown or invalid setting
+        return value
+
+    @model_validator(mode="after")
+    def _query_with_database(self) -> ExperimentsSection:
+        if self.database and not self.trades_query:
+            raise ValueError("database is set: give trades_query too")
+        return self
+
+
+class AccessSection(_Strict):
+    users: dict[str, str] = {}  # user -> role (tasks/access.py ROLES, runbook 000 rbac.yml)
+
+    @field_validator("users")
+    @classmethod
+    def _known_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        from tasks.access import ROLES
+
+        for user, role in value.items():
+            if role not in ROLES:
+                raise ValueError(f"user {user!r}: unknown role {role!r}; roles: {', '.join(ROLES)}")
+        return value
+
+
 class BackupsSection(_Strict):
     retention_days: dict[str, int] = {}
     encryption_key_block: str | None = None  # a Prefect Secret block with the 256-bit key
@@ -246,6 +282,16 @@ class TradeopsConfig(_Strict):
     health: HealthSection = HealthSection()
     backups: BackupsSection = BackupsSection()
     maintenance: MaintenanceSection = MaintenanceSection()
+    experiments: ExperimentsSection = ExperimentsSection()
+    access: AccessSection = AccessSection()
+
+    @model_validator(mode="after")
+    def _experiments_database_exists(self) -> TradeopsConfig:
+        names = [db.name for db in self.databases]
+        if self.experiments.database and self.experiments.database not in names:
+            raise ValueError(f"experiments.database: no [[databases]] entry named {self.experiments.database!r}; "
+                             f"databases: {', '.join(names) or 'none'}")
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> TradeopsConfig:

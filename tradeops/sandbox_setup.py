@@ -55,6 +55,27 @@ min_severity = "medium"
 [health]
 disk_paths = ["."]
 
+[experiments]
+database = "platform"
+# the trades of one experiment, named :experiment
+trades_query = '''
+SELECT t.trade_id, t.grp AS "group", t.pnl, t.ts
+FROM trades t JOIN experiments e ON e.experiment_id = t.experiment_id
+WHERE e.experiment_name = :experiment
+'''
+# experiments the platform runs: registered in the ops store, evaluated daily
+discover_query = '''
+SELECT e.experiment_name AS name, s.name AS strategy, e.split, e.capital_allocation_pct AS capital_pct,
+       e.start_date, e.end_date, e.control_params, e.variant_params
+FROM experiments e JOIN strategies s ON s.strategy_id = e.strategy_id
+WHERE e.status = 'active'
+'''
+total_capital_usd = 100000000
+
+[access]
+# runbook 000's example users (rbac.yml)
+users = {{ alice = "strategy_developer", bob = "senior_trader", admin = "system_administrator", carol = "compliance_officer" }}
+
 [maintenance]
 # the small sandbox's planted unused index is a few kB: list unused indexes of any size here
 thresholds = {{ unused_index_min_bytes = 0 }}

@@ -2,10 +2,12 @@
 
 from tradeops.store.engine import open_store, resolve_store_url, session_for
 from tradeops.store.models import (
-    AlertSent, AuditEntry, BackupArtifact, BackupSet, DrDrill, FlowRunSummary, HealthResult, LogArchive,
+    AlertSent, AuditEntry, BackupArtifact, BackupSet, DrDrill, Experiment, ExperimentEvaluation, FlowRunSummary,
+    HealthResult, LogArchive,
 )
 
 __all__ = [
-    "AlertSent", "AuditEntry", "BackupArtifact", "BackupSet", "DrDrill", "FlowRunSummary", "HealthResult", "LogArchive",
+    "AlertSent", "AuditEntry", "BackupArtifact", "BackupSet", "DrDrill", "Experiment", "ExperimentEvaluation",
+    "FlowRunSummary", "HealthResult", "LogArchive",
     "open_store", "resolve_store_url", "session_for",
 ]

@@ -172,3 +172,53 @@ class AlertSent(SQLModel, table=True):
     summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     channels: str = Field(default="", max_length=500)
     sent_at: datetime = Field(default_factory=utcnow)
+
+
+class Experiment(SQLModel, table=True):
+    """A strategy A/B experiment's lifecycle: created (draft), started (running), concluded.
+    Experiments the platform runs on its own are registered here as `source = "platform"`."""
+
+    __tablename__ = "experiment"
+    __table_args__ = (Index("ux_experiment_environment_name", "environment", "name", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    environment: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    strategy: str = Field(max_length=200)
+    status: str = Field(max_length=16)  # draft, running, concluded
+    source: str = Field(default="tradeops", max_length=16)  # tradeops (CLI) or platform (discovered)
+    control_params_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    variant_params_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    split: str = Field(max_length=16)  # "90/10": control/variant percent of traffic
+    capital_pct: float  # of the environment's total capital
+    capital_usd: float | None = None
+    duration_days: int
+    created_by: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    started_by: str | None = Field(default=None, max_length=200)
+    started_at: datetime | None = None
+    ends_at: datetime | None = None
+    concluded_by: str | None = Field(default=None, max_length=200)
+    concluded_at: datetime | None = None
+    conclusion: str | None = Field(default=None, max_length=16)  # promote, rollback
+    conclusion_note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class ExperimentEvaluation(SQLModel, table=True):
+    """One evaluation of one experiment: every statistic, the decision and the rule that fired."""
+
+    __tablename__ = "experiment_evaluation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    experiment_id: int = Field(foreign_key="experiment.id", index=True)
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)
+    evaluated_at: datetime = Field(default_factory=utcnow)
+    n_control: int
+    n_variant: int
+    decision: str = Field(max_length=16)
+    rule: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    p_value: float | None = None
+    lift: float | None = None
+    statistics_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    findings_json: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    report: str | None = Field(default=None, max_length=1000)

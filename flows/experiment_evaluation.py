@@ -1,0 +1,183 @@
+"""experiment-evaluation: the daily look at every running strategy A/B experiment (runbooks 000
+"A/B Testing Operations", 001 "Strategy A/B Testing"). Daily 01:00 UTC; on demand for one
+experiment with `tradeops run experiment-evaluation --set experiment=ID`.
+
+1. Register the experiments the platform runs that the ops store does not know yet (the
+   configured discovery query).
+2. For every running experiment:
+   - read its trades (the configured query) and gate them with the Great Expectations suite
+     (groups, unique ids, finite PnL, inside the experiment's window): failing data stops this
+     experiment's evaluation and nothing is recorded as evaluated;
+   - the statistics battery and the decision matrix (tasks/experiments/statistics, decision.py):
+     the decision on the always-valid sequential Welch test, so looking every day keeps false
+     positives at 5%; the runbook's own tests reported beside it;
+   - capital against the 10% (experiment) and 5% (one arm) limits: a breach is a compliance finding;
+   - plots (PnL distribution, cumulative PnL, the lift's interval day by day) next to the report.
+3. Record each evaluation in the ops store, alert on rollbacks and compliance findings, write the
+   Prometheus metrics, and publish the report.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_link_artifact, create_progress_artifact, update_progress_artifact
+from prefect.states import State
+
+from tasks.alerts import Alert, send_once_task
+from tasks.databases import connect
+from tasks.environment import LoadedEnvironment, load_environment
+from tasks.experiments.data_gate import DataGateFailed, gate_trades
+from tasks.experiments.evaluation import daily_looks, evaluate_trades, settings_with
+from tasks.experiments.lifecycle import (
+    arm_capital_pct, find_experiment, list_experiments, parse_split, record_evaluation, register_platform_experiments,
+)
+from tasks.experiments.metrics import ExperimentMetrics
+from tasks.experiments.plots import plot_cumulative_pnl, plot_lift_over_time, plot_pnl_distribution
+from tasks.experiments.report import statistics_markdown
+from tasks.experiments.trades import TradesUnavailable, trades_from_database
+from tasks.reporting import final_state, markdown_table, publish_summary
+from tradeops.store import Experiment
+from tradeops.store.records import current_flow_run_id
+
+ALERT_SEVERITY = {"rollback": "high", "compliance": "high", "data": "medium"}
+
+
+@flow(name="experiment-evaluation")
+def experiment_evaluation(environment: str = "default", experiment: str | None = None,
+                          sequential: bool = True) -> State:
+    env = load_environment(environment)
+    block = env.block
+    database = block.experiments_database()
+    now = datetime.now(timezone.utc)
+    registered = discover_platform_experiments(env, database)
+    if experiment is not None:
+        running = [find_experiment(env.store_url, env.name, experiment)]
+    else:
+        running = list_experiments(env.store_url, env.name, "running")
+    settings = settings_with(block.experiments_settings, sequential)
+    metrics = ExperimentMetrics()
+    metrics.active.labels(env.name).set(len(list_experiments(env.store_url, env.name, "running")))
+    folder = block.output_dir("reports", f"experiment-evaluation-{current_flow_run_id() or 'local'}")
+    progress = create_progress_artifact(0.0, key="experiment-evaluation-progress", description="experiments evaluated")
+    results = []
+    for done, row in enumerate(running, start=1):
+        results.append(evaluate_one(env, row, database, settings, now, folder, metrics, running))
+        update_progress_artifact(progress, 100.0 * done / len(running))
+    metrics_file = metrics.write(block.output_dir("metrics"))
+    alerts = experiment_alerts(results)
+    sent = [send_once_task(env.store_url, env.name, alert, block.alert_channels()) for alert in alerts]
+    return report_evaluations(env, results, registered, metrics_file, sent)
+
+
+def discover_platform_experiments(env: LoadedEnvironment, database) -> list[str]:
+    """Step 1: experiments the platform runs, registered in the ops store as running."""
+    query = env.block.experiments_discover_query
+    if not query or database is None:
+        return []
+    with connect(database.url.get_secret_value()) as conn:
+        cursor = conn.cursor()
+        cursor.execute(query)
+        columns = [d[0] for d in cursor.description]
+        found = [dict(zip(columns, row)) for row in cursor.fetchall()]
+        cursor.close()
+    return register_platform_experiments(env.store_url, env.name, found)
+
+
+def evaluate_one(env: LoadedEnvironment, row: Experiment, database, settings, now: datetime, folder: Path,
+                 metrics: ExperimentMetrics, running: list[Experiment]) -> dict:
+    """Step 2 for one experiment; failures are results that say why, never an exception."""
+    logger = get_run_logger()
+    result = {"id": row.id, "experiment": row.name, "strategy": row.strategy, "split": row.split,
+              "capital_pct": row.capital_pct, "failure": None}
+    started = time.monotonic()
+    try:
+        if database is None:
+            raise TradesUnavailable("no [experiments] database is configured")
+        trades = trades_from_database(database.url.get_secret_value(), env.block.experiments_trades_query, row.name)
+        window = (row.started_at, max(now, row.ends_at or now)) if row.started_at else None
+        trades = gate_trades(trades, window)
+        stats = evaluate_trades(trades, parse_split(row.split), settings, capital_pct=row.capital_pct,
+                                strategy_capital_pct=arm_capital_pct(row.strategy, running))
+    except (TradesUnavailable, DataGateFailed, ValueError) as exc:
+        reason = "data" if isinstance(exc, DataGateFailed) else "input"
+        metrics.errors.labels(env.name, reason).inc()
+        result["failure"] = f"not evaluated: {exc}"
+        logger.error("%s: %s", row.name, result["failure"])
+        return result
+    metrics.analysis_seconds.labels(env.name).observe(time.monotonic() - started)
+    metrics.decisions.labels(env.name, row.name, stats.decision).set(1)
+    slug = "".join(c if c.isalnum() else "-" for c in row.name.lower())  # artifact keys: a-z, 0-9, dashes
+    looks = daily_looks(trades, parse_split(row.split), settings, row.started_at or trades["ts"].min(), now)
+    plots = [plot_pnl_distribution(trades, row.name, folder / f"{slug}-pnl.png"),
+             plot_cumulative_pnl(trades, row.name, folder / f"{slug}-cumulative.png")]
+    if looks:
+        plots.append(plot_lift_over_time([l["day"] for l in looks], [l["difference"] for l in looks],
+                                         [l["ci_low"] for l in looks], [l["ci_high"] for l in looks], row.name,
+                                         "decision interval" + (" (always-valid)" if settings.sequential else ""),
+                                         folder / f"{slug}-lift.png"))
+    statistics = stats.as_dict()
+    record_evaluation(env.store_url, row.id, statistics, stats.decision, stats.rule,
+                      list(stats.compliance_findings), str(folder))
+    result.update(decision=stats.decision, rule=stats.rule, statistics=statistics, looks=looks,
+                  findings=list(stats.compliance_findings), plots=[str(p) for p in plots],
+                  markdown=statistics_markdown(stats, row.name))
+    for plot in plots:
+        create_link_artifact(plot.resolve().as_uri(), link_text=plot.name, key=f"plot-{slug}-{plot.stem.rsplit('-', 1)[-1]}",
+                             description=f"{row.name}: {plot.stem.rsplit('-', 1)[-1]} plot")
+    return result
+
+
+def experiment_alerts(results: list[dict]) -> list[Alert]:
+    alerts = []
+    for r in results:
+        target = f"experiment:{r['experiment']}"
+        if r.get("decision") == "rollback":
+            alerts.append(Alert(f"{target}:rollback", ALERT_SEVERITY["rollback"],
+                                f"{r['experiment']}: the decision is to roll back", r["rule"], target,
+                                "ExperimentRollback"))
+        for finding in r.get("findings") or []:
+            alerts.append(Alert(f"{target}:{finding}", ALERT_SEVERITY["compliance"], f"{r['experiment']}: {finding}",
+                                "", target, "ExperimentCapitalLimit"))
+    return alerts
+
+
+def report_evaluations(env: LoadedEnvironment, results: list[dict], registered: list[str], metrics_file: Path,
+                       sent: list) -> State:
+    rows = [(r["id"], r["experiment"], r["split"], f"{r['capital_pct']:.2f}%",
+             r["statistics"]["n_control"] if r.get("statistics") else "",
+             r["statistics"]["n_variant"] if r.get("statistics") else "",
+             _fmt(r["statistics"]["p_value"]) if r.get("statistics") else "",
+             _fmt(r["statistics"]["lift"]) if r.get("statistics") else "",
+             f"**{r['decision']}**" if r.get("decision") else "not evaluated", r.get("rule") or r["failure"])
+            for r in results]
+    sections = [f"# Experiment evaluation: {env.name}",
+                markdown_table(["id", "experiment", "split", "capital", "n control", "n variant", "p", "lift",
+                                "decision", "rule"], rows) if rows else "No running experiment."]
+    if registered:
+        sections.append("Registered from the platform: " + ", ".join(registered))
+    for r in results:
+        if r.get("markdown"):
+            links = "  ".join(f"[{Path(p).name}]({Path(p).name})" for p in r["plots"])
+            sections.append(f"## {r['experiment']}\n\n{r['markdown']}\n\nPlots: {links}")
+    sections.append(f"Metrics: `{metrics_file}` (node_exporter textfile format)")
+    failures = [f"{r['experiment']}: {r['failure']}" for r in results if r["failure"]]
+    failures += [f"{r['experiment']}: {f}" for r in results for f in r.get("findings") or []]
+    failures += [f"alert not delivered: {d.describe()}" for o in sent for d in o.failures]
+    failure = "; ".join(failures) or None
+    result = {"experiments": [{k: v for k, v in r.items() if k != "markdown"} for r in results],
+              "registered": registered, "failures": failures}
+    table = [{"experiment": r["experiment"], "decision": r.get("decision") or "not evaluated",
+              "p_value": (r.get("statistics") or {}).get("p_value"), "lift": (r.get("statistics") or {}).get("lift"),
+              "rule": r.get("rule") or r["failure"]} for r in results]
+    reports_dir = str(env.block.output_dir("reports", f"experiment-evaluation-{current_flow_run_id() or 'local'}"))
+    result = publish_summary("experiment-evaluation", env.name, env.store_url, "\n\n".join(sections), result,
+                             failure, table=table, reports_dir=reports_dir)
+    return final_state(result, failure)
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.4g}"

@@ -1,0 +1,75 @@
+"""Who may do what: runbook 000's role table ("Access Control Management", `rbac.yml`) as data.
+
+Permissions are `area.action` names; a role's restrictions cap the capital (USD) and duration
+(days) of what its holder may start. The acting user comes from `--user`, else `TRADEOPS_USER`,
+else the login name; the user's role comes from the environment's `[access] users` table. Every
+check that fails raises `AccessDenied` (CLI exit code 3) naming the missing permission or the
+limit; callers audit both outcomes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tradeops.errors import TradeopsError
+from tradeops.store.records import acting_user
+
+
+@dataclass(frozen=True)
+class Role:
+    permissions: frozenset[str]
+    max_capital_usd: float | None = None  # restrictions.max_capital_allocation
+    max_duration_days: int | None = None  # restrictions.experiment_duration_max
+    read_only: bool = False
+
+    def allows(self, permission: str) -> bool:
+        return "*" in self.permissions or permission in self.permissions
+
+
+ROLES: dict[str, Role] = {
+    "strategy_developer": Role(frozenset({
+        "git.read", "git.commit", "git.create_version",
+        "experiment.create", "experiment.read", "experiment.update"}),
+        max_capital_usd=1_000_000, max_duration_days=90),
+    "senior_trader": Role(frozenset({
+        "git.read", "git.commit", "git.create_version", "git.merge",
+        "experiment.create", "experiment.read", "experiment.update", "experiment.start", "experiment.stop"}),
+        max_capital_usd=10_000_000, max_duration_days=180),
+    "system_administrator": Role(frozenset({"*"})),
+    "compliance_officer": Role(frozenset({
+        "audit.read", "experiment.read", "compliance.report", "compliance.investigate"}), read_only=True),
+}
+
+
+class AccessDenied(TradeopsError):
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class Actor:
+    user: str
+    role: str | None
+    grants: Role | None = field(default=None, repr=False)
+
+    def require(self, permission: str, capital_usd: float | None = None, duration_days: int | None = None) -> None:
+        """Raise AccessDenied unless this user's role grants `permission` within its limits."""
+        if self.grants is None:
+            raise AccessDenied(f"user {self.user!r} has no role in this environment ([access] users): "
+                               f"{permission} denied")
+        if not self.grants.allows(permission):
+            raise AccessDenied(f"user {self.user!r} ({self.role}) lacks permission {permission}")
+        limit = self.grants.max_capital_usd
+        if capital_usd is not None and limit is not None and capital_usd > limit:
+            raise AccessDenied(f"user {self.user!r} ({self.role}) may allocate at most {limit:,.0f} USD, "
+                               f"not {capital_usd:,.0f} ({permission})")
+        days = self.grants.max_duration_days
+        if duration_days is not None and days is not None and duration_days > days:
+            raise AccessDenied(f"user {self.user!r} ({self.role}) may run experiments of at most {days} days, "
+                               f"not {duration_days} ({permission})")
+
+
+def actor_for(users: dict[str, str], given: str | None = None) -> Actor:
+    """The acting user (`--user`, else TRADEOPS_USER, else the login) and the role `users` gives them."""
+    user = given or acting_user()
+    role = users.get(user)
+    return Actor(user, role, ROLES.get(role) if role else None)

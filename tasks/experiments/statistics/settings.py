@@ -1,0 +1,57 @@
+"""Every threshold the evaluation uses, in one frozen object (defaults from runbooks 000/001)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+# GrowthBook's default for its sequential t-test (gbstats SequentialConfig): the total sample
+# size at which the confidence sequence is tightest.
+GROWTHBOOK_SEQUENTIAL_TUNING = 5000.0
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """Thresholds for one evaluation; all configurable, defaults are the runbooks'.
+
+    ``near_zero_control_mean`` is in units of the control group's PnL standard deviation:
+    below ``0.05`` sd a ±10% relative lift is a shift of under 0.005 sd, far below anything
+    the test can see, so the ±10% rules switch to ``absolute_threshold`` (PnL per trade).
+    When ``absolute_threshold`` is None that bar is the runbook's effect-size bar,
+    ``min_cohen_d`` x the pooled standard deviation.
+    """
+
+    alpha: float = 0.05
+    min_trades_per_group: int = 100
+    no_difference_after_trades: int = 500  # per group
+    lift_threshold: float = 0.10  # ±10%
+    absolute_threshold: float | None = None  # PnL units per trade, used when |control mean| is near zero
+    near_zero_control_mean: float = 0.05  # in control standard deviations (see docstring)
+    min_cohen_d: float = 0.2
+    srm_threshold: float = 0.001  # GrowthBook's SRM p-value threshold
+    sequential: bool = True  # decide on the always-valid test; False = fixed-horizon (labelled)
+    sequential_tuning: float = GROWTHBOOK_SEQUENTIAL_TUNING
+    power: float = 0.8
+    minimum_detectable_effect: float = 0.10  # relative to |control mean|
+    rollback_requires_significance: bool = True  # a -10% point estimate alone is noise at n=100
+    iqr_multiplier: float = 1.5  # Tukey fences for the outlier count
+    psr_benchmark_sharpe: float = 0.0  # per trade
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("alpha", "power", "srm_threshold"):
+            if not 0 < getattr(self, name) < 1:
+                problems.append(f"{name}={getattr(self, name)!r} must lie strictly between 0 and 1")
+        for name in ("lift_threshold", "near_zero_control_mean", "min_cohen_d", "sequential_tuning",
+                     "minimum_detectable_effect", "iqr_multiplier"):
+            if not getattr(self, name) > 0:
+                problems.append(f"{name}={getattr(self, name)!r} must be positive")
+        if self.absolute_threshold is not None and not self.absolute_threshold > 0:
+            problems.append(f"absolute_threshold={self.absolute_threshold!r} must be positive or None")
+        if self.min_trades_per_group < 2 or self.no_difference_after_trades < self.min_trades_per_group:
+            problems.append("need 2 <= min_trades_per_group <= no_difference_after_trades, got "
+                            f"{self.min_trades_per_group} and {self.no_difference_after_trades}")
+        if problems:
+            raise ValueError("invalid EvaluationSettings: " + "; ".join(problems))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
