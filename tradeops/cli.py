@@ -129,6 +129,17 @@ def resolve_config_path(given: Path | None) -> Path | None:
     return default if default.is_file() else None
 
 
+def environment_for(config: Path | None, quiet: bool = False) -> str:
+    """The environment a command acts on: the config file's (applied first), else
+    $TRADEOPS_ENVIRONMENT or `default`, which must have been applied before."""
+    config_path = resolve_config_path(config)
+    if config_path is not None:
+        return apply_file(config_path, quiet=quiet)
+    environment = os.environ.get("TRADEOPS_ENVIRONMENT", "default")
+    require_environment(environment)
+    return environment
+
+
 def split_overrides(raw: list[str], params: Any) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
     """`--set` values: dotted names override the config, bare names are flow parameters."""
     from tradeops.config import parse_override
@@ -243,13 +254,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from deployments.calendar import served_deployments
 
-    config_path = resolve_config_path(args.config)
-    if config_path:
-        environment = apply_file(config_path)
-    else:
-        environment = os.environ.get("TRADEOPS_ENVIRONMENT", "default")
-        require_environment(environment)
-    serve(*served_deployments(environment))
+    serve(*served_deployments(environment_for(args.config)))
     return 0
 
 
@@ -296,12 +301,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         raise UsageError(f"--from {args.start} is not before --to {args.end}")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a folder")
-    config_path = resolve_config_path(args.config)
-    if config_path is not None:
-        environment = apply_file(config_path, quiet=True)
-    else:
-        environment = os.environ.get("TRADEOPS_ENVIRONMENT", "default")
-        require_environment(environment)
+    environment = environment_for(args.config, quiet=True)
     from blocks import TradeopsEnvironment
 
     block = TradeopsEnvironment.load(environment)

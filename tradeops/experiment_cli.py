@@ -56,17 +56,9 @@ def add_experiment_parser(sub: Any, parser_class: type) -> None:
 def cmd_experiment(args: argparse.Namespace) -> int:
     if args.experiment_command == "evaluate":
         return evaluate_file(args)
-    from tradeops.cli import apply_file, require_environment, resolve_config_path
+    from tradeops.cli import environment_for
 
-    config_path = resolve_config_path(args.config)
-    if config_path is not None:
-        environment = apply_file(config_path, quiet=True)
-    else:
-        import os
-
-        environment = os.environ.get("TRADEOPS_ENVIRONMENT", "default")
-        require_environment(environment)
-    return run_lifecycle_command(environment, args)
+    return run_lifecycle_command(environment_for(args.config, quiet=True), args)
 
 
 def run_lifecycle_command(environment: str, args: argparse.Namespace) -> int:
