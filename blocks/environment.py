@@ -52,6 +52,8 @@ class TradeopsEnvironment(Block):
     experiments_total_capital_usd: float | None = None
     experiments_settings: dict = Field(default_factory=dict, description="Overrides of the evaluation settings.")
     access_users: dict[str, str] = Field(default_factory=dict, description="User -> role (runbook 000 roles).")
+    access_default_user: str | None = Field(None, description="Who runs act as without --user / TRADEOPS_USER.")
+    strategy_approval_required: bool = Field(False, description="Promotion needs another user's approval.")
 
     def databases(self) -> list[DatabaseTarget]:
         return [DatabaseTarget.load(name) for name in self.database_blocks]

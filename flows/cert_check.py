@@ -36,7 +36,8 @@ from tasks.certificates import (
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.locks import TargetBusy, ensure_locks, lock_name, target_lock
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
-from tradeops.store.records import acting_user, append_audit
+from tasks.access import current_actor
+from tradeops.store.records import append_audit
 
 NO_RENEW_COMMAND = "renewal due: no renew_command configured"
 
@@ -83,7 +84,7 @@ def renew_due(env: LoadedEnvironment, certs: CertificateSet, checks: list[Certif
     for outcome in outcomes:
         (logger.info if outcome.renewed else logger.error)(
             "%s: renewal %s (exit code %s)", outcome.name, outcome.action, outcome.exit_code)
-        append_audit(env.store_url, "certificate_renewal", acting_user(), success=outcome.renewed,
+        append_audit(env.store_url, "certificate_renewal", current_actor(env).user, success=outcome.renewed,
                      details={"target": certs.target, "file": outcome.source, "old_fingerprint": outcome.old_fingerprint,
                               "new_fingerprint": outcome.new_fingerprint, "outcome": outcome.outcome,
                               "reason": outcome.reason, "backup_dir": outcome.backup_dir})

@@ -39,7 +39,8 @@ from tasks.maintenance.checks import run_checks
 from tasks.maintenance.report import report_markdown, results_as_rows
 from tasks.maintenance.thresholds import thresholds_with
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
-from tradeops.store.records import acting_user, append_audit
+from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
+from tradeops.store.records import append_audit
 
 INVALID_INDEXES = "SELECT count(*) FROM pg_index WHERE NOT indisvalid"
 
@@ -47,16 +48,20 @@ INVALID_INDEXES = "SELECT count(*) FROM pg_index WHERE NOT indisvalid"
 @flow(name="db-maintenance")
 def db_maintenance(environment: str = "default") -> State:
     env = load_environment(environment)
+    try:
+        actor = require_permission(env, FLOW_PERMISSIONS["db-maintenance"], "db_maintenance")
+    except AccessDenied as exc:
+        return report_maintenance(env, [], {"access": str(exc)})
     results, failures = [], {}
     for db in env.block.databases():
-        result = maintain_database(env, db)
+        result = maintain_database(env, db, actor.user)
         results.append(result)
         if result["failure"]:
             failures[f"db:{db.target}"] = result["failure"]
     return report_maintenance(env, results, failures)
 
 
-def maintain_database(env: LoadedEnvironment, db) -> dict:
+def maintain_database(env: LoadedEnvironment, db, user: str) -> dict:
     logger = get_run_logger()
     target, url = f"db:{db.target}", db.url.get_secret_value()
     now = datetime.now(timezone.utc)
@@ -86,7 +91,7 @@ def maintain_database(env: LoadedEnvironment, db) -> dict:
     problems += [item.line() for item in after if not item.passed]
     if problems:
         result["failure"] = "; ".join(problems)
-    append_audit(env.store_url, "db_maintenance", acting_user(), success=not problems,
+    append_audit(env.store_url, "db_maintenance", user, success=not problems,
                  details={"target": target, "statements": [s.statement for s in steps], "problems": problems})
     return result
 

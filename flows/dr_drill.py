@@ -39,7 +39,8 @@ from tasks.restore.postgres import create_database, database_url, databases_name
 from tasks.databases import is_sqlite
 from tasks.restore import restore_target_task
 from tasks.restore.targets import Destination
-from tradeops.store.records import acting_user, append_audit, current_flow_run_id
+from tasks.access import current_actor
+from tradeops.store.records import append_audit, current_flow_run_id
 
 SCRATCH_DB_PREFIX = "tradeops_drill_"
 
@@ -170,7 +171,7 @@ def report_drill(env: LoadedEnvironment, started: datetime, set_id: str | None,
         failure = f"set {set_id} holds no artifacts"
     passed = failure is None
     record_drill(env.store_url, env.name, set_id, started, datetime.now(timezone.utc), rto, rpo, passed, outcomes)
-    append_audit(env.store_url, "dr_drill", acting_user(), success=passed,
+    append_audit(env.store_url, "dr_drill", current_actor(env).user, success=passed,
                  details={"environment": env.name, "set_id": set_id, "rto_seconds": rto, "rpo_seconds": rpo})
     rows = [(STATUS_ICON["pass" if o["passed"] else "fail"], o["target"], f"{o.get('bytes', 0):,}",
              _seconds(o.get("fetch_seconds")), _seconds(o.get("restore_seconds")), _seconds(o.get("check_seconds")),

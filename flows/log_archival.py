@@ -34,7 +34,8 @@ from tasks.logs.retention import local_copies_to_delete, offsite_copies_to_delet
 from tasks.logs.rotation import live_files_to_rotate, rotated_files_ready, run_reopen_command
 from tasks.logs.writers import wait_for_writers
 from tasks.reporting import final_state, markdown_table, publish_summary
-from tradeops.store.records import acting_user, append_audit
+from tasks.access import current_actor
+from tradeops.store.records import append_audit
 
 MIB = 1024 * 1024
 
@@ -51,7 +52,7 @@ def log_archival(environment: str = "default") -> State:
         if storage is not None:
             copy_offsite(env, plan, storage)
         apply_retention(env, plan, storage, now)
-        append_audit(env.store_url, "log_archival", acting_user(), success=not plan["failures"],
+        append_audit(env.store_url, "log_archival", current_actor(env).user, success=not plan["failures"],
                      details={"target": f"logs:{plan['target']}", "archived": [a["file"] for a in plan["archived"]],
                               "deleted_local": plan["deleted_local"], "deleted_offsite": plan["deleted_offsite"],
                               "failures": plan["failures"]})

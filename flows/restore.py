@@ -35,7 +35,8 @@ from tasks.restore.fetch import RestoreError, fetch_offsite, local_artifact, off
 from tasks.restore.postgres import create_database, database_name, database_tables, database_url, drop_database
 from tasks.restore import restore_target_task
 from tasks.restore.targets import Destination
-from tradeops.store.records import acting_user, append_audit
+from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
+from tradeops.store.records import append_audit
 
 
 @flow(name="restore")
@@ -45,6 +46,10 @@ def restore(environment: str = "default", set_id: str | None = None, date: Date 
     """Restore a backup set. `source`: auto (local folder if present, else offsite), local, offsite.
     `targets`: e.g. ["db:platform", "git:momentum_alpha"] (default: all)."""
     env = load_environment(environment)
+    try:
+        actor = require_permission(env, FLOW_PERMISSIONS["restore"], "backup_restore")
+    except AccessDenied as exc:
+        return report_restore(env, None, [], str(exc), {})
     try:
         plan = plan_restore(env, set_id, date, source, targets, database_names or {}, directory, overwrite)
     except RestoreError as exc:
@@ -59,7 +64,7 @@ def restore(environment: str = "default", set_id: str | None = None, date: Date 
         clear_and_create(plan)
     except (OSError, psycopg2.Error) as exc:
         failure = f"preparing the destinations failed after the emergency backups were taken: {exc}"
-        append_audit(env.store_url, "backup_restore", acting_user(), success=False,
+        append_audit(env.store_url, "backup_restore", actor.user, success=False,
                      details={"environment": env.name, "set_id": plan["set_id"], "error": failure,
                               "destinations": plan["shown"], "emergency_backups": emergency})
         return report_restore(env, plan["set_id"], [], failure, emergency)
@@ -78,7 +83,7 @@ def restore(environment: str = "default", set_id: str | None = None, date: Date 
     shutil.rmtree(plan["scratch"], ignore_errors=True)
     failed = [o for o in outcomes if not o["passed"]]
     failure = "; ".join("; ".join(o["problems"]) for o in failed) or None
-    append_audit(env.store_url, "backup_restore", acting_user(), success=failure is None,
+    append_audit(env.store_url, "backup_restore", actor.user, success=failure is None,
                  details={"environment": env.name, "set_id": plan["set_id"], "source": plan["source"],
                           "destinations": plan["shown"], "overwrite": overwrite, "emergency_backups": emergency})
     return report_restore(env, plan["set_id"], outcomes, failure, emergency)

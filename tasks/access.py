@@ -41,6 +41,13 @@ ROLES: dict[str, Role] = {
 }
 
 
+# What the privileged flows need (only system_administrator's "*" grants these in runbook 000's table).
+FLOW_PERMISSIONS = {
+    "restore": "backup.restore",
+    "db-maintenance": "database.maintain",
+}
+
+
 class AccessDenied(TradeopsError):
     exit_code = 3
 
@@ -68,8 +75,32 @@ class Actor:
                                f"not {duration_days} ({permission})")
 
 
-def actor_for(users: dict[str, str], given: str | None = None) -> Actor:
-    """The acting user (`--user`, else TRADEOPS_USER, else the login) and the role `users` gives them."""
-    user = given or acting_user()
+def actor_for(users: dict[str, str], given: str | None = None, default_user: str | None = None) -> Actor:
+    """The acting user (`--user`, else TRADEOPS_USER, else the environment's `[access] user`, else
+    the login) and the role `users` gives them."""
+    import os
+
+    user = given or os.environ.get("TRADEOPS_USER") or default_user or acting_user()
     role = users.get(user)
     return Actor(user, role, ROLES.get(role) if role else None)
+
+
+def current_actor(env) -> Actor:
+    """Who a flow run of a loaded environment acts as (for its audit entries)."""
+    return actor_for(env.block.access_users, None, env.block.access_default_user)
+
+
+def require_permission(env, permission: str, operation: str, given_user: str | None = None) -> Actor:
+    """Check the acting user of a loaded environment for `permission`; a denial is audited under
+    `operation` and raised (the flow or command fails naming the missing permission)."""
+    from tradeops.store.records import append_audit
+
+    actor = actor_for(env.block.access_users, given_user, env.block.access_default_user) if given_user \
+        else current_actor(env)
+    try:
+        actor.require(permission)
+    except AccessDenied as exc:
+        append_audit(env.store_url, operation, actor.user, success=False,
+                     details={"denied": str(exc), "role": actor.role, "permission": permission})
+        raise
+    return actor

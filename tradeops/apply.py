@@ -114,6 +114,7 @@ def build_blocks(config: TradeopsConfig, base_dir: Path) -> dict[str, object]:
         experiments_discover_query=config.experiments.discover_query,
         experiments_total_capital_usd=config.experiments.total_capital_usd,
         experiments_settings=config.experiments.settings, access_users=config.access.users,
+        access_default_user=config.access.user, strategy_approval_required=config.strategies.approval_required,
     )
     return blocks
 

@@ -11,6 +11,7 @@ import inspect
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, help="tradeops.toml (default: $TRADEOPS_CONFIG or ./tradeops.toml)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="dotted config key (offsite.url=...) or flow parameter (dry_run=true)")
+    run.add_argument("--user", help="acting user for the role check (default: $TRADEOPS_USER, else the "
+                                     "environment's [access] user, else the login name)")
     run.add_argument("--json", action="store_true")
 
     serve = sub.add_parser("serve", help="serve every deployment on its schedule from this process")
@@ -78,8 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     retrieve.add_argument("--json", action="store_true")
 
     from tradeops.experiment_cli import add_experiment_parser
+    from tradeops.strategy_cli import add_strategy_parser
 
     add_experiment_parser(sub, _Parser)
+    add_strategy_parser(sub, _Parser)
 
     quick = sub.add_parser("quickstart", help="sandbox + apply + the daily flows (what `make run` does)")
     quick.add_argument("--dir", type=Path, default=Path("var/sandbox"))
@@ -174,7 +179,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         params.setdefault("environment", environment)
     elif "environment" in parameters:
         require_environment(params.setdefault("environment", os.environ.get("TRADEOPS_ENVIRONMENT", "default")))
-    return report_run(args.flow, run_flow(flow_fn, params), as_json=args.json)
+    with acting_as(args.user):  # flows check and audit the acting user
+        state = run_flow(flow_fn, params)
+    return report_run(args.flow, state, as_json=args.json)
+
+
+@contextmanager
+def acting_as(user: str | None):
+    """TRADEOPS_USER set to `user` for the duration (and put back after)."""
+    if not user:
+        yield
+        return
+    before = os.environ.get("TRADEOPS_USER")
+    os.environ["TRADEOPS_USER"] = user
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TRADEOPS_USER", None)
+        else:
+            os.environ["TRADEOPS_USER"] = before
 
 
 def require_environment(name: str) -> None:
@@ -332,6 +356,12 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_strategy(args: argparse.Namespace) -> int:
+    from tradeops.strategy_cli import cmd_strategy as run
+
+    return run(args)
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from tradeops.quickstart import quickstart
 
@@ -340,7 +370,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "flows": cmd_flows, "run": cmd_run, "serve": cmd_serve, "apply": cmd_apply,
-    "sandbox": cmd_sandbox, "db": cmd_db, "logs": cmd_logs, "experiment": cmd_experiment,
+    "sandbox": cmd_sandbox, "db": cmd_db, "logs": cmd_logs, "experiment": cmd_experiment, "strategy": cmd_strategy,
     "quickstart": cmd_quickstart,
 }
 

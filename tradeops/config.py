@@ -216,6 +216,10 @@ class MaintenanceSection(_Strict):
         return value
 
 
+class StrategiesSection(_Strict):
+    approval_required: bool = False  # promoting a version needs another user's approval (change control)
+
+
 class ExperimentsSection(_Strict):
     database: str | None = None  # the [[databases]] entry holding the trades
     trades_query: str | None = None  # names the experiment as :experiment; returns trade_id, group, pnl, ts
@@ -240,6 +244,13 @@ class ExperimentsSection(_Strict):
 
 class AccessSection(_Strict):
     users: dict[str, str] = {}  # user -> role (tasks/access.py ROLES, runbook 000 rbac.yml)
+    user: str | None = None  # who scheduled runs act as, when neither --user nor TRADEOPS_USER says
+
+    @model_validator(mode="after")
+    def _default_user_has_a_role(self) -> AccessSection:
+        if self.user is not None and self.user not in self.users:
+            raise ValueError(f"user {self.user!r} is not in users")
+        return self
 
     @field_validator("users")
     @classmethod
@@ -284,6 +295,7 @@ class TradeopsConfig(_Strict):
     maintenance: MaintenanceSection = MaintenanceSection()
     experiments: ExperimentsSection = ExperimentsSection()
     access: AccessSection = AccessSection()
+    strategies: StrategiesSection = StrategiesSection()
 
     @model_validator(mode="after")
     def _experiments_database_exists(self) -> TradeopsConfig:

@@ -69,7 +69,7 @@ def run_lifecycle_command(environment: str, args: argparse.Namespace) -> int:
 
     block = TradeopsEnvironment.load(environment)
     store_url = block.store_url()
-    actor = actor_for(block.access_users, args.user)
+    actor = actor_for(block.access_users, args.user, block.access_default_user)
     command = args.experiment_command
     operation = f"experiment_{command}"
     try:

@@ -73,8 +73,9 @@ WHERE e.status = 'active'
 total_capital_usd = 100000000
 
 [access]
-# runbook 000's example users (rbac.yml)
-users = {{ alice = "strategy_developer", bob = "senior_trader", admin = "system_administrator", carol = "compliance_officer" }}
+# runbook 000's example users (rbac.yml); scheduled runs act as svc-prefect; --user or TRADEOPS_USER picks another
+users = {{ alice = "strategy_developer", bob = "senior_trader", admin = "system_administrator", carol = "compliance_officer", svc-prefect = "system_administrator" }}
+user = "svc-prefect"
 
 [maintenance]
 # the small sandbox's planted unused index is a few kB: list unused indexes of any size here

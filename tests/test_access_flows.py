@@ -1,0 +1,68 @@
+"""Privileged flows check the acting user's role first; a denial touches nothing and is audited."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from sqlmodel import select
+
+from tasks.access import FLOW_PERMISSIONS, ROLES, AccessDenied, actor_for
+from tradeops.cli import apply_file, main
+from tradeops.store import AuditEntry, session_for
+
+
+@pytest.fixture
+def sandbox_env(pg_sandbox, tmp_path):
+    platform, config = pg_sandbox
+    name, store = f"acl-{uuid.uuid4().hex[:6]}", f"sqlite:///{tmp_path / 'ops.db'}"
+    apply_file(config, [("environment.name", name), ("environment.data_dir", str(tmp_path / "ops")),
+                        ("ops_store.url", store)], quiet=True)
+    return name, store
+
+
+def denials(store: str, operation: str) -> list[AuditEntry]:
+    with session_for(store) as session:
+        return list(session.exec(select(AuditEntry).where(AuditEntry.operation == operation,
+                                                          AuditEntry.success.is_(False))).all())
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+@pytest.mark.parametrize("flow", sorted(FLOW_PERMISSIONS))
+def test_only_administrators_run_privileged_flows(role, flow):
+    actor = actor_for({"u": role}, "u")
+    if role == "system_administrator":
+        actor.require(FLOW_PERMISSIONS[flow])
+    else:
+        with pytest.raises(AccessDenied, match=FLOW_PERMISSIONS[flow]):
+            actor.require(FLOW_PERMISSIONS[flow])
+
+
+@pytest.mark.parametrize("flow, operation", [("restore", "backup_restore"), ("db-maintenance", "db_maintenance")])
+def test_a_denied_flow_touches_nothing_and_is_audited(sandbox_env, monkeypatch, capsys, flow, operation):
+    name, store = sandbox_env
+    monkeypatch.setenv("TRADEOPS_ENVIRONMENT", name)
+    code = main(["run", flow, "--user", "bob", "--json"])  # a senior trader: no restores, no maintenance
+    answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 1 and answer["state"] == "Failed"
+    assert f"user 'bob' (senior_trader) lacks permission {FLOW_PERMISSIONS[flow]}" in answer["message"]
+    [denied] = denials(store, operation)
+    assert denied.user == "bob" and FLOW_PERMISSIONS[flow] in json.loads(denied.details)["denied"]
+    with session_for(store) as session:  # nothing else happened: only the denial is on record
+        assert [e.operation for e in session.exec(select(AuditEntry)).all() if e.operation != "config_apply"] == \
+            [operation]
+
+
+def test_the_environment_default_user_acts_for_scheduled_runs(sandbox_env, monkeypatch):
+    from blocks import TradeopsEnvironment
+    from tasks.access import current_actor
+    from tasks.environment import load_environment
+
+    name, _ = sandbox_env
+    monkeypatch.delenv("TRADEOPS_USER", raising=False)
+    actor = current_actor(load_environment(name))
+    assert (actor.user, actor.role) == ("svc-prefect", "system_administrator")
+    assert TradeopsEnvironment.load(name).access_default_user == "svc-prefect"
+    monkeypatch.setenv("TRADEOPS_USER", "alice")
+    assert current_actor(load_environment(name)).role == "strategy_developer"
