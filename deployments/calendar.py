@@ -6,7 +6,7 @@ become deployments; `prefect.yaml` must list exactly those (tests/test_deploymen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flows import FLOWS
 
@@ -18,6 +18,7 @@ class ScheduledJob:
     cron: str
     day_or: bool
     source: str
+    parameters: dict = field(default_factory=dict)  # besides `environment`
 
     @property
     def schedule_text(self) -> str:
@@ -46,9 +47,9 @@ CALENDAR: tuple[ScheduledJob, ...] = (
     ScheduledJob("experiment-evaluation", "experiment-evaluation-daily", "0 1 * * *", True,
                  "runbook 001 Strategy A/B Testing: daily evaluation"),
     ScheduledJob("compliance-report", "compliance-report-monthly", "0 6 1 * *", True,
-                 "runbook 000 Regulatory Compliance: monthly SOX report"),
+                 "runbook 000 Regulatory Compliance: monthly SOX report", {"period": "previous-month"}),
     ScheduledJob("compliance-report", "compliance-report-quarterly", "0 7 1 1,4,7,10 *", True,
-                 "runbook 000 Regulatory Compliance: quarterly FINRA 15c3-5 review"),
+                 "runbook 000 Regulatory Compliance: quarterly FINRA 15c3-5 review", {"period": "previous-quarter"}),
     ScheduledJob("capacity-report", "capacity-report-monthly", "0 8 1 * *", True,
                  "runbooks 002 capacity planning, 004 Monthly Maintenance"),
 )
@@ -84,7 +85,7 @@ def served_deployments(environment: str) -> list:
 
     return [
         load_flow(job.flow).to_deployment(
-            name=job.deployment, parameters={"environment": environment}, description=job.source,
+            name=job.deployment, parameters={"environment": environment, **job.parameters}, description=job.source,
             schedules=[Cron(job.cron, timezone="UTC", day_or=job.day_or)], tags=["tradeops"],
         )
         for job in scheduled_jobs()

@@ -16,6 +16,7 @@ FLOWS: dict[str, str] = {
     "log-archival": "flows.log_archival:log_archival",
     "cert-check": "flows.cert_check:cert_check",
     "experiment-evaluation": "flows.experiment_evaluation:experiment_evaluation",
+    "compliance-report": "flows.compliance_report:compliance_report",
 }
 
 

@@ -23,12 +23,14 @@ def _prefect_yaml() -> dict:
 
 def test_prefect_yaml_lists_exactly_the_scheduled_existing_flows():
     declared = {
-        d["name"]: (d["entrypoint"], d["schedules"][0]["cron"], d["schedules"][0]["day_or"], d["schedules"][0]["timezone"])
+        d["name"]: (d["entrypoint"], d["schedules"][0]["cron"], d["schedules"][0]["day_or"], d["schedules"][0]["timezone"],
+                    d["parameters"])
         if d.get("schedules") else (d["entrypoint"],)
         for d in _prefect_yaml()["deployments"]
     }
     entrypoint = {name: path.replace(".", "/", 1).replace(":", ".py:", 1) for name, path in FLOWS.items()}
-    expected = {job.deployment: (entrypoint[job.flow], job.cron, job.day_or, "UTC") for job in scheduled_jobs()}
+    expected = {job.deployment: (entrypoint[job.flow], job.cron, job.day_or, "UTC",
+                                 {"environment": "default", **job.parameters}) for job in scheduled_jobs()}
     expected.update({job.deployment: (entrypoint[job.flow],) for job in on_demand_jobs()})
     assert declared == expected
 
@@ -61,7 +63,7 @@ def test_prefect_deploy_all_against_a_running_server(prefect_harness, tmp_path):
     for job in scheduled_jobs():
         deployment = deployed[job.deployment]
         assert deployment.work_pool_name == "tradeops-process"
-        assert deployment.parameters == {"environment": "default"}
+        assert deployment.parameters == {"environment": "default", **job.parameters}
         [schedule] = deployment.schedules
         assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.schedule.day_or) == (
             job.cron, "UTC", job.day_or)
@@ -74,7 +76,7 @@ def test_serve_builds_one_deployment_per_scheduled_job():
     assert all(not served[job.deployment].schedules for job in on_demand_jobs())
     for job in scheduled_jobs():
         deployment = served[job.deployment]
-        assert deployment.parameters == {"environment": "sandbox"}
+        assert deployment.parameters == {"environment": "sandbox", **job.parameters}
         [schedule] = deployment.schedules
         assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.schedule.day_or) == (
             job.cron, "UTC", job.day_or)

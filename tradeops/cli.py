@@ -80,11 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     retrieve.add_argument("--config", type=Path)
     retrieve.add_argument("--json", action="store_true")
 
+    from tradeops.audit_cli import add_audit_parser
     from tradeops.experiment_cli import add_experiment_parser
     from tradeops.strategy_cli import add_strategy_parser
 
     add_experiment_parser(sub, _Parser)
     add_strategy_parser(sub, _Parser)
+    add_audit_parser(sub, _Parser)
 
     quick = sub.add_parser("quickstart", help="sandbox + apply + the daily flows (what `make run` does)")
     quick.add_argument("--dir", type=Path, default=Path("var/sandbox"))
@@ -362,6 +364,12 @@ def cmd_strategy(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from tradeops.audit_cli import cmd_audit as run
+
+    return run(args)
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from tradeops.quickstart import quickstart
 
@@ -370,7 +378,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "flows": cmd_flows, "run": cmd_run, "serve": cmd_serve, "apply": cmd_apply,
-    "sandbox": cmd_sandbox, "db": cmd_db, "logs": cmd_logs, "experiment": cmd_experiment, "strategy": cmd_strategy,
+    "sandbox": cmd_sandbox, "db": cmd_db, "logs": cmd_logs, "experiment": cmd_experiment, "strategy": cmd_strategy, "audit": cmd_audit,
     "quickstart": cmd_quickstart,
 }
 
