@@ -177,18 +177,24 @@ def pg_sandbox(pg_server: str, session_dir: Path):
     drop_database(url)
 
 
+def apply_as_own_environment(config: Path, folder: Path, prefix: str, overrides=()) -> tuple[str, str]:
+    """Apply a sandbox config under a fresh environment name with a private data dir and ops store,
+    so tests never share records; returns (environment name, ops store URL)."""
+    from tradeops.cli import apply_file
+
+    name, store = f"{prefix}-{uuid.uuid4().hex[:6]}", f"sqlite:///{folder / 'ops.db'}"
+    apply_file(config, [("environment.name", name), ("environment.data_dir", str(folder / "ops")),
+                        ("ops_store.url", store), *overrides], quiet=True)
+    return name, store
+
+
 @pytest.fixture
 def backup_env(pg_sandbox, s3_endpoint, s3_bucket, tmp_path):
     """The PostgreSQL sandbox as its own environment: private data dir, ops store and bucket."""
     import boto3
 
-    from tradeops.cli import apply_file
-
     platform, config = pg_sandbox
-    name = f"bk-{uuid.uuid4().hex[:6]}"
-    store = f"sqlite:///{tmp_path / 'ops.db'}"
-    apply_file(config, [("environment.name", name), ("environment.data_dir", str(tmp_path / "ops")),
-                        ("ops_store.url", store), ("offsite.url", f"s3://{s3_bucket}/tradeops"),
-                        ("offsite.endpoint_url", s3_endpoint)], quiet=True)
+    name, store = apply_as_own_environment(config, tmp_path, "bk", [("offsite.url", f"s3://{s3_bucket}/tradeops"),
+                                                                    ("offsite.endpoint_url", s3_endpoint)])
     return SimpleNamespace(name=name, platform=platform, config=config, bucket=s3_bucket, data_dir=tmp_path / "ops",
                            s3=boto3.client("s3", endpoint_url=s3_endpoint), store=store)

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from sqlmodel import select
 
 from tasks.access import FLOW_PERMISSIONS, ROLES, AccessDenied, actor_for
-from tradeops.cli import apply_file, main
+from conftest import apply_as_own_environment
+from tradeops.cli import main
 from tradeops.store import AuditEntry, session_for
 
 
 @pytest.fixture
 def sandbox_env(pg_sandbox, tmp_path):
     platform, config = pg_sandbox
-    name, store = f"acl-{uuid.uuid4().hex[:6]}", f"sqlite:///{tmp_path / 'ops.db'}"
-    apply_file(config, [("environment.name", name), ("environment.data_dir", str(tmp_path / "ops")),
-                        ("ops_store.url", store)], quiet=True)
+    name, store = apply_as_own_environment(config, tmp_path, "acl")
     return name, store
 
 

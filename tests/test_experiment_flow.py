@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ import pytest
 from scipy import stats
 from sqlmodel import select
 
-from tradeops.cli import apply_file
+from conftest import apply_as_own_environment
 from tradeops.store import AlertSent, ExperimentEvaluation, FlowRunSummary, session_for
 
 PLANTED = {"clear-winner": "promote", "clear-loser": "rollback", "no-effect": "no-difference",
@@ -25,9 +24,7 @@ PLANTED = {"clear-winner": "promote", "clear-loser": "rollback", "no-effect": "n
 @pytest.fixture
 def experiment_env(pg_sandbox, tmp_path):
     platform, config = pg_sandbox
-    name, store = f"eval-{uuid.uuid4().hex[:6]}", f"sqlite:///{tmp_path / 'ops.db'}"
-    apply_file(config, [("environment.name", name), ("environment.data_dir", str(tmp_path / "ops")),
-                        ("ops_store.url", store)], quiet=True)
+    name, store = apply_as_own_environment(config, tmp_path, "eval")
     return name, store, platform
 
 

@@ -7,7 +7,6 @@ and a compliance officer act on a real ops store; denials exit 3 and are audited
 from __future__ import annotations
 
 import json
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -16,7 +15,8 @@ from scipy import stats
 from sqlmodel import select
 
 from tasks.access import ROLES
-from tradeops.cli import apply_file, main
+from conftest import apply_as_own_environment
+from tradeops.cli import main
 from tradeops.store import AuditEntry, Experiment, session_for
 
 EXPERIMENT_PERMISSIONS = ("experiment.create", "experiment.read", "experiment.update", "experiment.start",
@@ -40,9 +40,7 @@ def test_role_table_matches_the_runbook(role, permission):
 @pytest.fixture
 def experiment_env(pg_sandbox, tmp_path, monkeypatch):
     platform, config = pg_sandbox
-    name, store = f"exp-{uuid.uuid4().hex[:6]}", f"sqlite:///{tmp_path / 'ops.db'}"
-    apply_file(config, [("environment.name", name), ("environment.data_dir", str(tmp_path / "ops")),
-                        ("ops_store.url", store)], quiet=True)
+    name, store = apply_as_own_environment(config, tmp_path, "exp")
     monkeypatch.setenv("TRADEOPS_ENVIRONMENT", name)
     return name, store
 

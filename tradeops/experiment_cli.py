@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tradeops.cli_options import add_environment_options
 from tradeops.errors import UsageError
 
 PERMISSIONS = {"create": "experiment.create", "start": "experiment.start", "list": "experiment.read",
@@ -23,12 +24,7 @@ def add_experiment_parser(sub: Any, parser_class: type) -> None:
     experiment = sub.add_parser("experiment", help="strategy A/B experiments")
     commands = experiment.add_subparsers(dest="experiment_command", required=True, parser_class=parser_class)
 
-    def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config", type=Path, help="tradeops.toml (default: $TRADEOPS_CONFIG or ./tradeops.toml)")
-        p.add_argument("--user", help="acting user (default: $TRADEOPS_USER or the login name)")
-        p.add_argument("--json", action="store_true")
-        return p
-
+    common = add_environment_options
     create = common(commands.add_parser("create", help="a new experiment, as a draft"))
     create.add_argument("--strategy", required=True)
     create.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE",

@@ -19,10 +19,10 @@ import argparse
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from tasks.strategies import APPROVAL_PERMISSION
+from tradeops.cli_options import add_environment_options
 
 PERMISSIONS = {"version": "git.create_version", "versions": "git.read", "diff": "git.read",
                "approve": APPROVAL_PERMISSION, "promote": "git.merge", "rollback": "git.merge"}
@@ -34,9 +34,7 @@ def add_strategy_parser(sub: Any, parser_class: type) -> None:
     commands = strategy.add_subparsers(dest="strategy_command", required=True, parser_class=parser_class)
 
     def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config", type=Path, help="tradeops.toml (default: $TRADEOPS_CONFIG or ./tradeops.toml)")
-        p.add_argument("--user", help="acting user (default: $TRADEOPS_USER or the login name)")
-        p.add_argument("--json", action="store_true")
+        add_environment_options(p)
         p.add_argument("strategy", help="the strategy repository's name in the environment's git sets")
         return p
 
