@@ -43,7 +43,7 @@ from tasks.reporting import final_state, markdown_table, publish_summary
 from tradeops.store import Experiment
 from tradeops.store.records import current_flow_run_id
 
-ALERT_SEVERITY = {"rollback": "high", "compliance": "high", "data": "medium"}
+ALERT_SEVERITY = {"rollback": "high", "compliance": "high"}
 
 
 @flow(name="experiment-evaluation")
@@ -54,23 +54,21 @@ def experiment_evaluation(environment: str = "default", experiment: str | None =
     database = block.experiments_database()
     now = datetime.now(timezone.utc)
     registered = discover_platform_experiments(env, database)
-    if experiment is not None:
-        running = [find_experiment(env.store_url, env.name, experiment)]
-    else:
-        running = list_experiments(env.store_url, env.name, "running")
+    running = list_experiments(env.store_url, env.name, "running")  # all of them count for capital
+    chosen = [find_experiment(env.store_url, env.name, experiment)] if experiment is not None else running
     settings = settings_with(block.experiments_settings, sequential)
     metrics = ExperimentMetrics()
-    metrics.active.labels(env.name).set(len(list_experiments(env.store_url, env.name, "running")))
+    metrics.active.labels(env.name).set(len(running))
     folder = block.output_dir("reports", f"experiment-evaluation-{current_flow_run_id() or 'local'}")
     progress = create_progress_artifact(0.0, key="experiment-evaluation-progress", description="experiments evaluated")
     results = []
-    for done, row in enumerate(running, start=1):
+    for done, row in enumerate(chosen, start=1):
         results.append(evaluate_one(env, row, database, settings, now, folder, metrics, running))
-        update_progress_artifact(progress, 100.0 * done / len(running))
+        update_progress_artifact(progress, 100.0 * done / len(chosen))
     metrics_file = metrics.write(block.output_dir("metrics"))
-    alerts = experiment_alerts(results)
-    sent = [send_once_task(env.store_url, env.name, alert, block.alert_channels()) for alert in alerts]
-    return report_evaluations(env, results, registered, metrics_file, sent)
+    channels = block.alert_channels()
+    sent = [send_once_task(env.store_url, env.name, alert, channels) for alert in experiment_alerts(results)]
+    return report_evaluations(env, results, registered, metrics_file, sent, folder)
 
 
 def discover_platform_experiments(env: LoadedEnvironment, database) -> list[str]:
@@ -101,7 +99,8 @@ def evaluate_one(env: LoadedEnvironment, row: Experiment, database, settings, no
         window = (row.started_at, max(now, row.ends_at or now)) if row.started_at else None
         trades = gate_trades(trades, window)
         stats = evaluate_trades(trades, parse_split(row.split), settings, capital_pct=row.capital_pct,
-                                strategy_capital_pct=arm_capital_pct(row.strategy, running))
+                                strategy_capital_pct=arm_capital_pct(
+                                    row.strategy, running if row.id in {r.id for r in running} else [*running, row]))
     except (TradesUnavailable, DataGateFailed, ValueError) as exc:
         reason = "data" if isinstance(exc, DataGateFailed) else "input"
         metrics.errors.labels(env.name, reason).inc()
@@ -146,7 +145,7 @@ def experiment_alerts(results: list[dict]) -> list[Alert]:
 
 
 def report_evaluations(env: LoadedEnvironment, results: list[dict], registered: list[str], metrics_file: Path,
-                       sent: list) -> State:
+                       sent: list, folder: Path) -> State:
     rows = [(r["id"], r["experiment"], r["split"], f"{r['capital_pct']:.2f}%",
              r["statistics"]["n_control"] if r.get("statistics") else "",
              r["statistics"]["n_variant"] if r.get("statistics") else "",
@@ -173,9 +172,8 @@ def report_evaluations(env: LoadedEnvironment, results: list[dict], registered: 
     table = [{"experiment": r["experiment"], "decision": r.get("decision") or "not evaluated",
               "p_value": (r.get("statistics") or {}).get("p_value"), "lift": (r.get("statistics") or {}).get("lift"),
               "rule": r.get("rule") or r["failure"]} for r in results]
-    reports_dir = str(env.block.output_dir("reports", f"experiment-evaluation-{current_flow_run_id() or 'local'}"))
     result = publish_summary("experiment-evaluation", env.name, env.store_url, "\n\n".join(sections), result,
-                             failure, table=table, reports_dir=reports_dir)
+                             failure, table=table, reports_dir=str(folder))
     return final_state(result, failure)
 
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from audit_writers import run_writers  # noqa: E402
 
 from tasks.audit import verify_chain  # noqa: E402
-from tasks.audit.canonical import canonical_from_row, iso_timestamp  # noqa: E402
+from tasks.audit.canonical import canonical_from_row, iso_timestamp, row_of_entry  # noqa: E402
 from tradeops import audit_cli  # noqa: E402
 from tradeops.store import AuditEntry, open_store  # noqa: E402
 from tradeops.store.engine import sqlalchemy_url  # noqa: E402
@@ -94,10 +94,7 @@ def six(store_url):
 
 # -- the fast canonical form is the canonical form -----------------------------------------------
 
-def _row_of(entry: AuditEntry) -> tuple:
-    return (entry.id, iso_timestamp(entry.timestamp), entry.operation, entry.user, entry.strategy_name,
-            entry.version, entry.repository_hash, entry.execution_time_ms, entry.success, entry.changed_files,
-            entry.compliance_flags, entry.details, entry.flow_run_id, entry.prev_hash, entry.entry_hash)
+_row_of = row_of_entry
 
 
 def _odd_text(rng: random.Random) -> str:
@@ -401,3 +398,24 @@ def test_rows_in_memory_classify_like_the_store():
     assert (first_break(swapped, GENESIS_HASH)[1].kind, first_break(swapped, GENESIS_HASH)[1].entry.id) == ("reordered", 2)
     edited = [(3, *rows[2][1:11], '{"n": 0}', *rows[2][12:]) if r[0] == 3 else r for r in rows]
     assert first_break(edited, GENESIS_HASH)[1].kind == "modified"
+
+
+def test_a_backup_export_is_checked_with_the_same_walk(tmp_path):
+    """The weekly backup's exported trail: intact, then one exported line edited."""
+    from tasks.backup.audit import check_audit_export, export_audit_trail
+    from tasks.backup.postgres import BackupError
+    from tradeops.store.engine import upgrade
+
+    url = f"sqlite:///{tmp_path / 'ops.db'}"
+    upgrade(url)
+    for n in range(5):
+        append_audit(url, "test_op", f"user{n}")
+    exported = export_audit_trail(url, tmp_path / "audit.jsonl")
+    assert check_audit_export(tmp_path / "audit.jsonl") == exported and exported["entries"] == 5
+    lines = (tmp_path / "audit.jsonl").read_text().splitlines()
+    edited = json.loads(lines[2])
+    edited["user"] = "mallory"
+    lines[2] = json.dumps(edited, sort_keys=True)
+    (tmp_path / "audit.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(BackupError, match=r"audit export audit.jsonl: entry id 3 .*was modified"):
+        check_audit_export(tmp_path / "audit.jsonl")

@@ -30,6 +30,13 @@ def iso_timestamp(moment: datetime) -> str:
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
+def row_of_entry(entry) -> tuple:
+    """An AuditEntry (read back from an export, say) as a row in ROW_COLUMNS order."""
+    return (entry.id, iso_timestamp(entry.timestamp), entry.operation, entry.user, entry.strategy_name,
+            entry.version, entry.repository_hash, entry.execution_time_ms, entry.success, entry.changed_files,
+            entry.compliance_flags, entry.details, entry.flow_run_id, entry.prev_hash, entry.entry_hash)
+
+
 def canonical_from_row(row: Sequence) -> str:
     """canonical_audit_content(entry) for the entry in `row` (ROW_COLUMNS order)."""
     (_, timestamp, operation, user, strategy_name, version, repository_hash, execution_time_ms, success,

@@ -6,7 +6,6 @@ own: every entry's hash recomputed, every link to the previous entry followed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -15,7 +14,9 @@ from sqlmodel import select
 from tasks.backup.postgres import BackupError
 from tasks.files import atomic_output
 from tradeops.store import AuditEntry, session_for
-from tradeops.store.records import GENESIS_HASH, canonical_audit_content
+from tasks.audit.canonical import row_of_entry
+from tasks.audit.chain import first_break, walk
+from tradeops.store.records import GENESIS_HASH
 
 
 def export_audit_trail(store_url: str, out_path: Path) -> dict:
@@ -27,16 +28,17 @@ def export_audit_trail(store_url: str, out_path: Path) -> dict:
     return {"entries": count, "head": head}
 
 
-def check_audit_export(path: Path) -> dict:
-    """Recompute the exported chain; BackupError names the first entry that does not hold."""
-    previous = GENESIS_HASH
-    count = 0
+def _export_rows(path: Path):
     with open(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            entry = AuditEntry.model_validate(json.loads(line))
-            if entry.prev_hash != previous:
-                raise BackupError(f"audit export line {number} (id {entry.id}) does not link to the entry before it")
-            if hashlib.sha256(canonical_audit_content(entry).encode()).hexdigest() != entry.entry_hash:
-                raise BackupError(f"audit export line {number} (id {entry.id}) does not match its hash")
-            previous, count = entry.entry_hash, count + 1
-    return {"entries": count, "head": previous}
+        for line in handle:
+            yield row_of_entry(AuditEntry.model_validate(json.loads(line)))
+
+
+def check_audit_export(path: Path) -> dict:
+    """Recompute the exported chain with the audit verifier's walk (tasks/audit/chain.py), streamed;
+    BackupError names the first entry that does not hold and how (modified, deleted, ...)."""
+    result = walk(_export_rows(path), GENESIS_HASH)
+    if result.broken is not None:
+        _, problem = first_break(_export_rows(path), GENESIS_HASH)  # the file again, to classify the break
+        raise BackupError(f"audit export {Path(path).name}: {problem.message}")
+    return {"entries": result.checked, "head": result.head}

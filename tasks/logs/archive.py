@@ -25,9 +25,10 @@ def archive_rotated_file(store_url: str, environment: str, target: str, path: Pa
     kind = log_type(path.name)
     archive_name = f"{environment}/{target}/{kind}/{archive_file_name(path.name)}"
     existing = archive_named(store_url, archive_name)
+    source_sha256 = sha256_file(path) if existing is not None else None  # only a name clash needs it
     n = 1
     while existing is not None:
-        if existing.original_sha256 == sha256_file(path) and (root / archive_name).is_file():
+        if existing.original_sha256 == source_sha256 and (root / archive_name).is_file():
             _remove(path)
             return {"file": path.name, "type": kind, "archive": archive_name, "outcome": "already archived"}
         archive_name = f"{environment}/{target}/{kind}/{archive_file_name(f'{path.stem}.{n}{path.suffix}')}"
