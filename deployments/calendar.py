@@ -46,6 +46,8 @@ CALENDAR: tuple[ScheduledJob, ...] = (
                  "runbooks 000 Recovery Testing, 003 Disaster Recovery Testing: quarterly"),
     ScheduledJob("experiment-evaluation", "experiment-evaluation-daily", "0 1 * * *", True,
                  "runbook 001 Strategy A/B Testing: daily evaluation"),
+    ScheduledJob("audit-export", "audit-export-daily-0015", "15 0 * * *", True,
+                 "runbook 000 Audit Trail Management: the day's audit entries and chain head offsite, kept 7 years"),
     ScheduledJob("compliance-report", "compliance-report-monthly", "0 6 1 * *", True,
                  "runbook 000 Regulatory Compliance: monthly SOX report", {"period": "previous-month"}),
     ScheduledJob("compliance-report", "compliance-report-quarterly", "0 7 1 1,4,7,10 *", True,

@@ -17,6 +17,7 @@ FLOWS: dict[str, str] = {
     "cert-check": "flows.cert_check:cert_check",
     "experiment-evaluation": "flows.experiment_evaluation:experiment_evaluation",
     "compliance-report": "flows.compliance_report:compliance_report",
+    "audit-export": "flows.audit_export:audit_export",
 }
 
 

@@ -22,14 +22,13 @@ from pathlib import Path
 from prefect import flow
 from prefect.states import State
 
+from tasks.audit.exports import AUDIT_RETENTION_DAYS
 from tasks.compliance.finra import finra_report
 from tasks.compliance.period import parse_period
 from tasks.compliance.sox import sox_report
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.files import atomic_write_text, sha256_file
 from tasks.reporting import final_state, markdown_table, publish_summary
-
-AUDIT_RETENTION_DAYS = 7 * 365  # runbook 000: audit data kept 7 years
 
 
 @flow(name="compliance-report")

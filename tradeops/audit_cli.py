@@ -1,7 +1,10 @@
-"""`tradeops audit verify`: recompute the environment's audit chain and name its first break.
+"""`tradeops audit verify`: recompute the environment's audit chain and name its first break, then
+check the ops store against every chain head exported offsite (flows/audit_export.py), which
+catches a chain rewritten from some entry on with every hash recomputed.
 
-Exit 0 when the chain (or the window) holds, 1 when it does not, with the entry at fault named
-on stderr (and in the JSON object with --json); 2 for usage errors, as every tradeops command.
+Exit 0 when the chain (or the window) holds and matches its exports, 1 when it does not, with the
+entry at fault named on stderr (and in the JSON object with --json); 2 for usage errors, as every
+tradeops command.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ def add_audit_parser(sub: Any, parser_class: type) -> None:
                              "says otherwise; anchored on the entry just before")
     verify.add_argument("--to", dest="end", metavar="DATE",
                         help="only entries before then: YYYY-MM-DD (through its last second) or an ISO time")
+    verify.add_argument("--no-exports", dest="exports", action="store_false",
+                        help="skip the comparison with the chain heads exported offsite")
     verify.add_argument("--config", type=Path, help="tradeops.toml (default: $TRADEOPS_CONFIG or ./tradeops.toml)")
     verify.add_argument("--json", action="store_true")
 
@@ -40,23 +45,43 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if start and end and start >= end:
         raise UsageError(f"--from {args.start} is not before --to {args.end}")
     environment = environment_for(args.config, quiet=True)
-    store_url = TradeopsEnvironment.load(environment).store_url()
-    return report_verification(store_url, start, end, args.json)
+    block = TradeopsEnvironment.load(environment)
+    storage = block.offsite() if args.exports else None
+    return report_verification(block.store_url(), start, end, args.json, storage, environment)
 
 
-def report_verification(store_url: str, start, end, as_json: bool) -> int:  # noqa: ANN001
-    """Verify and print: the summary on stdout when intact, the break on stderr when not."""
+def report_verification(store_url: str, start, end, as_json: bool, storage=None,  # noqa: ANN001
+                        environment: str | None = None) -> int:
+    """Verify and print: the summaries on stdout when all holds, what broke on stderr when not."""
     from tasks.audit import verify_chain
 
     report = verify_chain(store_url, start, end)
+    exports = compare_with_exports(store_url, storage, environment) if storage is not None else None
     if as_json:
-        print(json.dumps(report.to_dict()))
+        print(json.dumps({**report.to_dict(), "exports": exports.to_dict() if exports else None}))
     else:
-        for note in report.notes:
+        for note in report.notes + (exports.notes if exports else []):
             print(note)
         if report.intact:
             print(f"{report.summary()} in {report.seconds:.2f} s")
-    if not report.intact:
-        print(f"tradeops: {report.summary()}", file=sys.stderr)
-        return 1
-    return 0
+        if exports is not None and exports.intact:
+            print(exports.summary())
+        elif exports is None:
+            print("not compared with exported chain heads (no offsite storage, or --no-exports)")
+    failed = 0
+    for problem in (report, exports):
+        if problem is not None and not problem.intact:
+            print(f"tradeops: {problem.summary()}", file=sys.stderr)
+            failed = 1
+    return failed
+
+
+def compare_with_exports(store_url: str, storage, environment: str):  # noqa: ANN001, ANN201
+    """Every offsite chain head checked against the store (tasks/audit/exports.py)."""
+    import tempfile
+
+    from tasks.audit.exports import check_against_exports
+    from tasks.audit.verify import open_chain
+
+    with tempfile.TemporaryDirectory(prefix="tradeops-audit-") as work, open_chain(store_url) as chain:
+        return check_against_exports(chain, storage, environment, Path(work))

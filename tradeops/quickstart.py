@@ -17,7 +17,7 @@ from tradeops.sandbox_setup import build_sandbox
 # The morning check first, then the daily operations in runbook order, as they come to exist.
 # The day's jobs in order, then a DR drill so a first run ends with the backup restored and proven.
 DAILY_FLOWS = ("health-check", "daily-backup", "verify-backups", "log-archival", "cert-check",
-               "experiment-evaluation", "dr-drill")
+               "experiment-evaluation", "dr-drill", "audit-export")
 
 # Flows that end Failed on the sandbox on purpose: it plants what they must catch.
 PLANTED_FAILURES = {

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterator
@@ -74,17 +75,24 @@ class ChainReport:
 def verify_chain(store_url: str, start: datetime | None = None, end: datetime | None = None) -> ChainReport:
     """Verify the whole chain, or the entries stamped in [start, end) anchored on the one before."""
     started = time.perf_counter()
-    start, end = _utc(start), _utc(end)
-    engine = open_store(store_url)
-    isolation = "REPEATABLE READ" if engine.dialect.name == "postgresql" else None
-    with engine.connect() as connection:
-        if isolation:
-            connection = connection.execution_options(isolation_level=isolation)
-        store = StoreChain(connection)
-        report = _verify(store, start, end)
-        connection.rollback()
+    with open_chain(store_url) as store:
+        report = _verify(store, _utc(start), _utc(end))
     report.seconds = time.perf_counter() - started
     return report
+
+
+@contextmanager
+def open_chain(store_url: str) -> Iterator["StoreChain"]:
+    """The audit table as chain rows, all reads in one snapshot (REPEATABLE READ on PostgreSQL), so
+    entries appended meanwhile cannot confuse a walk; nothing is written."""
+    engine = open_store(store_url)
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        try:
+            yield StoreChain(connection)
+        finally:
+            connection.rollback()
 
 
 def _verify(store: "StoreChain", start: datetime | None, end: datetime | None) -> ChainReport:
@@ -144,11 +152,23 @@ class StoreChain:
     def first_id(self) -> int | None:
         return self.connection.execute(select(func.min(_TABLE.c.id))).scalar()
 
+    def last_id(self) -> int | None:
+        return self.connection.execute(select(func.max(_TABLE.c.id))).scalar()
+
+    def hashes_at(self, ids: list[int]) -> dict[int, str]:
+        """entry_hash by id for the entries that exist among `ids`."""
+        found: dict[int, str] = {}
+        for start in range(0, len(ids), 500):
+            batch = ids[start:start + 500]
+            found.update(self.connection.execute(
+                select(_TABLE.c.id, _TABLE.c.entry_hash).where(_TABLE.c.id.in_(batch))).all())
+        return found
+
     def walk(self, low: int | None, high: int | None, expected_link: str) -> WalkResult:
         """The chain walk over low <= id <= high; on PostgreSQL, long ranges in parallel slices."""
         if self.postgres and (os.cpu_count() or 1) > 1:
             low = low if low is not None else self.first_id()
-            high = high if high is not None else self.connection.execute(select(func.max(_TABLE.c.id))).scalar()
+            high = high if high is not None else self.last_id()
             if low is not None and high - low + 1 >= PARALLEL_MIN_ROWS:
                 return self._parallel_walk(low, high, expected_link)
         return walk(self.rows(low, high), expected_link)
