@@ -22,6 +22,7 @@ from pathlib import Path
 from prefect import flow
 from prefect.states import State
 
+from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
 from tasks.audit.exports import AUDIT_RETENTION_DAYS
 from tasks.compliance.finra import finra_report
 from tasks.compliance.period import parse_period
@@ -29,19 +30,30 @@ from tasks.compliance.sox import sox_report
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.files import atomic_write_text, sha256_file
 from tasks.reporting import final_state, markdown_table, publish_summary
+from tradeops.store.records import append_audit
 
 
 @flow(name="compliance-report")
 def compliance_report(environment: str = "default", period: str = "previous-month") -> State:
     env = load_environment(environment)
     span = parse_period(period)
+    try:
+        actor = require_permission(env, FLOW_PERMISSIONS["compliance-report"], "compliance_report")
+    except AccessDenied as exc:
+        result = publish_summary("compliance-report", env.name, env.store_url,
+                                 f"# Compliance report {span.label}: {env.name}\n\n**Denied:** {exc}", {}, str(exc))
+        return final_state(result, str(exc))
     sox = sox_report(env.store_url, span)
     sox.chain = chain_verification(env.store_url, span)
     finra = finra_report(env.store_url, env.name, span)
     folder = env.block.output_dir("reports", f"compliance-{span.label}")
     files = write_files(folder, sox, finra)
     uploaded = copy_offsite(env, span.label, files)
-    return report_compliance(env, span.label, sox, finra, files, uploaded)
+    state = report_compliance(env, span.label, sox, finra, files, uploaded)
+    append_audit(env.store_url, "compliance_report", actor.user, success=state.is_completed(),
+                 details={"period": span.label, "chain_intact": sox.chain["intact"],
+                          "violations": len(finra.violations), "offsite": uploaded})
+    return state
 
 
 def chain_verification(store_url: str, span) -> dict:

@@ -41,10 +41,11 @@ ROLES: dict[str, Role] = {
 }
 
 
-# What the privileged flows need (only system_administrator's "*" grants these in runbook 000's table).
+# What the privileged flows need (restore and maintenance: only system_administrator's "*").
 FLOW_PERMISSIONS = {
     "restore": "backup.restore",
     "db-maintenance": "database.maintain",
+    "compliance-report": "compliance.report",  # compliance officers and administrators
 }
 
 

@@ -292,7 +292,8 @@ def cli_store(monkeypatch, tmp_path):
     url = f"sqlite:///{tmp_path / 'ops.db'}"
     monkeypatch.setattr(tradeops.cli, "environment_for", lambda config, quiet=False: "prod")
     monkeypatch.setattr(blocks.TradeopsEnvironment, "load", classmethod(
-        lambda cls, name: SimpleNamespace(store_url=lambda: url, offsite=lambda: None)))
+        lambda cls, name: SimpleNamespace(store_url=lambda: url, offsite=lambda: None,
+                                          access_users={"dana": "compliance_officer"}, access_default_user="dana")))
     return url
 
 

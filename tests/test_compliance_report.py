@@ -43,7 +43,8 @@ def compliance_env(tmp_path):
     (tmp_path / "tradeops.toml").write_text(
         f'[environment]\nname = "{name}"\ndata_dir = "ops"\n[ops_store]\nurl = "{store}"\n'
         f'[offsite]\nurl = "file://{tmp_path / "offsite"}"\n'
-        '[access]\nusers = { alice = "strategy_developer", bob = "senior_trader" }\n')
+        '[access]\nuser = "carol"\n'
+        'users = { alice = "strategy_developer", bob = "senior_trader", carol = "compliance_officer" }\n')
     apply_file(tmp_path / "tradeops.toml", quiet=True)
     upgrade(store)
     return name, store, db, tmp_path
@@ -91,11 +92,15 @@ def test_sox_and_finra_for_a_month(compliance_env):
     name, store, db, tmp_path = compliance_env
     seed(name, store)
     label = datetime.now(timezone.utc).strftime("%Y-%m")
+    by_operation, by_user, failed_op, failed_user = independent_counts(db, parse_period(label))
     state, result = run_report(name, label)
     assert state.is_failed()  # the planted violations
+    conn = sqlite3.connect(db)
+    last = conn.execute("SELECT operation, user, success FROM audit_entry ORDER BY id DESC LIMIT 1").fetchone()
+    conn.close()
+    assert last == ("compliance_report", "carol", 0)  # the report itself is on record, as carol ran it
 
     sox = json.loads(Path(next(f for f in result["files"] if f.endswith("sox-404.json"))).read_text())
-    by_operation, by_user, failed_op, failed_user = independent_counts(db, parse_period(label))
     assert {r["name"]: r["count"] for r in sox["by_operation"]} == dict(by_operation)
     assert {r["name"]: r["count"] for r in sox["by_user"]} == dict(by_user)
     assert {r["name"]: r["failed"] for r in sox["by_operation"] if r["failed"]} == dict(failed_op)

@@ -15,7 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tradeops.cli_options import add_environment_options
 from tradeops.errors import UsageError
+
+PERMISSION = "audit.read"  # runbook 000: compliance officers (and administrators) read the audit trail
 
 
 def add_audit_parser(sub: Any, parser_class: type) -> None:
@@ -30,8 +33,7 @@ def add_audit_parser(sub: Any, parser_class: type) -> None:
                         help="only entries before then: YYYY-MM-DD (through its last second) or an ISO time")
     verify.add_argument("--no-exports", dest="exports", action="store_false",
                         help="skip the comparison with the chain heads exported offsite")
-    verify.add_argument("--config", type=Path, help="tradeops.toml (default: $TRADEOPS_CONFIG or ./tradeops.toml)")
-    verify.add_argument("--json", action="store_true")
+    add_environment_options(verify)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -39,6 +41,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise UsageError(f"audit {args.audit_command}: unknown command")
     from blocks import TradeopsEnvironment
     from tradeops.cli import environment_for, parse_range_bound
+    from tradeops.store.records import append_audit
 
     start = parse_range_bound(args.start, "--from", False) if args.start else None
     end = parse_range_bound(args.end, "--to", True) if args.end else None
@@ -46,8 +49,29 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise UsageError(f"--from {args.start} is not before --to {args.end}")
     environment = environment_for(args.config, quiet=True)
     block = TradeopsEnvironment.load(environment)
+    actor = checked_actor(block, args.user, environment)
     storage = block.offsite() if args.exports else None
-    return report_verification(block.store_url(), start, end, args.json, storage, environment)
+    code = report_verification(block.store_url(), start, end, args.json, storage, environment)
+    append_audit(block.store_url(), "audit_verify", actor.user, success=code == 0,
+                 details={"environment": environment, "from": args.start, "to": args.end,
+                          "exports_compared": storage is not None, "intact": code == 0})
+    return code
+
+
+def checked_actor(block, given_user: str | None, environment: str):  # noqa: ANN001, ANN201
+    """The acting user, if their role may read the audit trail; a denial is audited and raised."""
+    from tasks.access import AccessDenied, actor_for
+    from tradeops.store.records import append_audit
+
+    actor = actor_for(block.access_users, given_user, block.access_default_user)
+    try:
+        actor.require(PERMISSION)
+    except AccessDenied as exc:
+        append_audit(block.store_url(), "audit_verify", actor.user, success=False,
+                     details={"denied": str(exc), "role": actor.role, "permission": PERMISSION,
+                              "environment": environment})
+        raise
+    return actor
 
 
 def report_verification(store_url: str, start, end, as_json: bool, storage=None,  # noqa: ANN001
