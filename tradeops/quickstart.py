@@ -63,6 +63,8 @@ Where to look
   backup sets       {Path(block.data_dir) / 'backups' / environment}
   ops store         {store}
   offsite storage   {offsite.describe() if offsite else '(none configured)'}
+Check the audit trail against its offsite exports (as the sandbox's compliance officer):
+  .venv/bin/tradeops audit verify --config {config} --user carol
 Open the Prefect UI on this history:
   PREFECT_HOME={home} .venv/bin/prefect server start
   then browse http://127.0.0.1:4200 (Runs, Artifacts, Blocks)""")
