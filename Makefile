@@ -8,7 +8,7 @@ export PREFECT_HOME ?= $(CURDIR)/var/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: run test ui install clean
+.PHONY: run test ui install clean prometheus-tools
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ run: $(BIN)/.installed
 	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/tradeops quickstart
 
-test: $(BIN)/.installed
+# promtool and the Pushgateway for the tests (tests/test_prometheus_rules.py, tests/test_metrics.py):
+# from PATH, else unpacked from Debian's packages into .venv/bin (infra/prometheus/fetch-tools.sh)
+prometheus-tools: $(BIN)/.installed
+	@sh infra/prometheus/fetch-tools.sh $(BIN)
+
+test: $(BIN)/.installed prometheus-tools
 	$(BIN)/python -m pytest
 
 ui: $(BIN)/.installed

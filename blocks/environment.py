@@ -54,6 +54,8 @@ class TradeopsEnvironment(Block):
     access_users: dict[str, str] = Field(default_factory=dict, description="User -> role (runbook 000 roles).")
     access_default_user: str | None = Field(None, description="Who runs act as without --user / TRADEOPS_USER.")
     strategy_approval_required: bool = Field(False, description="Promotion needs another user's approval.")
+    metrics_pushgateway_url: SecretStr | None = Field(
+        None, description="Pushgateway URL (may hold basic-auth credentials); flows push metrics at each run's end.")
 
     def databases(self) -> list[DatabaseTarget]:
         return [DatabaseTarget.load(name) for name in self.database_blocks]

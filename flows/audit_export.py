@@ -26,13 +26,14 @@ from tasks.audit.exports import (
 from tasks.audit.verify import ChainReport, open_chain, verify_chain
 from tasks.backup.offsite import publish_offsite
 from tasks.environment import LoadedEnvironment, load_environment
+from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.files import sha256_file
 from tasks.locks import ensure_locks, lock_name, target_lock
 from tasks.reporting import final_state, markdown_table, publish_summary
 from tradeops.store.records import append_audit, current_flow_run_id
 
 
-@flow(name="audit-export")
+@flow(name="audit-export", **FAILURE_HOOKS)
 def audit_export(environment: str = "default") -> State:
     """Verify the audit chain, then copy its new entries and head offsite under Object Lock."""
     env = load_environment(environment)

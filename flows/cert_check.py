@@ -34,6 +34,7 @@ from tasks.certificates import (
     renew_certificate_task, renewal_alert,
 )
 from tasks.environment import LoadedEnvironment, load_environment
+from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import TargetBusy, ensure_locks, lock_name, target_lock
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 from tasks.access import current_actor
@@ -42,7 +43,7 @@ from tradeops.store.records import append_audit
 NO_RENEW_COMMAND = "renewal due: no renew_command configured"
 
 
-@flow(name="cert-check")
+@flow(name="cert-check", **FAILURE_HOOKS)
 def cert_check(environment: str = "default") -> State:
     """Check every certificate of `environment`, renew what is due, alert, report."""
     env = load_environment(environment)

@@ -28,12 +28,13 @@ from tasks.compliance.finra import finra_report
 from tasks.compliance.period import parse_period
 from tasks.compliance.sox import sox_report
 from tasks.environment import LoadedEnvironment, load_environment
+from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.files import atomic_write_text, sha256_file
 from tasks.reporting import final_state, markdown_table, publish_summary
 from tradeops.store.records import append_audit
 
 
-@flow(name="compliance-report")
+@flow(name="compliance-report", **FAILURE_HOOKS)
 def compliance_report(environment: str = "default", period: str = "previous-month") -> State:
     env = load_environment(environment)
     span = parse_period(period)

@@ -32,13 +32,14 @@ from tasks.backup.recovery_doc import RECOVERY_DOC, write_recovery_doc
 from tasks.backup.retention import apply_retention, catalog_facts, plan_retention
 from tasks.backup.sets import finalize_set, new_set_id, staging_dir, sweep_abandoned
 from tasks.environment import LoadedEnvironment, load_environment
+from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.files import sha256_file
 from tasks.locks import ensure_locks, lock_name, target_lock
 from tasks.reporting import final_state, markdown_table, publish_summary
 from tradeops.store.records import current_flow_run_id
 
 
-@flow(name="daily-backup")
+@flow(name="daily-backup", **FAILURE_HOOKS)
 def daily_backup(environment: str = "default", dry_run: bool = False) -> State:
     """Back up every target of `environment` into one set, locally and offsite, then apply
     retention. `dry_run`: back up nothing, delete nothing, list what retention would remove."""

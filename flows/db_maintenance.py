@@ -27,6 +27,7 @@ from prefect.states import State
 
 from tasks.databases import connect, is_sqlite, libpq_dsn, scalar, sqlite_path
 from tasks.environment import LoadedEnvironment, load_environment
+from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.maintenance.operations import (
     MAINTENANCE_LIMITS, Budget, Step, drop_reindex_leftovers, next_month_partitions, refresh_materialized_views,
     reindex_bloated, run_statement, tables_to_maintain, vacuum_analyze,
@@ -45,7 +46,7 @@ from tradeops.store.records import append_audit
 INVALID_INDEXES = "SELECT count(*) FROM pg_index WHERE NOT indisvalid"
 
 
-@flow(name="db-maintenance")
+@flow(name="db-maintenance", **FAILURE_HOOKS)
 def db_maintenance(environment: str = "default") -> State:
     env = load_environment(environment)
     try:

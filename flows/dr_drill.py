@@ -31,6 +31,7 @@ from prefect.states import State
 
 from tasks.backup.catalog import chosen_set
 from tasks.environment import LoadedEnvironment, load_environment
+from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import ensure_locks, lock_name, target_lock
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 from tasks.restore.drills import drill_history, record_drill, trend_markdown
@@ -44,7 +45,7 @@ from tradeops.store.records import append_audit, current_flow_run_id
 
 SCRATCH_DB_PREFIX = "tradeops_drill_"
 
-@flow(name="dr-drill")
+@flow(name="dr-drill", **FAILURE_HOOKS)
 def dr_drill(environment: str = "default") -> State:
     """Restore the newest verified set from offsite into scratch resources and prove it whole."""
     env = load_environment(environment)

@@ -39,6 +39,7 @@ from tasks.experiments.metrics import ExperimentMetrics
 from tasks.experiments.plots import plot_cumulative_pnl, plot_lift_over_time, plot_pnl_distribution
 from tasks.experiments.report import statistics_markdown
 from tasks.experiments.trades import TradesUnavailable, trades_from_database
+from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.reporting import final_state, markdown_table, publish_summary
 from tradeops.store import Experiment
 from tradeops.store.records import current_flow_run_id
@@ -46,7 +47,7 @@ from tradeops.store.records import current_flow_run_id
 ALERT_SEVERITY = {"rollback": "high", "compliance": "high"}
 
 
-@flow(name="experiment-evaluation")
+@flow(name="experiment-evaluation", **FAILURE_HOOKS)
 def experiment_evaluation(environment: str = "default", experiment: str | None = None,
                           sequential: bool = True) -> State:
     env = load_environment(environment)
@@ -107,7 +108,8 @@ def evaluate_one(env: LoadedEnvironment, row: Experiment, database, settings, no
         result["failure"] = f"not evaluated: {exc}"
         logger.error("%s: %s", row.name, result["failure"])
         return result
-    metrics.analysis_seconds.labels(env.name).observe(time.monotonic() - started)
+    result["analysis_seconds"] = round(time.monotonic() - started, 3)
+    metrics.analysis_seconds.labels(env.name).observe(result["analysis_seconds"])
     metrics.decisions.labels(env.name, row.name, stats.decision).set(1)
     slug = "".join(c if c.isalnum() else "-" for c in row.name.lower())  # artifact keys: a-z, 0-9, dashes
     looks = daily_looks(trades, parse_split(row.split), settings, row.started_at or trades["ts"].min(), now)

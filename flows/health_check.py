@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger
 from prefect.states import State
 
 from tasks.environment import load_environment
+from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.health import (
     CheckResult, check_backup_age_task, check_certificates_task, check_database_task,
     check_disk_free_task, check_memory_task, check_newest_log_task, thresholds_with,
@@ -24,7 +25,7 @@ from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_su
 from tradeops.store.records import save_health_results
 
 
-@flow(name="health-check", log_prints=False)
+@flow(name="health-check", log_prints=False, **FAILURE_HOOKS)
 def health_check(environment: str = "default") -> State:
     """Run the morning checklist against every target of `environment` (a TradeopsEnvironment block)."""
     logger = get_run_logger()

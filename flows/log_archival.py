@@ -27,6 +27,7 @@ from prefect.states import State
 from blocks import LogDirectory, OffsiteStorage
 from tasks.backup import publish_offsite_task_for
 from tasks.environment import LoadedEnvironment, load_environment
+from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.logs import archive_rotated_file_task, rotate_live_file_task
 from tasks.logs.archive import archive_root
 from tasks.logs.index import archives, members_of, update_archive, utcnow
@@ -40,7 +41,7 @@ from tradeops.store.records import append_audit
 MIB = 1024 * 1024
 
 
-@flow(name="log-archival")
+@flow(name="log-archival", **FAILURE_HOOKS)
 def log_archival(environment: str = "default") -> State:
     env = load_environment(environment)
     storage = env.block.offsite()

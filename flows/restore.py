@@ -30,6 +30,7 @@ from tasks.backup.manifest import ManifestError, read_manifest
 from tasks.backup.postgres import BackupError, dump_postgres
 from tasks.databases import is_sqlite
 from tasks.environment import LoadedEnvironment, load_environment
+from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 from tasks.restore.fetch import RestoreError, fetch_offsite, local_artifact, offsite_manifest
 from tasks.restore.postgres import create_database, database_name, database_tables, database_url, drop_database
@@ -39,7 +40,7 @@ from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
 from tradeops.store.records import append_audit
 
 
-@flow(name="restore")
+@flow(name="restore", **FAILURE_HOOKS)
 def restore(environment: str = "default", set_id: str | None = None, date: Date | None = None,
             source: str = "auto", targets: list[str] | None = None, database_names: dict[str, str] | None = None,
             directory: str | None = None, overwrite: bool = False) -> State:

@@ -20,10 +20,11 @@ from tasks.backup import verify_artifact_task
 from tasks.backup.catalog import mark_verified, newest_sets_per_target
 from tasks.backup.manifest import ManifestError, read_manifest
 from tasks.environment import load_environment
+from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 
 
-@flow(name="verify-backups")
+@flow(name="verify-backups", **FAILURE_HOOKS)
 def verify_backups(environment: str = "default") -> State:
     logger = get_run_logger()
     env = load_environment(environment)

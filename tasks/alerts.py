@@ -154,16 +154,20 @@ def channels_sent(store_url: str, environment: str, key: str) -> set[str]:
     return {name for row in rows for name in row.split(",") if name}
 
 
-def record_sent(store_url: str, environment: str, alert: Alert, channels: list[str]) -> None:
+def record_sent(store_url: str, environment: str, alert: Alert, channels: list[str],
+                flow_run_id: str | None = None) -> None:
     with session_for(store_url) as session:
-        session.add(AlertSent(flow_run_id=current_flow_run_id(), environment=environment, alert_key=alert.key,
-                              severity=alert.severity, summary=alert.summary, channels=",".join(channels)))
+        session.add(AlertSent(flow_run_id=flow_run_id or current_flow_run_id(), environment=environment,
+                              alert_key=alert.key, severity=alert.severity, summary=alert.summary,
+                              channels=",".join(channels)))
         session.commit()
 
 
-def send_once(store_url: str, environment: str, alert: Alert, channels: list[AlertChannel]) -> AlertOutcome:
+def send_once(store_url: str, environment: str, alert: Alert, channels: list[AlertChannel],
+              flow_run_id: str | None = None) -> AlertOutcome:
     """Deliver to every channel that wants the severity and has not had this key yet; record the
-    channels that accepted it. The channels that failed get it on the next run."""
+    channels that accepted it. The channels that failed get it on the next run. `flow_run_id`:
+    the run the alert is recorded under, when not the current one (a sweep outside any run)."""
     wanting = [c for c in channels if c.wants(alert.severity)]
     if not wanting:
         return AlertOutcome(alert, "no channel")
@@ -172,7 +176,7 @@ def send_once(store_url: str, environment: str, alert: Alert, channels: list[Ale
     deliveries = tuple(deliver(c, alert, environment) for c in wanting if c.target not in done)
     accepted = [d.channel for d in deliveries if d.ok]
     if accepted:
-        record_sent(store_url, environment, alert, accepted)
+        record_sent(store_url, environment, alert, accepted, flow_run_id)
     if not deliveries:
         status = "already sent"
     elif len(accepted) == len(deliveries):

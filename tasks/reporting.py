@@ -1,4 +1,5 @@
-"""How every flow ends: a markdown summary artifact, the summary in the ops store, a final state.
+"""How every flow ends: a markdown summary artifact, the summary in the ops store, the metrics
+pushed to a Pushgateway when one is configured, a final state.
 
 A flow whose checks failed returns a Failed state that still carries its result, so the CLI
 can print the result and the UI shows why.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Completed, Failed, State
 
@@ -44,7 +45,18 @@ def publish_summary(flow_name: str, environment: str, store_url: str, markdown: 
         create_table_artifact(table, key=f"{flow_name}-results", description=f"{flow_name} results")
     state = "Failed" if failure else "Completed"
     save_flow_summary(store_url, flow_name, environment, state, failure or "", markdown, result)
+    push_metrics(environment, store_url)
     return result
+
+
+def push_metrics(environment: str, store_url: str) -> None:
+    """Best effort, after the run is recorded (so its own outcome is in the push): a gateway that
+    is down or refuses is a warning in the run log, never a failed flow."""
+    from tasks.metrics.push import push_environment_metrics
+
+    outcome = push_environment_metrics(environment, store_url)
+    if outcome is not None and not outcome.pushed:
+        get_run_logger().warning("metrics not pushed to the Pushgateway at %s: %s", outcome.gateway, outcome.error)
 
 
 def final_state(result: dict[str, Any], failure: str | None) -> State:

@@ -42,6 +42,19 @@ def _secret_url(key: str, url: str | None, url_env: str | None) -> SecretStr:
     return SecretStr(value)
 
 
+def _pushgateway_url(metrics) -> SecretStr | None:  # noqa: ANN001
+    if metrics.pushgateway_url is None and metrics.pushgateway_url_env is None:
+        return None
+    import os
+
+    if metrics.pushgateway_url is not None:
+        return SecretStr(metrics.pushgateway_url)
+    value = os.environ.get(metrics.pushgateway_url_env)
+    if not value:
+        raise ConfigError(f"metrics.pushgateway_url_env: environment variable {metrics.pushgateway_url_env} is not set")
+    return SecretStr(value)
+
+
 def build_blocks(config: TradeopsConfig, base_dir: Path) -> dict[str, object]:
     """Every block the configuration declares, by block document name (nothing saved yet)."""
     env = config.environment.name
@@ -115,6 +128,7 @@ def build_blocks(config: TradeopsConfig, base_dir: Path) -> dict[str, object]:
         experiments_total_capital_usd=config.experiments.total_capital_usd,
         experiments_settings=config.experiments.settings, access_users=config.access.users,
         access_default_user=config.access.user, strategy_approval_required=config.strategies.approval_required,
+        metrics_pushgateway_url=_pushgateway_url(config.metrics),
     )
     return blocks
 

@@ -82,11 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     from tradeops.audit_cli import add_audit_parser
     from tradeops.experiment_cli import add_experiment_parser
+    from tradeops.metrics_cli import add_metrics_parser
+    from tradeops.server_cli import add_server_parser
     from tradeops.strategy_cli import add_strategy_parser
 
     add_experiment_parser(sub, _Parser)
     add_strategy_parser(sub, _Parser)
     add_audit_parser(sub, _Parser)
+    add_metrics_parser(sub, _Parser)
+    add_server_parser(sub, _Parser)
 
     quick = sub.add_parser("quickstart", help="sandbox + apply + the daily flows (what `make run` does)")
     quick.add_argument("--dir", type=Path, default=Path("var/sandbox"))
@@ -370,6 +374,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from tradeops.metrics_cli import cmd_metrics as run
+
+    return run(args)
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from tradeops.server_cli import cmd_server as run
+
+    return run(args)
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from tradeops.quickstart import quickstart
 
@@ -379,7 +395,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 COMMANDS = {
     "flows": cmd_flows, "run": cmd_run, "serve": cmd_serve, "apply": cmd_apply,
     "sandbox": cmd_sandbox, "db": cmd_db, "logs": cmd_logs, "experiment": cmd_experiment, "strategy": cmd_strategy, "audit": cmd_audit,
-    "quickstart": cmd_quickstart,
+    "metrics": cmd_metrics, "server": cmd_server, "quickstart": cmd_quickstart,
 }
 
 if __name__ == "__main__":

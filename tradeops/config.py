@@ -280,6 +280,20 @@ class BackupsSection(_Strict):
         return value
 
 
+class MetricsSection(_Strict):
+    """Where flows push their metrics at the end of each run (tasks/metrics/push.py); the URL may
+    hold basic-auth credentials, so it can come from an environment variable instead."""
+
+    pushgateway_url: str | None = None
+    pushgateway_url_env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "MetricsSection":
+        if self.pushgateway_url is not None and self.pushgateway_url_env is not None:
+            raise ValueError("give at most one of pushgateway_url or pushgateway_url_env")
+        return self
+
+
 class TradeopsConfig(_Strict):
     environment: EnvironmentSection = EnvironmentSection()
     ops_store: OpsStoreSection = OpsStoreSection()
@@ -296,6 +310,7 @@ class TradeopsConfig(_Strict):
     experiments: ExperimentsSection = ExperimentsSection()
     access: AccessSection = AccessSection()
     strategies: StrategiesSection = StrategiesSection()
+    metrics: MetricsSection = MetricsSection()
 
     @model_validator(mode="after")
     def _experiments_database_exists(self) -> TradeopsConfig:

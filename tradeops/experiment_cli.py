@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,16 +69,22 @@ def run_lifecycle_command(environment: str, args: argparse.Namespace) -> int:
     actor = actor_for(block.access_users, args.user, block.access_default_user)
     command = args.experiment_command
     operation = f"experiment_{command}"
+    started = time.perf_counter()  # runbook 000 times creation and capital allocation (metrics)
     try:
         output, details = LIFECYCLE[command](block, store_url, environment, actor, args)
     except AccessDenied as exc:
-        append_audit(store_url, operation, actor.user, success=False,
+        append_audit(store_url, operation, actor.user, success=False, execution_time_ms=_elapsed_ms(started),
                      details={"denied": str(exc), "role": actor.role, "environment": environment})
         raise
     if command not in ("list", "show"):
-        append_audit(store_url, operation, actor.user, details={"role": actor.role, **details})
+        append_audit(store_url, operation, actor.user, execution_time_ms=_elapsed_ms(started),
+                     details={"role": actor.role, **details})
     print(json.dumps(output, default=str) if args.json else render(command, output))
     return 0
+
+
+def _elapsed_ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
 
 
 def _create(block, store_url: str, environment: str, actor, args) -> tuple[Any, dict]:

@@ -1,10 +1,11 @@
-"""Prometheus metrics of the experiment evaluation, named as in runbook 000 ("A/B Testing
+"""The experiment-evaluation run's own Prometheus metrics, named as in runbook 000 ("A/B Testing
 Operations": `experiments_active_total`, `statistical_analysis_duration_seconds`,
 `experiment_statistical_errors_total`), so its alert rules work unchanged.
 
-A flow run is short-lived, so the metrics go to a file in the node_exporter textfile collector
-format (`<data_dir>/metrics/tradeops_experiments.prom`, written atomically by prometheus_client);
-point node_exporter's `--collector.textfile.directory` at that folder.
+This is a snapshot of one run, in the node_exporter textfile collector format
+(`<data_dir>/metrics/tradeops_experiments.prom`, written atomically by prometheus_client), for
+sites that collect textfiles. `tradeops metrics serve` and the Pushgateway push (tasks/metrics)
+export the same names, labels and buckets as running totals over every run; scrape one or the other.
 """
 
 from __future__ import annotations
@@ -13,19 +14,25 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, write_to_textfile
 
+from tasks.metrics.names import METRICS
+
 METRICS_FILE = "tradeops_experiments.prom"
+
+
+def _spec(name: str) -> dict:
+    spec = METRICS[name]
+    return {"name": spec.name, "documentation": spec.help}
 
 
 class ExperimentMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.active = Gauge("experiments_active_total", "Number of active A/B experiments",
-                            ["environment"], registry=self.registry)
-        self.analysis_seconds = Histogram("statistical_analysis_duration_seconds",
-                                          "Time for statistical analysis completion", ["environment"],
+        self.active = Gauge(**_spec("experiments_active_total"), labelnames=["environment"], registry=self.registry)
+        self.analysis_seconds = Histogram(**_spec("statistical_analysis_duration_seconds"), labelnames=["environment"],
+                                          buckets=METRICS["statistical_analysis_duration_seconds"].buckets,
                                           registry=self.registry)
-        self.errors = Counter("experiment_statistical_errors", "Statistical analyses that could not complete",
-                              ["environment", "reason"], registry=self.registry)
+        self.errors = Counter(**_spec("experiment_statistical_errors_total"), labelnames=["environment", "reason"],
+                              registry=self.registry)
         self.decisions = Gauge("experiment_decision_info", "The latest decision per experiment (value 1)",
                                ["environment", "experiment", "decision"], registry=self.registry)
 
