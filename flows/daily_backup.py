@@ -23,7 +23,8 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
 from tasks.backup import (
-    archive_files_task, backup_database_task, backup_repository_task, export_audit_task, publish_offsite_task_for,
+    archive_files_task, backup_database_task, backup_repository_task, backup_task_runner, export_audit_task,
+    publish_offsite_task_for,
 )
 from tasks.backup.catalog import COMPLIANCE_KINDS, complete_set, expires_at, fail_set, last_verified, open_set
 from tasks.backup.manifest import MANIFEST, MANIFEST_COPY, ArtifactEntry, Manifest, write_manifest
@@ -39,7 +40,7 @@ from tasks.reporting import final_state, markdown_table, publish_summary
 from tradeops.store.records import current_flow_run_id
 
 
-@flow(name="daily-backup", **FAILURE_HOOKS)
+@flow(name="daily-backup", task_runner=backup_task_runner(), **FAILURE_HOOKS)
 def daily_backup(environment: str = "default", dry_run: bool = False) -> State:
     """Back up every target of `environment` into one set, locally and offsite, then apply
     retention. `dry_run`: back up nothing, delete nothing, list what retention would remove."""

@@ -12,11 +12,12 @@ from prefect import flow
 from prefect.states import State
 
 from flows.daily_backup import report_retention_plan, run_backup_set
+from tasks.backup import backup_task_runner
 from tasks.environment import load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
 
 
-@flow(name="weekly-backup", **FAILURE_HOOKS)
+@flow(name="weekly-backup", task_runner=backup_task_runner(), **FAILURE_HOOKS)
 def weekly_backup(environment: str = "default", dry_run: bool = False) -> State:
     """A complete backup set of every target of `environment`, regardless of incremental reuse."""
     env = load_environment(environment)

@@ -8,6 +8,7 @@ can print the result and the UI shows why.
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Iterable, Sequence
 
 from prefect import get_run_logger, task
@@ -59,6 +60,33 @@ def push_metrics(environment: str, store_url: str) -> None:
         get_run_logger().warning("metrics not pushed to the Pushgateway at %s: %s", outcome.gateway, outcome.error)
 
 
+class FlowFailed(Exception, Mapping):
+    """A Failed flow's result: the reason, carrying the flow's report as a read-only mapping.
+
+    Prefect resolves a Failed state's data into the exception to raise wherever the run's result
+    is asked for, as a worker's flow-run process does at its end; a plain dict there turns into a
+    TypeError that hides the reason. Readers of the state's result still see the report's keys.
+    """
+
+    __hash__ = Exception.__hash__  # Mapping's __eq__ would make it unhashable
+
+    def __init__(self, message: str, result: dict[str, Any]):
+        super().__init__(message)
+        self.result = dict(result)
+
+    def __reduce__(self):  # noqa: ANN204 - pickles with its report
+        return type(self), (str(self), self.result)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.result[key]
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self.result)
+
+    def __len__(self) -> int:
+        return len(self.result)
+
+
 def final_state(result: dict[str, Any], failure: str | None) -> State:
     """The flow's own final state: Failed with the reason when a check or target failed."""
-    return Failed(message=failure, data=result) if failure else Completed(data=result)
+    return Failed(message=failure, data=FlowFailed(failure, result)) if failure else Completed(data=result)

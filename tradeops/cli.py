@@ -232,6 +232,10 @@ def state_result(state: Any) -> dict[str, Any]:
         data = state.result(raise_on_failure=False)
     except Exception as exc:  # noqa: BLE001 - a result that cannot be read is reported, not raised
         return {"error": f"{type(exc).__name__}: {exc}"}
+    from tasks.reporting import FlowFailed
+
+    if isinstance(data, FlowFailed):  # a Failed run's report
+        return data.result
     if isinstance(data, BaseException):
         return {"error": f"{type(data).__name__}: {data}"}
     return data if isinstance(data, dict) else {"value": data}
