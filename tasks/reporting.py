@@ -1,14 +1,14 @@
 """How every flow ends: a markdown summary artifact, the summary in the ops store, the metrics
 pushed to a Pushgateway when one is configured, a final state.
 
-A flow whose checks failed returns a Failed state that still carries its result, so the CLI
-can print the result and the UI shows why.
+A flow whose checks failed returns a Failed state that still carries its result (inside a
+`FlowFailed`), so the CLI can print the result and the UI shows why.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from prefect import get_run_logger, task
