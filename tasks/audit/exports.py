@@ -193,8 +193,9 @@ class ExportCheck:
         if not self.heads_total:
             return "no audit chain head has been exported offsite yet"
         latest = self.latest
-        return (f"all {self.heads_checked} exported heads match (latest: entry id {latest.last_id}, "
-                f"exported {latest.day})")
+        counted = "the exported head matches" if self.heads_checked == 1 else \
+            f"all {self.heads_checked} exported heads match"
+        return f"{counted} (latest: entry id {latest.last_id}, exported {latest.day})"
 
 
 def check_against_exports(chain, storage, environment: str, work_dir: Path) -> ExportCheck:
