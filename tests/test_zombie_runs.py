@@ -23,7 +23,7 @@ from conftest import REPO
 from tasks.zombies import (
     AUTOMATION_NAME, HEARTBEAT_EVENT, HOST_LABEL, ensure_zombie_automation, notify_missed_failures, sweep_zombies,
 )
-from test_failure_alerts import TOKEN, Receiver, alerting_environment
+from test_failure_alerts import TOKEN, Receiver, alerting_environment, receiver  # noqa: F401 - the fixture
 from tradeops.cli import main
 from tradeops.store import FlowRunSummary, session_for
 
@@ -42,14 +42,6 @@ def stuck(environment: str = "default") -> None:
 
 stuck(environment=sys.argv[2])
 """
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
