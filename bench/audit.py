@@ -12,8 +12,9 @@ Appends, ours: `append_audit` from 8 writer processes at once (tests/audit_write
 advisory lock, the head through the ORM, an `AuditEntry`, a synchronous COMMIT), also 8 writers;
 rounds alternate between the two so both see the same machine load. Then `append_audit` from 1
 writer (its latency: one durable append at a time), and the whole chain is verified and checked
-for forks (no two entries with the same prev_hash). The load average is printed: on a shared
-2-core machine, appends per second follow it.
+for forks (no two entries with the same prev_hash). The load average and the share of CPU time
+the hypervisor stole during each measurement are printed: on a shared 2-core VM, appends per
+second follow them.
 
     .venv/bin/python bench/audit.py [--entries 1000000] [--rounds 3] [--appends 2000]
                                     [--server postgresql://postgres@127.0.0.1:5432] [--keep]
@@ -37,7 +38,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg2
-from _common import median_seconds, ratio_line
+from _common import host_cpu_counters, median_seconds, ratio_line, stolen_share
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -201,10 +202,12 @@ def main() -> int:
 
 def bench_verify(url: str, args: argparse.Namespace) -> None:
     reports = []
+    counters = host_cpu_counters()
     ours = median_seconds(lambda: reports.append(verify_chain(url)), args.rounds)
+    stolen = stolen_share(counters, host_cpu_counters())
     assert all(r.intact and r.entries_checked == args.entries for r in reports), reports[-1].summary()
     print(f"verify_chain: {args.entries} entries, median {ours:.3f} s "
-          f"({args.entries / ours:,.0f} entries/s; target < 5 s: {'met' if ours < 5 else 'MISSED'}; {load_average()})")
+          f"({args.entries / ours:,.0f} entries/s; target < 5 s: {'met' if ours < 5 else 'MISSED'}; {stolen}; {load_average()})")
     if not args.skip_baseline:
         baseline = median_seconds(lambda: orm_walk(url), args.rounds)
         print(ratio_line(f"chain verification, {args.entries} entries", ours,
@@ -215,10 +218,12 @@ def bench_appends(url: str, args: argparse.Namespace) -> None:
     """8 writers, ours and the ORM baseline in alternating rounds; then ours from 1 writer."""
     ours, baseline = [], []
     for _ in range(args.rounds):
+        counters = host_cpu_counters()
         ours.append(appends_per_second(url, 8, args.appends))
+        stolen = stolen_share(counters, host_cpu_counters())
         if not args.skip_baseline:
             baseline.append(appends_per_second(url, 8, args.appends, orm_append))
-        print(f"  round: 8 writers x {args.appends // 8}: append_audit {ours[-1]:,.0f}/s"
+        print(f"  round: 8 writers x {args.appends // 8}: append_audit {ours[-1]:,.0f}/s ({stolen})"
               + (f", ORM append {baseline[-1]:,.0f}/s" if baseline else "") + f"; {load_average()}")
     single = statistics.median(appends_per_second(url, 1, args.appends // 4) for _ in range(args.rounds))
     rate = statistics.median(ours)

@@ -16,13 +16,14 @@ from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import create_engine, insert, text
+from sqlmodel import Session, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audit_writers import run_writers  # noqa: E402
 
 from tasks.audit import verify_chain  # noqa: E402
-from tasks.audit.canonical import canonical_from_row, iso_timestamp, row_of_entry  # noqa: E402
+from tasks.audit.canonical import canonical_from_row, iso_timestamp, row_of_entry, sealed_template_parts  # noqa: E402
 from tradeops import audit_cli  # noqa: E402
 from tradeops.store import AuditEntry, open_store  # noqa: E402
 from tradeops.store.engine import sqlalchemy_url  # noqa: E402
@@ -117,6 +118,27 @@ def test_canonical_from_row_builds_exactly_canonical_audit_content():
             prev_hash=_odd_text(rng), entry_hash="x"))
     for entry in cases:
         assert canonical_from_row(_row_of(entry)) == canonical_audit_content(entry), entry
+
+
+def test_sealed_template_parts_join_to_canonical_from_row():
+    """What PostgreSQL appends hash: the parts joined around prev_hash and timestamp, no JSON of its own."""
+    rng = random.Random(8)
+    for n in range(3000):
+        maybe = lambda: None if rng.random() < 0.3 else _odd_text(rng)  # noqa: E731
+        values = dict(operation=_odd_text(rng), user=_odd_text(rng), strategy_name=maybe(), version=maybe(),
+                      repository_hash=maybe(), execution_time_ms=rng.choice([None, 0, -1, 7, 2**40]),
+                      success=rng.random() < 0.5, changed_files=json.dumps([_odd_text(rng)]),
+                      compliance_flags=json.dumps({"sox": _odd_text(rng)}), details=_odd_text(rng),
+                      flow_run_id=maybe())
+        prev_hash = hashlib.sha256(str(n).encode()).hexdigest()
+        moment = iso_timestamp(DAY + timedelta(microseconds=rng.randint(0, 10**12)))
+        row = (n, moment, *(values[c] for c in ("operation", "user", "strategy_name", "version", "repository_hash",
+               "execution_time_ms", "success", "changed_files", "compliance_flags", "details", "flow_run_id")),
+               prev_hash)
+        before_prev_hash, before_timestamp, after_timestamp = sealed_template_parts(values)
+        joined = before_prev_hash + prev_hash + before_timestamp + moment + after_timestamp
+        assert joined == canonical_from_row(row), values
+        assert joined.isascii()
 
 
 # -- a clean chain, and each kind of tampering ---------------------------------------------------
@@ -343,6 +365,22 @@ def test_eight_concurrent_writers_never_fork_the_chain(store_url):
     assert report.intact and report.entries_checked == 400, report.summary()
 
 
+def test_writers_never_fork_under_a_repeatable_read_default(pg_database):
+    """A database whose default isolation is REPEATABLE READ would hand the head read a snapshot
+    taken before the lock was granted; appends set READ COMMITTED themselves."""
+    open_store(pg_database)
+    database = pg_database.rsplit("/", 1)[1].split("?")[0]
+    sql(pg_database, f"ALTER DATABASE \"{database}\" SET default_transaction_isolation TO 'repeatable read'")
+    run_writers(pg_database, writers=8, appends_each=40)
+    engine = create_engine(sqlalchemy_url(pg_database))
+    with engine.connect() as conn:
+        assert conn.execute(text("SHOW default_transaction_isolation")).scalar() == "repeatable read"
+        total, links = conn.execute(text("SELECT count(*), count(DISTINCT prev_hash) FROM audit_entry")).one()
+    engine.dispose()
+    assert (total, links) == (320, 320)
+    assert verify_chain(pg_database).intact
+
+
 def test_a_failed_append_leaves_the_chain_and_the_lock_free(store_url, six):
     with pytest.raises(Exception):
         append_audit(store_url, "x" * 500 if "postgresql" in store_url else None, "alice")
@@ -350,6 +388,63 @@ def test_a_failed_append_leaves_the_chain_and_the_lock_free(store_url, six):
     assert entry.prev_hash == six[-1].entry_hash
     assert list(hashes(store_url))[-1] == entry.id and len(hashes(store_url)) == 7  # PostgreSQL skips an id
     assert verify_chain(store_url).intact
+
+
+def test_the_database_seals_entries_exactly_as_canonical_audit_content(pg_database):
+    """On PostgreSQL the database stamps, links and hashes each entry; for odd values too, every
+    stored hash is the one canonical_audit_content gives for the row read back, and the entries
+    append_audit returns are those rows."""
+    rng = random.Random(11)
+
+    def odd(limit: int) -> str:  # PostgreSQL text cannot hold NUL
+        return _odd_text(rng).replace("\x00", "")[:limit]
+
+    returned = []
+    for n in range(150):
+        maybe = lambda limit: None if rng.random() < 0.3 else odd(limit)  # noqa: E731
+        returned.append(append_audit(
+            pg_database, odd(64) or "op", odd(64) or "user", success=rng.random() < 0.5,
+            strategy_name=maybe(200), version=maybe(64), repository_hash=maybe(64),
+            execution_time_ms=rng.choice([None, 0, -1, 7, 2**31 - 1]), changed_files=[odd(40), "a.py"],
+            compliance_flags={"sox": odd(40)}, details={"note": odd(40), "n": n, "%s": "$1 || '"}))
+    engine = create_engine(sqlalchemy_url(pg_database))
+    with Session(engine) as session:
+        stored = session.exec(select(AuditEntry).order_by(AuditEntry.id)).all()
+    engine.dispose()
+    assert len(stored) == 150 and stored[0].prev_hash == GENESIS_HASH
+    for before, entry, back in zip([None, *stored], stored, returned):
+        assert hashlib.sha256(canonical_audit_content(entry).encode()).hexdigest() == entry.entry_hash
+        assert before is None or entry.prev_hash == before.entry_hash
+        assert before is None or entry.timestamp >= before.timestamp  # stamped under the lock
+        assert back.model_dump() == entry.model_dump()
+    assert abs((stored[-1].timestamp - datetime.now(timezone.utc)).total_seconds()) < 60
+    assert verify_chain(pg_database).intact
+
+
+def test_a_writer_connection_the_server_closed_is_replaced(pg_database):
+    """A kept writer connection that the server ended while idle (restart, idle timeout, an
+    administrator) is noticed before the next append is sent, and replaced."""
+    import time
+
+    first = append_audit(pg_database, "config_apply", "alice")
+    sql(pg_database, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = current_database() AND query LIKE '%tradeops_audit_flushed%' "
+                     "AND pid <> pg_backend_pid()")
+    for _ in range(100):  # the backend exits a moment after the signal
+        if not writer_backends(pg_database):
+            break
+        time.sleep(0.05)
+    second = append_audit(pg_database, "config_apply", "bob")
+    assert second.prev_hash == first.entry_hash and verify_chain(pg_database).intact
+
+
+def writer_backends(url: str) -> int:
+    engine = create_engine(sqlalchemy_url(url))
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                  "AND query LIKE '%tradeops_audit_flushed%' AND pid <> pg_backend_pid()")).scalar()
+    engine.dispose()
+    return count
 
 
 # -- the parallel walk (PostgreSQL, long chains) agrees with the single walk ---------------------

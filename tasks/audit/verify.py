@@ -23,7 +23,7 @@ from typing import Iterator
 
 from sqlalchemy import Connection, func, select, text
 
-from tasks.audit.canonical import ID, PREV_HASH, TIMESTAMP, iso_timestamp
+from tasks.audit.canonical import ID, PG_ISO_TIMESTAMP, PREV_HASH, TIMESTAMP, iso_timestamp
 from tasks.audit.chain import ChainBreak, EntryRef, Row, WalkResult, classify_break, walk
 from tradeops.store import AuditEntry, open_store
 from tradeops.store.records import GENESIS_HASH
@@ -35,7 +35,7 @@ _TABLE = AuditEntry.__table__
 _COLUMNS = ('id, {timestamp}, operation, "user", strategy_name, version, repository_hash, execution_time_ms, '
             'success, changed_files, compliance_flags, details, flow_run_id, prev_hash, entry_hash')
 # PostgreSQL hands the timestamp over already in canonical form; SQLite's text is normalised in Python.
-_PG_TIMESTAMP = """to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')"""
+_PG_TIMESTAMP = f"""to_char("timestamp" AT TIME ZONE 'UTC', '{PG_ISO_TIMESTAMP}')"""
 
 
 @dataclass

@@ -5,17 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import select as sockets
 import threading
-from datetime import datetime
+from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Any, Iterable
 
-import psycopg2
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from sqlalchemy import Engine
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlmodel import Session, select
 
+from tasks.audit.canonical import PG_ISO_TIMESTAMP, sealed_template_parts
 from tradeops.store.engine import open_store, session_for
 from tradeops.store.models import AuditEntry, FlowRunSummary, HealthResult, utcnow
 
@@ -87,13 +88,16 @@ def append_audit(url: str | None, operation: str, user: str, *, success: bool = 
     """Append one entry to the hash chain; writers serialise on a lock so the chain never forks.
 
     The entry is built before the lock; under it the head is read, the entry stamped, linked,
-    hashed and inserted, nothing else. On PostgreSQL that is two round trips on a driver connection
-    kept for this process, thread and store (no pool checkout, no pre-ping), with the statements
-    prepared: BEGIN + lock + head + next id; then INSERT + COMMIT, where the COMMIT releases the
-    lock without waiting for its disk flush, and a last statement in the same message, a tiny
-    transaction of its own committed synchronously, waits for the WAL flush past our commit record.
-    So the entry is durable before we return, a crash can only lose a suffix of the chain, and
-    writers are not serialised on one fsync each (bench/audit.py: 8 writers, appends per second).
+    hashed and inserted, nothing else. On PostgreSQL the database does that part, in one round trip
+    on a driver connection kept for this process, thread and store (no pool checkout, no pre-ping):
+    we send the entry's canonical content in three parts (`sealed_template_parts`) in one message:
+    BEGIN, the advisory lock, a prepared INSERT that reads the head, stamps the time from the
+    database's clock, joins the parts around head and time and hashes them with sha256(); then a
+    COMMIT that releases the lock without waiting for its disk flush, and last a tiny transaction
+    of its own, committed synchronously, that waits for the WAL flush past our commit record and
+    reads the sealed entry back. So the lock is held for server time only, never across a network
+    round trip or Python; the entry is durable before we return; a crash can only lose a suffix of
+    the chain; and writers do not wait for one fsync each in turn (bench/audit.py: 8 writers).
     """
     values: dict[str, Any] = dict(
         operation=operation, user=user, success=success,
@@ -106,7 +110,7 @@ def append_audit(url: str | None, operation: str, user: str, *, success: bool = 
     engine = open_store(url)
     if engine.dialect.name != "postgresql":
         with session_for(url) as session:
-            _seal(values, _lock_chain(session)[0])
+            _seal(values, _lock_chain(session))
             entry = AuditEntry(**values)
             session.add(entry)
             session.commit()
@@ -136,30 +140,23 @@ def _stored_entry(values: dict[str, Any]) -> AuditEntry:
 
 
 def _append_postgresql(engine: Engine, values: dict[str, Any]) -> None:
-    """Lock, read the head, seal, insert and commit on this thread's chain writer connection.
+    """Seal, insert and commit the entry in one round trip on this thread's chain writer, then put
+    what the database stamped (id, timestamp, prev_hash, entry_hash) into `values`.
 
-    A kept connection the server has dropped since (restart, idle timeout) fails the first round
-    trip, which has changed nothing, so that one is retried once on a fresh connection; a failure
-    in the second round trip is raised, as the entry may or may not have been committed.
+    Nothing is retried: once the message is out, the entry may be committed even if the reply is
+    lost. A kept connection the server has closed since (restart, idle timeout) is noticed before
+    the message is sent, and replaced (`_ChainWriter.usable`).
     """
-    for attempt in (1, 2):
-        writer = _chain_writer(engine)
-        known = writer.cursor.mogrify(_KNOWN_ARGUMENTS, values)  # quoted before the lock, not under it
-        try:
-            head, values["id"] = _lock_chain(writer.cursor)
-            break
-        except BaseException as exc:
-            writer.abandon_transaction()
-            if attempt == 1 and writer.used and writer.lost and isinstance(exc, psycopg2.Error):
-                continue
-            raise
+    writer = _chain_writer(engine)
+    message = writer.append_message(values)
     try:
-        _seal(values, head)
-        writer.cursor.execute(writer.insert_and_commit(values, known))
-        writer.used = True
+        writer.cursor.execute(message)
+        sealed = writer.cursor.fetchone()
     except BaseException:
         writer.abandon_transaction()  # harmless when the failure came after COMMIT
         raise
+    values.update(zip(_SEALED_COLUMNS, sealed))  # (the flush's void value comes last)
+    values["timestamp"] = values["timestamp"].astimezone(timezone.utc)
 
 
 class _ChainWriter:
@@ -173,31 +170,30 @@ class _ChainWriter:
         self.connection.rollback()
         self.connection.autocommit = True
         self.pid = os.getpid()
-        self.used = False
         self.cursor = self.connection.cursor()
         self.cursor.execute("SELECT pg_get_serial_sequence('audit_entry', 'id')")
         sequence = self.cursor.fetchone()[0]
-        self.cursor.execute(
-            "PREPARE tradeops_audit_head AS SELECT (SELECT entry_hash FROM audit_entry ORDER BY id DESC LIMIT 1), "
-            "nextval(%s::regclass); "
-            f"PREPARE tradeops_audit_insert AS INSERT INTO audit_entry ({', '.join(_INSERT_COLUMNS)}) "
-            f"VALUES ({', '.join(f'${n}' for n in range(1, len(_INSERT_COLUMNS) + 1))}); "
-            "PREPARE tradeops_audit_flush AS SELECT pg_logical_emit_message(true, 'tradeops_audit', '')",
-            (sequence,))
+        self.cursor.execute(_PREPARE_APPEND, dict(sequence=sequence, genesis=GENESIS_HASH, iso=PG_ISO_TIMESTAMP))
 
     @property
     def lost(self) -> bool:
         return bool(self.connection.closed)
 
     def usable(self) -> bool:
+        """Open, ours, idle, and with nothing to read: an idle connection the server has closed
+        (restart, idle timeout, terminated) has its goodbye or end of stream waiting on the socket."""
         return (not self.lost and self.pid == os.getpid()
-                and self.connection.get_transaction_status() == TRANSACTION_STATUS_IDLE)
+                and self.connection.get_transaction_status() == TRANSACTION_STATUS_IDLE
+                and not sockets.select((self.connection,), (), (), 0)[0])
 
-    def insert_and_commit(self, values: dict[str, Any], known: bytes) -> bytes:
-        """The second round trip: INSERT, an asynchronous COMMIT, then the synchronous flush;
-        `known` holds the arguments quoted before the lock, the sealed ones are added here."""
-        sealed = self.cursor.mogrify(_SEALED_ARGUMENTS, values)
-        return b"EXECUTE tradeops_audit_insert(" + sealed + b", " + known + b"); COMMIT; EXECUTE tradeops_audit_flush"
+    def append_message(self, values: dict[str, Any]) -> bytes:
+        """The whole append as one message: the lock, the sealing INSERT, the asynchronous COMMIT
+        that releases the lock, then the synchronous flush that reads the sealed entry back."""
+        before_prev_hash, before_timestamp, after_timestamp = sealed_template_parts(values)
+        arguments = self.cursor.mogrify(_APPEND_ARGUMENTS, dict(
+            values, before_prev_hash=before_prev_hash, before_timestamp=before_timestamp,
+            after_timestamp=after_timestamp))
+        return _LOCK_AND_EXECUTE + arguments + _COMMIT_AND_FLUSH
 
     def abandon_transaction(self) -> None:
         """Roll back whatever is open; a connection that cannot is closed, to be replaced next time
@@ -210,19 +206,45 @@ class _ChainWriter:
             self.connection.close()
 
 
-_SEALED_COLUMNS = ("id", "timestamp", "prev_hash", "entry_hash")  # known only under the lock
-_KNOWN_COLUMNS = ("operation", "user", "strategy_name", "version", "repository_hash", "execution_time_ms", "success",
-                  "changed_files", "compliance_flags", "details", "flow_run_id")
-_INSERT_COLUMNS = tuple(f'"{c}"' for c in _SEALED_COLUMNS + _KNOWN_COLUMNS)
-_SEALED_ARGUMENTS = ", ".join(f"%({c})s" for c in _SEALED_COLUMNS)
-_KNOWN_ARGUMENTS = ", ".join(f"%({c})s" for c in _KNOWN_COLUMNS)
 _CHAIN_LOCK = 7415001  # the advisory lock every appender takes
+_SEALED_COLUMNS = ("id", "timestamp", "prev_hash", "entry_hash")  # stamped by the database, under the lock
+_KNOWN_COLUMNS = {  # known before the lock, with their types as the prepared INSERT takes them
+    "operation": "varchar", "user": "varchar", "strategy_name": "varchar", "version": "varchar",
+    "repository_hash": "varchar", "execution_time_ms": "integer", "success": "boolean", "changed_files": "text",
+    "compliance_flags": "text", "details": "text", "flow_run_id": "varchar",
+}
+_quoted = '"{}"'.format
+_PARTS = ("before_prev_hash", "before_timestamp", "after_timestamp")  # $1, $2, $3: sealed_template_parts
+_PREPARE_APPEND = (
+    # $1..$3: the canonical content's parts; $4..: the known columns. `sealed` is the head, read
+    # after the lock was granted (READ COMMITTED: this statement's snapshot is taken then), and the time.
+    f"PREPARE tradeops_audit_append(text, text, text, {', '.join(_KNOWN_COLUMNS.values())}) AS "
+    f"INSERT INTO audit_entry ({', '.join(_quoted(c) for c in (*_SEALED_COLUMNS, *_KNOWN_COLUMNS))}) "
+    "SELECT nextval(%(sequence)s::regclass), sealed.at, sealed.head, "
+    "encode(sha256(convert_to($1 || sealed.head || $2 || to_char(sealed.at AT TIME ZONE 'UTC', %(iso)s) || $3, "
+    "'UTF8')), 'hex'), "
+    f"{', '.join(f'${n}' for n in range(4, 4 + len(_KNOWN_COLUMNS)))} "
+    "FROM (SELECT coalesce((SELECT entry_hash FROM audit_entry ORDER BY id DESC LIMIT 1), %(genesis)s) AS head, "
+    "clock_timestamp() AS at) AS sealed; "
+    # After the COMMIT, in a transaction of its own committed synchronously: waits for the WAL flush.
+    "PREPARE tradeops_audit_flushed AS SELECT id, \"timestamp\", prev_hash, entry_hash, "
+    "pg_logical_emit_message(true, 'tradeops_audit', '') FROM audit_entry "
+    "WHERE id = (SELECT currval(%(sequence)s::regclass))"  # as an initplan: a volatile call would cost a scan
+)
+# READ COMMITTED whatever the database's default: under REPEATABLE READ the transaction's one
+# snapshot would be taken by the lock statement, before the lock is granted, and miss the head.
+_LOCK_AND_EXECUTE = (f"BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit TO OFF; "
+                     f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK}); "
+                     "EXECUTE tradeops_audit_append(").encode()
+_APPEND_ARGUMENTS = ", ".join(f"%({c})s" for c in (*_PARTS, *_KNOWN_COLUMNS))
+_COMMIT_AND_FLUSH = b"); COMMIT; EXECUTE tradeops_audit_flushed"
 _writers = threading.local()  # per thread: {engine: _ChainWriter}
 _inherited: list[Any] = []  # connections a forked child inherited: kept, as closing one ends the parent's session
 
 
 def _chain_writer(engine: Engine) -> _ChainWriter:
-    """This thread's writer connection for `engine`, (re)opened when missing, lost or inherited."""
+    """This thread's writer connection for `engine`, (re)opened when missing, closed (by us or the
+    server) or inherited."""
     writers = getattr(_writers, "by_engine", None)
     if writers is None:
         writers = _writers.by_engine = {}
@@ -246,20 +268,8 @@ def warm_audit_writer(url: str | None = None) -> None:
         _chain_writer(engine)
 
 
-def _lock_chain(target: Any) -> tuple[str | None, int | None]:
-    """Serialise appenders and read the chain head under the lock: (head hash, id for the new entry).
-
-    PostgreSQL (a chain writer's cursor, autocommit): BEGIN, synchronous_commit off for this
-    transaction, the advisory transaction lock, then head and next id, in one round trip; each
-    statement takes a fresh READ COMMITTED snapshot, so the head read sees every entry committed
-    before the lock was granted. SQLite (a Session): a write lock taken up front; the id comes
-    with the insert.
-    """
-    if isinstance(target, Session):
-        target.connection().exec_driver_sql("BEGIN IMMEDIATE")
-        head = target.exec(select(AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)).first()
-        return head, None
-    target.execute(f"BEGIN; SET LOCAL synchronous_commit TO OFF; SELECT pg_advisory_xact_lock({_CHAIN_LOCK}); "
-                   "EXECUTE tradeops_audit_head")
-    head, next_id = target.fetchone()
-    return head, next_id
+def _lock_chain(session: Session) -> str | None:
+    """SQLite: serialise appenders with a write lock taken up front, and read the chain head under
+    it (the id comes with the insert). PostgreSQL appends seal in the database (_append_postgresql)."""
+    session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+    return session.exec(select(AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)).first()
