@@ -92,7 +92,7 @@ class AuditEntry(SQLModel, table=True):
     details: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     flow_run_id: str | None = Field(default=None, index=True, max_length=36)
     prev_hash: str = Field(max_length=64)
-    entry_hash: str = Field(max_length=64, unique=True)
+    entry_hash: str = Field(max_length=64)  # not unique: see migration 0006
 
 
 class FlowRunSummary(SQLModel, table=True):
