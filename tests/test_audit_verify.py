@@ -10,6 +10,7 @@ import hashlib
 import json
 import random
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -424,8 +425,6 @@ def test_the_database_seals_entries_exactly_as_canonical_audit_content(pg_databa
 def test_a_writer_connection_the_server_closed_is_replaced(pg_database):
     """A kept writer connection that the server ended while idle (restart, idle timeout, an
     administrator) is noticed before the next append is sent, and replaced."""
-    import time
-
     first = append_audit(pg_database, "config_apply", "alice")
     sql(pg_database, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                      "WHERE datname = current_database() AND query LIKE '%tradeops_audit_flushed%' "
