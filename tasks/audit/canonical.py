@@ -20,14 +20,11 @@ ROW_COLUMNS = ("id", "timestamp", "operation", "user", "strategy_name", "version
 ID, TIMESTAMP, OPERATION, USER = 0, 1, 2, 3
 PREV_HASH, ENTRY_HASH = 13, 14
 
-# The template, in three parts around the two values known only under the chain lock (prev_hash
-# and timestamp): `sealed_template_parts` hands the parts to the database, which seals entries.
-_BEFORE_PREV_HASH = ('{"changed_files":%s,"compliance_flags":%s,"details":%s,"execution_time_ms":%s,"flow_run_id":%s,'
-                     '"operation":%s,"prev_hash":')
-_BEFORE_TIMESTAMP = ',"repository_hash":%s,"strategy_name":%s,"success":%s,"timestamp":'
-_AFTER_TIMESTAMP = ',"user":%s,"version":%s}'
-_TEMPLATE = _BEFORE_PREV_HASH + "%s" + _BEFORE_TIMESTAMP + "%s" + _AFTER_TIMESTAMP
-
+_TEMPLATE = ('{"changed_files":%s,"compliance_flags":%s,"details":%s,"execution_time_ms":%s,"flow_run_id":%s,'
+             '"operation":%s,"prev_hash":%s,"repository_hash":%s,"strategy_name":%s,"success":%s,'
+             '"timestamp":%s,"user":%s,"version":%s}')
+# What canonical_from_row writes for an empty prev_hash and timestamp: where sealed_template_parts cuts.
+_PREV_HASH_SLOT, _TIMESTAMP_SLOT = '"prev_hash":""', '"timestamp":""'
 
 # PostgreSQL's to_char() format for a UTC timestamp written as iso_timestamp writes it.
 PG_ISO_TIMESTAMP = 'YYYY-MM-DD"T"HH24:MI:SS.US'
@@ -65,24 +62,17 @@ def sealed_template_parts(values: Mapping[str, Any]) -> tuple[str, str, str]:
     """canonical_from_row's string for an entry not yet sealed, as three parts to join around its
     prev_hash and timestamp: content == a + prev_hash + b + timestamp + c.
 
+    The parts are cut from canonical_from_row's own output for the entry with both values empty,
+    so there is one definition of the canonical form. The cuts are unambiguous: inside a value
+    every quote is escaped (\\"), so an unescaped `"prev_hash":""` can only be the key itself.
     Both sealed values are ASCII that JSON writes as themselves in quotes (a SHA-256 hex digest;
     `iso_timestamp`'s digits, '-', ':', 'T' and '.'), so the quotes go into the parts and whoever
     joins them needs no JSON of its own; every part is ASCII (encode_basestring_ascii escapes the
-    rest), so its bytes in any ASCII-compatible encoding are these characters. `values` holds the
-    entry's other fields as they are stored (changed_files, compliance_flags and details as text).
+    rest). `values` holds the entry's other fields as they are stored (changed_files,
+    compliance_flags and details as text).
     """
-    def text(value: str | None) -> str:
-        return "null" if value is None else _json_string(value)
-
-    execution_time_ms = values["execution_time_ms"]
-    return (
-        _BEFORE_PREV_HASH % (
-            _json_string(values["changed_files"]), _json_string(values["compliance_flags"]),
-            _json_string(values["details"]),
-            "null" if execution_time_ms is None else int.__repr__(execution_time_ms),
-            text(values["flow_run_id"]), _json_string(values["operation"])) + '"',
-        '"' + _BEFORE_TIMESTAMP % (
-            text(values["repository_hash"]), text(values["strategy_name"]),
-            "true" if values["success"] else "false") + '"',
-        '"' + _AFTER_TIMESTAMP % (_json_string(values["user"]), text(values["version"])),
-    )
+    row = [values.get(column) for column in ROW_COLUMNS[:PREV_HASH + 1]]
+    row[TIMESTAMP] = row[PREV_HASH] = ""
+    before_prev_hash, _, rest = canonical_from_row(row).partition(_PREV_HASH_SLOT)
+    before_timestamp, _, after_timestamp = rest.partition(_TIMESTAMP_SLOT)
+    return (before_prev_hash + '"prev_hash":"', '"' + before_timestamp + '"timestamp":"', '"' + after_timestamp)
