@@ -35,7 +35,7 @@ from tasks.backup.sets import finalize_set, new_set_id, staging_dir, sweep_aband
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.files import sha256_file
-from tasks.locks import ensure_locks, lock_name, target_lock
+from tasks.locks import lock_for, target_lock, writer_lock
 from tasks.reporting import final_state, markdown_table, publish_summary
 from tradeops.store.records import current_flow_run_id
 
@@ -62,9 +62,7 @@ def report_retention_plan(env: LoadedEnvironment, kind: str) -> State:
 def run_backup_set(env: LoadedEnvironment, kind: str) -> State:
     """One backup run per environment at a time: the sweep of abandoned staging must never take
     the folder of a run that is still writing."""
-    run_lock = lock_name("backup", env.name, "run")
-    ensure_locks([run_lock])
-    with target_lock(run_lock, f"the backups of {env.name}"):
+    with target_lock(lock_for("backup", env.name, "run", env.store_url), f"the backups of {env.name}"):
         return _run_backup_set(env, kind)
 
 
@@ -143,8 +141,7 @@ def submit_target_backups(env: LoadedEnvironment, staging: Path, incremental: bo
         work[f"config:{files.target}"] = (archive_files_task, files.paths, staging)
     for logs in env.block.log_directories():
         work[f"logs:{logs.target}"] = (archive_files_task, [logs.path], staging, incremental, logs.pattern)
-    locks = {target: lock_name("backup", env.name, target) for target in work}
-    ensure_locks(list(locks.values()))
+    locks = {target: writer_lock(env.name, target, env.store_url) for target in work}
     key_block = env.block.backup_encryption_key_block
     jobs = {target: task.submit(target, *args, lock=locks[target], key_block=key_block)
             for target, (task, *args) in work.items()}

@@ -32,7 +32,7 @@ from prefect.states import State
 from tasks.backup.catalog import chosen_set
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
-from tasks.locks import ensure_locks, lock_name, target_lock
+from tasks.locks import lock_for, target_lock
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 from tasks.restore.drills import drill_history, record_drill, trend_markdown
 from tasks.restore.fetch import RestoreError, fetch_offsite, offsite_manifest
@@ -49,9 +49,7 @@ SCRATCH_DB_PREFIX = "tradeops_drill_"
 def dr_drill(environment: str = "default") -> State:
     """Restore the newest verified set from offsite into scratch resources and prove it whole."""
     env = load_environment(environment)
-    drill_lock = lock_name("drill", env.name, "run")
-    ensure_locks([drill_lock])
-    with target_lock(drill_lock, f"the DR drill of {env.name}"):
+    with target_lock(lock_for("drill", env.name, "run", env.store_url), f"the DR drill of {env.name}"):
         return run_drill(env)
 
 

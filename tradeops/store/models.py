@@ -222,3 +222,22 @@ class ExperimentEvaluation(SQLModel, table=True):
     statistics_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     findings_json: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
     report: str | None = Field(default=None, max_length=1000)
+
+
+class Lease(SQLModel, table=True):
+    """A lock held by one process for one target (a backup run, a database being dumped or
+    maintained). It lives in the ops store, so every run on every machine sees it, and it expires:
+    a holder renews it while it works, and a holder that was killed loses it when `expires_at`
+    passes, or at once when it was on this host and its process is gone."""
+
+    __tablename__ = "lease"
+
+    name: str = Field(primary_key=True, max_length=200)
+    holder: str = Field(max_length=64)  # unique per acquisition
+    host: str = Field(max_length=255)
+    pid: int
+    pid_started: str | None = Field(default=None, max_length=32)  # /proc start time: a reused pid is not the holder
+    flow_run_id: str | None = Field(default=None, max_length=36)
+    purpose: str = Field(default="", max_length=500)
+    acquired_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
