@@ -9,10 +9,15 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
+import sys
+from functools import lru_cache
 from pathlib import Path
+
+import tradeops
 
 CLUSTER_OWNER_AS_ROOT = "postgres"
 
@@ -74,6 +79,25 @@ def owner_can_write(folder: Path) -> bool:
     if os.geteuid() != 0:
         return os.access(folder, os.W_OK | os.X_OK)
     return subprocess.run(owner_argv(["test", "-w", str(folder), "-a", "-x", str(folder)])).returncode == 0
+
+
+@lru_cache(maxsize=1)
+def wal_cli_command() -> str:
+    """How the cluster owner runs `tradeops wal` (tradeops/wal/: standard library only): with this
+    interpreter when the owner may run it, else with the system's python3 and this checkout on
+    PYTHONPATH (a virtualenv under /root is out of the postgres user's reach)."""
+    source = str(Path(tradeops.__file__).resolve().parent.parent)
+    candidates = [sys.executable, shutil.which("python3"), "/usr/bin/python3"]
+    for python in dict.fromkeys(c for c in candidates if c):
+        env = {**os.environ, "PYTHONPATH": source}
+        probe = subprocess.run(owner_argv([python, "-c", "import tradeops.wal.cli"]), env=env, capture_output=True,
+                               cwd="/")
+        if probe.returncode == 0:
+            if python == sys.executable:
+                return f"{shlex.quote(python)} -m tradeops.wal.cli"
+            return f"PYTHONPATH={shlex.quote(source)} {shlex.quote(python)} -m tradeops.wal.cli"
+    raise ClusterError(f"the cluster owner cannot run tradeops' WAL commands with {', '.join(candidates[:1])} or a "
+                       f"system python3: install python3, and make {source} readable to it")
 
 
 def free_port() -> int:

@@ -71,15 +71,13 @@ class Gap:
 
 def find_gaps(inventory: WalInventory, since: Segment | None = None) -> list[Gap]:
     """Missing segments between the first needed (`since`: the oldest base backup's start
-    segment, else the oldest archived) and the newest archived segment of each timeline, and
-    timelines > 1 without their history file."""
+    segment, else the oldest archived; older ones no restore needs) and the newest archived
+    segment of each timeline, and timelines > 1 without their history file."""
     gaps: list[Gap] = []
     size = inventory.segment_size
     histories = inventory.history_timelines()
     for timeline, numbers in inventory.segments().items():
-        start = numbers[0]
-        if since is not None and since.timeline == timeline:
-            start = min(start, since.number)
+        start = since.number if since is not None and since.timeline == timeline else numbers[0]
         present = set(numbers)
         run: list[int] = []
         for number in range(start, numbers[-1] + 1):

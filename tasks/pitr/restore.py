@@ -21,7 +21,6 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
-import sys
 import tarfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,6 +37,7 @@ from tasks.pitr import cluster
 from tasks.pitr.archive import archive_info
 from tasks.pitr.basebackup import BaseBackup, base_backups, describe
 from tasks.pitr.fetcher import WalFetcher
+from tasks.pitr.gaps import find_gaps, wal_inventory
 from tasks.pitr.layout import archive_prefix
 from tradeops.wal.queue import REQUESTS
 
@@ -65,6 +65,7 @@ class PitrResult:
     database_url: str = ""  # the restored database, over the private socket (no secret in it)
     recovered_to: str | None = None  # commit time of the last transaction replayed
     timeline: int | None = None
+    gaps: list[str] = field(default_factory=list)  # in the archive after the base backup
     wal_fetched: int = 0
     wal_bytes: int = 0
     fetch_seconds: float = 0.0
@@ -131,7 +132,7 @@ def _quoted(value: str) -> str:
 
 def recovery_settings(data: Path, queue: Path, socket_dir: Path, port: int, target_time: datetime | None,
                       inclusive: bool) -> dict[str, str]:
-    command = (f"{shlex.quote(sys.executable)} -m tradeops.wal.cli get %f %p --queue {shlex.quote(str(queue))}")
+    command = f"{cluster.wal_cli_command()} get %f %p --queue {shlex.quote(str(queue))}"
     settings = {
         "port": str(port), "listen_addresses": _quoted(""), "unix_socket_directories": _quoted(str(socket_dir)),
         "hba_file": _quoted(str(data / "pg_hba.conf")), "ident_file": _quoted(str(data / "pg_ident.conf")),
@@ -163,7 +164,8 @@ def socket_url(socket_dir: Path, port: int, user: str, database: str) -> str:
     return f"postgresql://{quote(user)}@/{quote(database)}?host={quote(str(socket_dir))}&port={port}"
 
 
-def wait_for_promotion(major: int, data: Path, url: str, log: Path, fetcher: WalFetcher, timeout: float) -> None:
+def wait_for_promotion(major: int, data: Path, url: str, log: Path, fetcher: WalFetcher, timeout: float,
+                       gaps: list[str]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -173,17 +175,20 @@ def wait_for_promotion(major: int, data: Path, url: str, log: Path, fetcher: Wal
                     return
         except psycopg2.OperationalError:
             if not cluster.is_running(major, data):
-                raise PitrError(failure_reason(log, fetcher)) from None
+                raise PitrError(failure_reason(log, fetcher, gaps)) from None
         time.sleep(0.2)
     raise PitrError(f"recovery did not finish within {timeout:.0f} s; last log lines: {cluster.log_tail(log)}")
 
 
-def failure_reason(log: Path, fetcher: WalFetcher) -> str:
+def failure_reason(log: Path, fetcher: WalFetcher, gaps: list[str]) -> str:
     if fetcher.stats.refused:
         return "WAL refused by its checksum: " + "; ".join(fetcher.stats.refused)
     if fetcher.error is not None:
         return f"fetching WAL from the archive failed: {type(fetcher.error).__name__}: {fetcher.error}"
     tail = cluster.log_tail(log)
+    if NOT_REACHED in tail and gaps:
+        return (f"replay stopped at a gap in the WAL archive before the target time ({'; '.join(gaps)}); restore "
+                f"to a time before the gap. Server log: {tail}")
     if NOT_REACHED in tail:
         return ("the archive holds no transaction committed after the target time, so PostgreSQL cannot tell it "
                 "reached it (it stops only on a later commit); restore to latest instead, or to an earlier time. "
@@ -203,6 +208,12 @@ def restore_to_time(storage: OffsiteStorage, environment: str, target: str, sour
     result.backup_id, result.backup, result.server_major = backup.backup_id, describe(backup), backup.major
     prefix = archive_prefix(environment, target, backup.system_identifier)
     info = archive_info(storage, prefix)
+    segment_size = info["wal_segment_size"] if info else backup.wal_segment_size
+    result.gaps = [g.describe() for g in find_gaps(wal_inventory(storage, prefix, segment_size), backup.start_segment())
+                   if g.timeline >= backup.timeline]
+    if result.gaps and target_time is None:
+        raise PitrError(f"the WAL archive has gaps after base backup {backup.backup_id} ({'; '.join(result.gaps)}): "
+                        "a restore to latest would silently stop at the first; restore to a time before it")
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     data, queue, socket_dir, log = folder / "data", folder / "queue", folder / "socket", folder / "server.log"
     fetcher = None
@@ -226,14 +237,15 @@ def restore_to_time(storage: OffsiteStorage, environment: str, target: str, sour
         database = urlparse(libpq_dsn(source_url)).path.lstrip("/") or "postgres"
         result.database_url = socket_url(socket_dir, result.port, user, database)
         result.data_dir, result.socket_dir = str(data), str(socket_dir)
-        fetcher = WalFetcher(storage, prefix, queue, info["wal_segment_size"] if info else backup.wal_segment_size)
+        fetcher = WalFetcher(storage, prefix, queue, segment_size)
         fetcher.start()
         recovery_started = time.monotonic()
         try:
             cluster.start(major, data, log, timeout)
         except cluster.ClusterError:
-            raise PitrError(failure_reason(log, fetcher)) from None
-        wait_for_promotion(major, data, socket_url(socket_dir, result.port, user, "postgres"), log, fetcher, timeout)
+            raise PitrError(failure_reason(log, fetcher, result.gaps)) from None
+        wait_for_promotion(major, data, socket_url(socket_dir, result.port, user, "postgres"), log, fetcher, timeout,
+                           result.gaps)
         result.recovery_seconds = time.monotonic() - recovery_started
         with connect(result.database_url) as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_last_xact_replay_timestamp(), (SELECT timeline_id FROM pg_control_checkpoint())")
