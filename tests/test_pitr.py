@@ -386,10 +386,16 @@ def test_flows_archive_back_up_restore_to_a_time_and_prove_the_rpo(flow_env):
     state, again = run(wal_archive, environment=flow_env.name)  # the next scheduled run: nothing new
     assert state.is_completed() and again["targets"][0]["uploaded"] == []
 
-    state, result = run(pitr_restore, environment=flow_env.name, target_time=a + (b - a) / 2)
+    # the drill's proof: every row dated up to the window before the target time is there, unchanged;
+    # the default window (a minute) covers the 50 old rows, a 0.1 s one A as well
+    between = a + (b - a) / 2
+    state, result = run(pitr_restore, environment=flow_env.name, target_time=between)
     assert state.is_completed(), state.message
-    assert result["rpo"]["passed"] and result["rpo"]["source_rows"] == 51  # the 50 old rows and A
-    assert result["rpo"]["restored_rows"] == 51 and not result["running"]
+    assert result["rpo"]["passed"] and result["rpo"]["source_rows"] == result["rpo"]["restored_rows"] == 50
+    state, result = run(pitr_restore, environment=flow_env.name, target_time=between, rpo_window_seconds=0.1)
+    assert state.is_completed(), state.message
+    assert result["rpo"]["passed"] and result["rpo"]["source_rows"] == result["rpo"]["restored_rows"] == 51
+    assert 0 < result["rpo"]["rpo_seconds"] < 1 and not result["running"]
     assert not any(Path(flow_env.cluster.root, "ops", "pitr", "restores").iterdir())  # stopped and removed
 
     state, result = run(pitr_restore, environment=flow_env.name, target_time="latest", keep_running=True)
