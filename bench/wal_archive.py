@@ -106,11 +106,9 @@ def pgbackrest_binary(scratch: Path) -> str | None:
     return str(binary) if subprocess.run([str(binary), "version"], capture_output=True).returncode == 0 else None
 
 
-def pgbackrest(binary: str, segments: list[Path], data: Path, sock: Path, port: int, work: Path,
-               compress: str) -> None:
+def pgbackrest(binary: str, segments: list[Path], data: Path, work: Path, compress: str) -> None:
     repo, lock = work / "repo", work / "lock"
-    options = [f"--repo1-path={repo}", f"--pg1-path={data}", f"--pg1-port={port}", f"--pg1-socket-path={sock}",
-               "--stanza=bench", "--log-level-console=error", "--log-level-file=off", f"--lock-path={lock}",
+    options = [f"--repo1-path={repo}", f"--pg1-path={data}", "--stanza=bench", "--log-level-console=error", "--log-level-file=off", f"--lock-path={lock}",
                f"--compress-type={compress}", "--no-archive-async"]
     for segment in segments:
         subprocess.run([binary, *options, "archive-push", str(segment)], check=True, capture_output=True)
@@ -174,7 +172,7 @@ def main() -> None:
                 work = fresh(f"pgbr-{compress}")
                 pgbackrest_stanza(binary, data, sock, port, work)
                 start = time.perf_counter()
-                pgbackrest(binary, segments, data, sock, port, work, compress)
+                pgbackrest(binary, segments, data, work, compress)
                 timings.append(time.perf_counter() - start)
 
             for compress in ("none", "gz"):

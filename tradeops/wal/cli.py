@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
 
 from tradeops.wal import queue, spool
 from tradeops.wal.names import WalError
@@ -34,7 +33,7 @@ def build_parser(parser_class: type = argparse.ArgumentParser) -> argparse.Argum
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # for restore_command, a usage error must stop recovery, not read as "not there"

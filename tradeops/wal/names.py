@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 SEGMENT_NAME = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
@@ -45,12 +45,10 @@ def segments_per_xlogid(segment_size: int) -> int:
     return 0x100000000 // segment_size
 
 
-@dataclass(frozen=True, order=True)
-class Segment:
+class Segment(namedtuple("Segment", "timeline number")):  # not a dataclass: archive_command starts faster
     """A segment's place in the WAL: its timeline and its number counted from LSN 0."""
 
-    timeline: int
-    number: int
+    __slots__ = ()
 
     def name(self, segment_size: int) -> str:
         per = segments_per_xlogid(segment_size)
@@ -93,14 +91,7 @@ def parse_archived(filename: str) -> tuple[str, str] | None:
     return (match["name"], match["sha256"]) if match else None
 
 
-@dataclass(frozen=True)
-class LongHeader:
-    magic: int
-    timeline: int
-    page_address: int
-    system_identifier: int
-    segment_size: int
-    block_size: int
+LongHeader = namedtuple("LongHeader", "magic timeline page_address system_identifier segment_size block_size")
 
 
 def long_header(data: bytes, name: str) -> LongHeader:

@@ -14,21 +14,17 @@ cluster's system identifier and the LSN their name gives before they are spooled
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import stat
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 from tradeops.wal.names import WalError, archived_name, check_segment, control_system_identifier, parse_archived, wal_kind
 
 
-@dataclass(frozen=True)
-class Spooled:
-    name: str
-    path: Path
-    sha256: str
-    size: int
-    already: bool  # the same content was in the spool already
+# `already`: the same content was in the spool already (PostgreSQL retrying after a crash)
+Spooled = namedtuple("Spooled", "name path sha256 size already")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -76,16 +72,29 @@ def push(source: Path, spool: Path, pgdata: Path) -> Spooled:
         raise WalError(f"{name}: not a WAL file name PostgreSQL archives")
     system_identifier = control_system_identifier(pgdata)
     try:
-        data = source.read_bytes()
+        fd = os.open(source, os.O_RDONLY)
     except OSError as exc:
         raise WalError(f"cannot read {source}: {exc.strerror}") from None
-    if kind in ("segment", "partial"):
-        check_segment(name, data, system_identifier)
-    digest = hashlib.sha256(data).hexdigest()
-    folder = system_folder(Path(spool), system_identifier)
+    try:
+        size = os.fstat(fd).st_size
+        # mapped, not read: hashed and checked in place, then copied by the kernel (copy_file_range)
+        data = mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if size else b""
+        try:
+            if kind in ("segment", "partial"):
+                check_segment(name, data, system_identifier)
+            digest = hashlib.sha256(data).hexdigest()
+        finally:
+            if size:
+                data.close()
+        return _spool(fd, size, name, digest, system_folder(Path(spool), system_identifier))
+    finally:
+        os.close(fd)
+
+
+def _spool(source_fd: int, size: int, name: str, digest: str, folder: Path) -> Spooled:
     for path, sha256 in spooled_copies(folder, name):
         if sha256 == digest:
-            return Spooled(name, path, digest, len(data), already=True)
+            return Spooled(name, path, digest, size, already=True)
         raise WalError(f"{name}: the spool already holds it with SHA-256 {sha256}, this copy hashes to {digest}; "
                        "refusing to overwrite (two clusters archiving into one spool, or a damaged file)")
     final = folder / archived_name(name, digest)
@@ -93,9 +102,7 @@ def push(source: Path, spool: Path, pgdata: Path) -> Spooled:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file_mode(folder))
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            copy_all(source_fd, fd, size)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -106,4 +113,27 @@ def push(source: Path, spool: Path, pgdata: Path) -> Spooled:
     finally:
         if tmp.exists():
             tmp.unlink()
-    return Spooled(name, final, digest, len(data), already=False)
+    return Spooled(name, final, digest, size, already=False)
+
+
+def copy_all(source_fd: int, target_fd: int, size: int) -> None:
+    """`size` bytes from the start of one file to another: in the kernel where it can, else read/write."""
+    offset = 0
+    try:
+        while offset < size:
+            copied = os.copy_file_range(source_fd, target_fd, size - offset, offset)
+            if copied == 0:
+                raise WalError(f"the source ended at byte {offset} of {size} while being copied")
+            offset += copied
+        return
+    except OSError:  # a filesystem pair without copy_file_range: plain reads and writes from there
+        pass
+    os.lseek(target_fd, offset, os.SEEK_SET)
+    while offset < size:
+        chunk = os.pread(source_fd, min(1 << 20, size - offset), offset)
+        if not chunk:
+            raise WalError(f"the source ended at byte {offset} of {size} while being copied")
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(target_fd, view):]
+        offset += len(chunk)
