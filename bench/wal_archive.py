@@ -4,7 +4,7 @@ Real segments: a private cluster (initdb/pg_ctl, as `postgres` when run as root)
 switches segments until N are collected. Then, over the same N segments, one process run, medians
 of R rounds, each into an empty destination:
 
-- tradeops: `tradeops wal push SEGMENT --spool DIR` once per segment, as PostgreSQL runs
+- tradeops: `tradeops-wal push SEGMENT --spool DIR` once per segment, as PostgreSQL runs
   archive_command (header and system identifier checked, SHA-256, written, fsynced, renamed),
   then the spool drained to a file:// offsite folder (re-hashed, copied, fsynced, checked, removed
   from the spool) in this process, as the wal-archive flow does;
@@ -37,6 +37,7 @@ from tasks.pitr.cluster import free_port, hand_to_owner, owner_argv, pg_binary  
 
 MIB = 1024 * 1024
 TRADEOPS = str(Path(sys.executable).parent / "tradeops")
+TRADEOPS_WAL = str(Path(sys.executable).parent / "tradeops-wal")  # the archive_command entry point
 
 
 def collect_segments(root: Path, count: int) -> tuple[Path, Path, int, list[Path]]:
@@ -75,7 +76,7 @@ def ours(segments: list[Path], data: Path, work: Path) -> tuple[float, float]:
     spool.mkdir()
     start = time.perf_counter()
     for segment in segments:
-        subprocess.run([TRADEOPS, "wal", "push", str(segment), "--spool", str(spool), "--pgdata", str(data)],
+        subprocess.run([TRADEOPS_WAL, "push", str(segment), "--spool", str(spool), "--pgdata", str(data)],
                        check=True)
     pushed = time.perf_counter()
     result = drain_spool(OffsiteStorage(url=f"file://{offsite}"), "bench", "platform", spool, publish_offsite)
@@ -139,10 +140,10 @@ def main() -> None:
         data, sock, port, segments = collect_segments(root, args.segments)
         size = sum(s.stat().st_size for s in segments)
         print(f"{len(segments)} WAL segments, {size / MIB:.0f} MiB; {os.cpu_count()} cores; medians of {args.rounds}")
-        print(f"start of one archive_command: `tradeops wal push --help` {1000 * start_seconds([TRADEOPS, 'wal', 'push', '--help']):.0f} ms, "
-              f"`python -m tradeops.wal.cli --help` "
-              f"{1000 * start_seconds([sys.executable, '-m', 'tradeops.wal.cli', '--help']):.0f} ms, "
-              f"`true` {1000 * start_seconds(['true']):.1f} ms")
+        print(f"start of one archive_command (--help): `tradeops-wal` "
+              f"{1000 * start_seconds([TRADEOPS_WAL, 'push', '--help']):.0f} ms, `tradeops wal` "
+              f"{1000 * start_seconds([TRADEOPS, 'wal', 'push', '--help']):.0f} ms, `true` "
+              f"{1000 * start_seconds(['true']):.1f} ms")
         counters = host_cpu_counters()
 
         def fresh(name: str) -> Path:
@@ -161,7 +162,7 @@ def main() -> None:
         drain_s = sorted(d for _, d in parts)[len(parts) // 2]
         t_floor = median_seconds(lambda: floor(segments, fresh("floor")), args.rounds)
         rows = [("tradeops (push per segment + drain offsite)", t_ours),
-                ("  of which `tradeops wal push` x N", push_s), ("  of which the drain", drain_s),
+                ("  of which `tradeops-wal push` x N", push_s), ("  of which the drain", drain_s),
                 ("cp + sha256sum per segment (floor)", t_floor)]
         binary = pgbackrest_binary(root)
         t_pgbr = None

@@ -27,6 +27,7 @@ from tasks.alerts import Alert, send_once_task
 from tasks.backup import publish_offsite_task_for
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
+from tasks.locks import ensure_locks, lock_name, target_lock
 from tasks.pitr import drain_spool_task
 from tasks.pitr.archive import DrainResult, archive_info
 from tasks.pitr.basebackup import base_backups
@@ -35,7 +36,7 @@ from tasks.pitr.layout import archive_prefix
 from tasks.pitr.report import wal_archive_report
 from tasks.pitr.status import ArchiverStatus, archiver_status
 from tasks.reporting import final_state, publish_summary
-from tradeops.wal.names import DEFAULT_SEGMENT_SIZE
+from tradeops.wal.names import DEFAULT_SEGMENT_SIZE, wal_kind
 
 # Ours (the runbooks give no WAL numbers): a spooled file waiting longer than this means the drain
 # is not running or cannot reach offsite, and everything since is lost with the database host.
@@ -72,8 +73,12 @@ def wal_archive(environment: str = "default") -> State:
 
 
 def archive_target(env: LoadedEnvironment, storage: OffsiteStorage, db: DatabaseTarget) -> TargetArchive:
-    drain = drain_spool_task(storage, env.name, db.target, Path(db.wal_spool), publish_offsite_task_for(storage))
+    # the archiver first: whatever it says it archived is in the spool by the time the drain starts
     status = archiver_status(db.url.get_secret_value())
+    lock = lock_name("wal", env.name, db.target)
+    ensure_locks([lock])
+    with target_lock(lock, f"the WAL spool of db:{db.target}"):
+        drain = drain_spool_task(storage, env.name, db.target, Path(db.wal_spool), publish_offsite_task_for(storage))
     outcome = TargetArchive(db.target, drain, status)
     outcome.problems += drain.failures
     if problem := status.problem():
@@ -89,6 +94,12 @@ def archive_target(env: LoadedEnvironment, storage: OffsiteStorage, db: Database
         outcome.newest_segment = inventory.newest_segment()
         outcome.archived_files = len(inventory.files)
         outcome.gaps += find_gaps(inventory, since)
+    last = status.last_archived_wal
+    if last and wal_kind(last) == "segment" and (outcome.newest_segment or "") < last \
+            and last not in {f.name for f in drain.left}:
+        outcome.problems.append(f"PostgreSQL archived {last}, but it is neither offsite nor in the spool {db.wal_spool}: "
+                                "does archive_command write to another folder, or does this flow run on another "
+                                "host than the database?")
     return outcome
 
 

@@ -102,6 +102,10 @@ def drain_spool(storage: OffsiteStorage, environment: str, target: str, spool: P
     """Move every spooled WAL file offsite, oldest first; a file that fails stays for the next run."""
     result = DrainResult(target)
     started = time.monotonic()
+    if not spool.is_dir():
+        result.failures.append(f"spool {spool} does not exist on this host: run the wal-archive flow where "
+                               "archive_command writes (the database host), or mount the spool here")
+        return result
     remove_stale_temporaries(spool, time.time())
     infos: dict[int, dict | None] = {}
     for item in spool_files(spool):
