@@ -434,3 +434,34 @@ def test_pitr_restore_needs_the_restore_permission(flow_env, monkeypatch):
     state, result = run(pitr_restore, environment=flow_env.name)
     assert state.is_failed() and "lacks permission backup.restore" in state.message
     assert result["backup_id"] == ""
+
+
+def test_wal_archive_settings_are_validated_naming_the_key():
+    from tradeops.config import validate_document
+    from tradeops.errors import ConfigError
+
+    base = {"databases": [{"name": "platform", "url": "postgresql://u@h/db", "wal_archive": True}]}
+    with pytest.raises(ConfigError, match=r"databases\[0\].*wal_spool"):
+        validate_document(base, "t.toml")
+    base["databases"][0]["wal_spool"] = "/var/lib/tradeops/wal-spool"
+    with pytest.raises(ConfigError, match=r"platform: wal_archive = true needs \[offsite\]"):
+        validate_document(base, "t.toml")
+    config = validate_document({**base, "offsite": {"url": "file:///mnt/offsite"}}, "t.toml")
+    assert config.databases[0].wal_archive and config.databases[0].wal_spool == "/var/lib/tradeops/wal-spool"
+
+
+def test_restore_command_never_says_not_found_for_a_broken_call(tmp_path):
+    """Exit 1 tells PostgreSQL "not in the archive", ending recovery early: a usage error or a
+    queue that cannot be asked must stop the recovery instead (exit > 125)."""
+    usage = subprocess.run([sys.executable, "-m", "tradeops.wal.cli", "get", "000000010000000000000001"],
+                           capture_output=True, text=True)
+    no_queue = subprocess.run([sys.executable, "-m", "tradeops.wal.cli", "get", "000000010000000000000001",
+                               str(tmp_path / "x"), "--queue", str(tmp_path / "none"), "--timeout", "1"],
+                              capture_output=True, text=True)
+    (tmp_path / "q" / "requests").mkdir(parents=True)
+    (tmp_path / "q" / "000000010000000000000002.missing").touch()
+    missing = subprocess.run([sys.executable, "-m", "tradeops.wal.cli", "get", "000000010000000000000002",
+                              str(tmp_path / "x"), "--queue", str(tmp_path / "q"), "--timeout", "0.3"],
+                             capture_output=True, text=True)
+    assert usage.returncode == 255 and no_queue.returncode == 255 and "cannot ask" in no_queue.stderr
+    assert missing.returncode == 255 and "no answer" in missing.stderr  # a stale answer is not taken for a new one
