@@ -16,7 +16,7 @@ Checklist:
    dated up to `rpo_window_seconds` before the target time is there with the source's content.
 5. Left running for you (`keep_running`: port, socket and data folder in the report) or stopped
    and removed. Audited with who ran it, the backup, the target time and the outcome.
-A target time without a naive zone is UTC.
+A target time without a zone is UTC.
 """
 
 from __future__ import annotations

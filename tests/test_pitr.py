@@ -254,6 +254,25 @@ def test_drain_refuses_a_spool_file_damaged_after_spooling(tmp_path):
     assert archive_info(storage, archive_prefix("e", "db", 7002))["wal_segment_size"] == 1 << 20
 
 
+def test_the_hundredth_drain_keeps_the_archive_contiguous_and_the_spool_empty(tmp_path):
+    pgdata, spool = fake_cluster(tmp_path / "data", 7003), tmp_path / "spool"
+    spool.mkdir()
+    storage = OffsiteStorage(url=f"file://{tmp_path}/offsite")
+    prefix = archive_prefix("e", "db", 7003)
+    for run_number in range(1, 101):
+        segment = fake_segment(pgdata, f"0000000100000000{run_number:08X}", 7003, size=1 << 16,
+                               fill=bytes([run_number]))
+        push(segment, spool, pgdata)
+        segment.unlink()  # PostgreSQL recycles it once archive_command said 0
+        result = drain_spool(storage, "e", "db", spool, publish_offsite)
+        assert result.uploaded == [segment.name] and not result.failures and not result.left
+        if run_number in (2, 10, 100):
+            inventory = wal_inventory(storage, prefix, archive_info(storage, prefix)["wal_segment_size"])
+            assert inventory.segments() == {1: list(range(1, run_number + 1))} and not find_gaps(inventory)
+            assert inventory.newest_segment() == segment.name
+    assert not any((spool / "7003").iterdir())
+
+
 # -- restore to a point in time ----------------------------------------------------------------------
 
 def test_restore_between_two_writes_holds_the_first_and_not_the_second(archived):

@@ -16,13 +16,13 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import psycopg2
 
 from blocks import OffsiteStorage
 from tasks.databases import connect, libpq_command_env
 from tasks.files import atomic_write_bytes, sha256_file
+from tasks.pitr.archive import Upload
 from tasks.pitr.cluster import pg_binary
 from tasks.pitr.layout import BACKUP_INFO, archive_prefix, base_prefix, system_of_key, target_prefix
 from tradeops.wal.names import Segment, parse_lsn, segment_of_lsn
@@ -122,9 +122,6 @@ def take_base_backup(url: str, environment: str, target: str, folder: Path) -> B
                       int(segment_size), int(version), files)
 
 
-Upload = Callable[[OffsiteStorage, Path, str, str, int], str]
-
-
 def publish_base_backup(storage: OffsiteStorage, backup: BaseBackup, folder: Path, upload: Upload) -> BaseBackup:
     """Upload every file (size and SHA-256 checked), then backup.json: a backup without its
     backup.json is incomplete and never chosen by a restore."""
@@ -145,12 +142,13 @@ def base_backups(storage: OffsiteStorage, environment: str, target: str) -> list
     """Every complete base backup of the target offsite (all its clusters), oldest first."""
     found = []
     for key in storage.list_keys(target_prefix(environment, target) + "/"):
-        if key.endswith(f"/base/{key.split('/')[-2]}/{BACKUP_INFO}") and system_of_key(key, environment, target):
+        parts = key.split("/")
+        if parts[-1] == BACKUP_INFO and parts[-3] == "base" and system_of_key(key, environment, target):
             found.append(BaseBackup.from_dict(json.loads(storage.read_bytes(key))))
     return sorted(found, key=lambda b: b.stopped_at)
 
 
-def describe(backup: BaseBackup) -> str:
+def describe_backup(backup: BaseBackup) -> str:
     size = sum(f.size for f in backup.files)
     return (f"{backup.backup_id} (timeline {backup.timeline}, {backup.start_lsn} .. {backup.stop_lsn}, stopped "
             f"{backup.stop_time}, {size / 2**20:.1f} MiB)")

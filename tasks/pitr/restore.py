@@ -35,7 +35,7 @@ from tasks.databases import connect, libpq_dsn
 from tasks.files import sha256_file
 from tasks.pitr import cluster
 from tasks.pitr.archive import archive_info
-from tasks.pitr.basebackup import BaseBackup, base_backups, describe
+from tasks.pitr.basebackup import BaseBackup, base_backups, describe_backup
 from tasks.pitr.fetcher import WalFetcher
 from tasks.pitr.gaps import find_gaps, wal_inventory
 from tasks.pitr.layout import archive_prefix
@@ -205,7 +205,7 @@ def restore_to_time(storage: OffsiteStorage, environment: str, target: str, sour
     if folder.exists() and any(folder.iterdir()):
         raise PitrError(f"{folder} exists and is not empty: choose another folder or remove it")
     backup = choose_base_backup(base_backups(storage, environment, target), target_time)
-    result.backup_id, result.backup, result.server_major = backup.backup_id, describe(backup), backup.major
+    result.backup_id, result.backup, result.server_major = backup.backup_id, describe_backup(backup), backup.major
     prefix = archive_prefix(environment, target, backup.system_identifier)
     info = archive_info(storage, prefix)
     segment_size = info["wal_segment_size"] if info else backup.wal_segment_size
