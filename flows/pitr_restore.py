@@ -31,9 +31,9 @@ from prefect.states import State
 from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
-from tasks.pitr import prove_rpo_task, restore_to_time_task
+from tasks.pitr.prove import restore_and_prove
 from tasks.pitr.report import pitr_report
-from tasks.pitr.restore import PitrError, PitrResult, stop_restored
+from tasks.pitr.restore import PitrError, PitrResult
 from tasks.pitr.rpo import RPO_WINDOW
 from tasks.reporting import final_state, publish_summary
 from tradeops.store.records import append_audit
@@ -53,27 +53,10 @@ def pitr_restore(environment: str = "default", target_time: datetime | Literal["
     except (AccessDenied, PitrError) as exc:
         return _report(env, PitrResult(database or "", target_time if moment is None else moment.isoformat(),
                                        inclusive, problems=[str(exc)]), None)
-    storage = env.block.offsite()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(directory) if directory else env.block.output_dir("pitr", "restores") / f"{db.target}-{stamp}"
-    source_url = db.url.get_secret_value()
-    try:
-        result = restore_to_time_task(storage, env.name, db.target, source_url, moment, folder, inclusive,
-                                      keep_running=True, timeout=timeout_seconds, probe_query=db.probe_query)
-    except PitrError as exc:
-        result = PitrResult(db.target, target_time if moment is None else moment.isoformat(), inclusive,
-                            problems=[str(exc)])
-    rpo = None
-    if result.running and moment is not None and db.freshness_table:
-        try:
-            rpo = prove_rpo_task(source_url, result.database_url, db.freshness_table, db.freshness_column, moment,
-                                 timedelta(seconds=rpo_window_seconds))
-        except Exception as exc:  # noqa: BLE001 - reported as the restore's problem
-            result.problems.append(f"RPO proof failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}")
-        if rpo is not None and not rpo.passed:
-            result.problems.append(f"RPO not met: {rpo.describe()}")
-    if result.running and not (keep_running and result.passed):
-        stop_restored(result)
+    result, rpo = restore_and_prove(env.block.offsite(), env.name, db, moment, folder, inclusive, keep_running,
+                                    timedelta(seconds=rpo_window_seconds), timeout_seconds)
     append_audit(env.store_url, "pitr_restore", actor.user, success=result.passed,
                  details={"target": f"db:{db.target}", "target_time": result.target_time, "inclusive": inclusive,
                           "backup_id": result.backup_id, "recovered_to": result.recovered_to,

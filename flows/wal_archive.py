@@ -31,7 +31,7 @@ from tasks.locks import ensure_locks, lock_name, target_lock
 from tasks.pitr import drain_spool_task
 from tasks.pitr.archive import DrainResult, archive_info
 from tasks.pitr.basebackup import base_backups
-from tasks.pitr.gaps import Gap, find_gaps, wal_inventory
+from tasks.pitr.gaps import ArchivedFile, Gap, find_gaps, wal_inventory
 from tasks.pitr.layout import archive_prefix
 from tasks.pitr.report import wal_archive_report
 from tasks.pitr.status import ArchiverStatus, archiver_status
@@ -88,11 +88,15 @@ def archive_target(env: LoadedEnvironment, storage: OffsiteStorage, db: Database
         prefix = archive_prefix(env.name, db.target, system)
         info = archive_info(storage, prefix)
         inventory = wal_inventory(storage, prefix, info["wal_segment_size"] if info else DEFAULT_SEGMENT_SIZE)
+        for waiting in drain.left:  # still spooled (reported as such): late, not lost
+            if waiting.system_identifier == system:
+                inventory.files.setdefault(waiting.name, ArchivedFile(waiting.name, waiting.sha256, ""))
         backups = [b for b in base_backups(storage, env.name, db.target) if b.system_identifier == system]
         since = backups[0].start_segment() if backups else None
         outcome.system_identifier = system
-        outcome.newest_segment = inventory.newest_segment()
-        outcome.archived_files = len(inventory.files)
+        outcome.newest_segment = max((n for n, f in inventory.files.items() if f.key and wal_kind(n) == "segment"),
+                                     default=None)
+        outcome.archived_files = sum(1 for f in inventory.files.values() if f.key)
         outcome.gaps += find_gaps(inventory, since)
     last = status.last_archived_wal
     if last and wal_kind(last) == "segment" and (outcome.newest_segment or "") < last \
