@@ -24,9 +24,10 @@ def restore_and_prove(storage: OffsiteStorage, environment: str, db: DatabaseTar
     try:
         result = restore_to_time_task(storage, environment, db.target, source_url, target_time, folder, inclusive,
                                       keep_running=True, timeout=timeout, probe_query=db.probe_query)
-    except PitrError as exc:
+    except Exception as exc:  # noqa: BLE001 - no base backup, offsite unreadable: the run reports it
+        reason = str(exc) if isinstance(exc, PitrError) else f"{type(exc).__name__}: {exc}"
         return PitrResult(db.target, target_time.isoformat() if target_time else "latest", inclusive,
-                          problems=[str(exc)]), None
+                          problems=[reason]), None
     rpo = None
     if result.running and target_time is not None and db.freshness_table:
         try:

@@ -69,6 +69,9 @@ def pitr_report(environment: str, result, rpo) -> str:
             ["table", "rows up to", "source rows", "restored rows", "content", "newest restored row", "RPO"],
             [(rpo.table, rpo.cutoff, rpo.source_rows, rpo.restored_rows, "equal" if rpo.passed else "differs",
               rpo.newest_restored or "", f"{rpo.rpo_seconds:.1f} s" if rpo.rpo_seconds is not None else "")]))
+    if result.gaps:
+        lines.append("Gaps in the WAL archive after the base backup (no restore passes them): "
+                     + "; ".join(result.gaps))
     if result.running:
         lines.append(f"Connect: `psql \"{result.database_url}\"`. Stop: `pg_ctl -D {result.data_dir} -m fast stop` "
                      f"(as the cluster owner), then remove {result.folder}.")

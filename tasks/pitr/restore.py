@@ -248,9 +248,10 @@ def restore_to_time(storage: OffsiteStorage, environment: str, target: str, sour
                            result.gaps)
         result.recovery_seconds = time.monotonic() - recovery_started
         with connect(result.database_url) as conn, conn.cursor() as cur:
-            cur.execute("SELECT pg_last_xact_replay_timestamp(), (SELECT timeline_id FROM pg_control_checkpoint())")
-            replayed, result.timeline = cur.fetchone()
-            result.recovered_to = replayed.isoformat() if replayed else None
+            # the timeline from the WAL being written: pg_control has it only after the next checkpoint
+            cur.execute("SELECT pg_last_xact_replay_timestamp(), pg_walfile_name(pg_current_wal_lsn())")
+            replayed, current_wal = cur.fetchone()
+            result.recovered_to, result.timeline = replayed.isoformat() if replayed else None, int(current_wal[:8], 16)
             if probe_query:
                 try:
                     cur.execute(probe_query)
@@ -258,7 +259,7 @@ def restore_to_time(storage: OffsiteStorage, environment: str, target: str, sour
                 except psycopg2.Error as exc:
                     result.problems.append(f"probe query failed: {str(exc).strip().splitlines()[0]}")
         result.running = True
-    except (PitrError, cluster.ClusterError, OSError, psycopg2.Error, tarfile.TarError) as exc:
+    except Exception as exc:  # noqa: BLE001 - offsite, disk, server: named in the result, the cluster cleaned up
         result.problems.append(str(exc) if isinstance(exc, (PitrError, cluster.ClusterError))
                                else f"{type(exc).__name__}: {exc}")
     finally:
