@@ -2,7 +2,7 @@
 
 Real segments: a private cluster (initdb/pg_ctl, as `postgres` when run as root) writes rows and
 switches segments until N are collected. Then, over the same N segments, one process run, medians
-of R rounds, each into an empty destination:
+of R rounds (the methods interleaved in each round), each into an empty destination:
 
 - tradeops: `tradeops-wal push SEGMENT --spool DIR` once per segment, as PostgreSQL runs
   archive_command (header and system identifier checked, SHA-256, written, fsynced, renamed),
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -145,6 +146,9 @@ def main() -> None:
               f"{1000 * start_seconds([TRADEOPS, 'wal', 'push', '--help']):.0f} ms, `true` "
               f"{1000 * start_seconds(['true']):.1f} ms")
         counters = host_cpu_counters()
+        binary = pgbackrest_binary(root)
+        if binary is None:
+            print("pgBackRest: not installable here; the floor is the baseline")
 
         def fresh(name: str) -> Path:
             work = root / name
@@ -152,38 +156,35 @@ def main() -> None:
             work.mkdir()
             return work
 
-        parts: list[tuple[float, float]] = []
+        def timed(fn) -> float:
+            start = time.perf_counter()
+            fn()
+            return time.perf_counter() - start
 
-        def run_ours() -> None:
-            parts.append(ours(segments, data, fresh("ours")))
+        def pushed_by_pgbackrest(compress: str) -> float:
+            work = fresh(f"pgbr-{compress}")
+            pgbackrest_stanza(binary, data, sock, port, work)
+            return timed(lambda: pgbackrest(binary, segments, data, work, compress))
 
-        t_ours = median_seconds(run_ours, args.rounds)
-        push_s = sorted(p for p, _ in parts)[len(parts) // 2]
-        drain_s = sorted(d for _, d in parts)[len(parts) // 2]
-        t_floor = median_seconds(lambda: floor(segments, fresh("floor")), args.rounds)
+        # rounds interleave the methods, so a neighbour's load shifts all of them alike
+        samples: dict[str, list[float]] = {}
+        for _ in range(args.rounds):
+            push_s, drain_s = ours(segments, data, fresh("ours"))
+            round_times = {"ours": push_s + drain_s, "push": push_s, "drain": drain_s,
+                           "floor": timed(lambda: floor(segments, fresh("floor")))}
+            if binary is not None:
+                round_times["pgbr-none"] = pushed_by_pgbackrest("none")
+                round_times["pgbr-gz"] = pushed_by_pgbackrest("gz")
+            for key, value in round_times.items():
+                samples.setdefault(key, []).append(value)
+        median = {key: statistics.median(values) for key, values in samples.items()}
+        t_ours, push_s, t_floor, t_pgbr = median["ours"], median["push"], median["floor"], median.get("pgbr-none")
         rows = [("tradeops (push per segment + drain offsite)", t_ours),
-                ("  of which `tradeops-wal push` x N", push_s), ("  of which the drain", drain_s),
+                ("  of which `tradeops-wal push` x N", push_s), ("  of which the drain", median["drain"]),
                 ("cp + sha256sum per segment (floor)", t_floor)]
-        binary = pgbackrest_binary(root)
-        t_pgbr = None
-        if binary is None:
-            print("pgBackRest: not installable here; the floor is the baseline")
-        else:
-            def run_pgbackrest(compress: str) -> None:
-                work = fresh(f"pgbr-{compress}")
-                pgbackrest_stanza(binary, data, sock, port, work)
-                start = time.perf_counter()
-                pgbackrest(binary, segments, data, work, compress)
-                timings.append(time.perf_counter() - start)
-
-            for compress in ("none", "gz"):
-                timings: list[float] = []
-                for _ in range(args.rounds):
-                    run_pgbackrest(compress)
-                median = sorted(timings)[len(timings) // 2]
-                rows.append((f"pgBackRest archive-push per segment, compress-type={compress}", median))
-                if compress == "none":
-                    t_pgbr = median
+        if binary is not None:
+            rows += [("pgBackRest archive-push per segment, compress-type=none", t_pgbr),
+                     ("pgBackRest archive-push per segment, compress-type=gz", median["pgbr-gz"])]
         for label, seconds in rows:
             print(f"  {label:<58} {seconds:7.3f} s  {size / MIB / seconds:7.0f} MiB/s")
         pgbr = f", pgBackRest archive-push (uncompressed) {t_pgbr / push_s:.2f}x" if t_pgbr else ""
