@@ -19,6 +19,7 @@ import shutil
 import time
 
 from prefect import flow
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
 from tasks.access import current_actor
@@ -48,7 +49,8 @@ def base_backup(environment: str = "default", targets: list[str] | None = None) 
     done = []
     upload = publish_offsite_task_for(storage) if storage else None
     actor = current_actor(env)
-    for db in databases:
+    artifact = create_progress_artifact(0.0, key="base-backup-progress", description="base backups taken")
+    for number, db in enumerate(databases, 1):
         folder = env.block.output_dir("pitr", "base") / f".{db.target}-{os.getpid()}-{time.time_ns()}.partial"
         started = time.monotonic()
         try:
@@ -62,6 +64,7 @@ def base_backup(environment: str = "default", targets: list[str] | None = None) 
             continue
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+            update_progress_artifact(artifact, 100.0 * number / len(databases))
         done.append((backup, time.monotonic() - started))
         append_audit(env.store_url, "pitr_base_backup", actor.user,
                      details={"target": f"db:{db.target}", "backup_id": backup.backup_id,

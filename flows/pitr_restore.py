@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from prefect import flow
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
 from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
@@ -55,8 +56,12 @@ def pitr_restore(environment: str = "default", target_time: datetime | Literal["
                                        inclusive, problems=[str(exc)]), None)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(directory) if directory else env.block.output_dir("pitr", "restores") / f"{db.target}-{stamp}"
+    artifact = create_progress_artifact(0.0, key="pitr-restore-progress",
+                                        description=f"point-in-time restore of db:{db.target}")
     result, rpo = restore_and_prove(env.block.offsite(), env.name, db, moment, folder, inclusive, keep_running,
-                                    timedelta(seconds=rpo_window_seconds), timeout_seconds)
+                                    timedelta(seconds=rpo_window_seconds), timeout_seconds,
+                                    progress=lambda percent: update_progress_artifact(artifact, percent))
+    update_progress_artifact(artifact, 100.0)
     append_audit(env.store_url, "pitr_restore", actor.user, success=result.passed,
                  details={"target": f"db:{db.target}", "target_time": result.target_time, "inclusive": inclusive,
                           "backup_id": result.backup_id, "recovered_to": result.recovered_to,

@@ -26,6 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 from urllib.parse import quote, urlparse
 
 import psycopg2
@@ -198,9 +199,12 @@ def failure_reason(log: Path, fetcher: WalFetcher, gaps: list[str]) -> str:
 
 def restore_to_time(storage: OffsiteStorage, environment: str, target: str, source_url: str,
                     target_time: datetime | None, folder: Path, inclusive: bool = True, keep_running: bool = False,
-                    timeout: float = RECOVERY_TIMEOUT_SECONDS, probe_query: str | None = None) -> PitrResult:
-    """Restore `target` to `target_time` (None: latest) into a scratch cluster under `folder`."""
+                    timeout: float = RECOVERY_TIMEOUT_SECONDS, probe_query: str | None = None,
+                    progress: Callable[[float], None] | None = None) -> PitrResult:
+    """Restore `target` to `target_time` (None: latest) into a scratch cluster under `folder`;
+    `progress` hears the percentage done after each step."""
     started = time.monotonic()
+    progress = progress or (lambda percent: None)
     result = PitrResult(target, target_time.isoformat() if target_time else "latest", inclusive, folder=str(folder))
     if folder.exists() and any(folder.iterdir()):
         raise PitrError(f"{folder} exists and is not empty: choose another folder or remove it")
@@ -222,9 +226,11 @@ def restore_to_time(storage: OffsiteStorage, environment: str, target: str, sour
         for path in (queue, queue / REQUESTS, socket_dir):
             path.mkdir(mode=0o700)
         fetch_base_backup(storage, backup, folder / "base")
+        progress(30.0)
         unpack(folder / "base", data)
         verify_unpacked(backup, folder / "base", data)
         shutil.rmtree(folder / "base")
+        progress(45.0)
         result.fetch_seconds = time.monotonic() - started
         result.port = cluster.free_port()
         configure(data, recovery_settings(data, queue, socket_dir, result.port, target_time, inclusive),
@@ -244,9 +250,11 @@ def restore_to_time(storage: OffsiteStorage, environment: str, target: str, sour
             cluster.start(major, data, log, timeout)
         except cluster.ClusterError:
             raise PitrError(failure_reason(log, fetcher, result.gaps)) from None
+        progress(60.0)
         wait_for_promotion(major, data, socket_url(socket_dir, result.port, user, "postgres"), log, fetcher, timeout,
                            result.gaps)
         result.recovery_seconds = time.monotonic() - recovery_started
+        progress(90.0)
         with connect(result.database_url) as conn, conn.cursor() as cur:
             # the timeline from the WAL being written: pg_control has it only after the next checkpoint
             cur.execute("SELECT pg_last_xact_replay_timestamp(), pg_walfile_name(pg_current_wal_lsn())")
