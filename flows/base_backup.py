@@ -26,6 +26,7 @@ from tasks.access import current_actor
 from tasks.backup import publish_offsite_task_for
 from tasks.environment import load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
+from tasks.locks import target_lock, writer_lock
 from tasks.pitr import take_base_backup_task
 from tasks.pitr.basebackup import BaseBackupError, publish_base_backup
 from tasks.pitr.report import base_backup_report
@@ -54,7 +55,9 @@ def base_backup(environment: str = "default", targets: list[str] | None = None) 
         folder = env.block.output_dir("pitr", "base") / f".{db.target}-{os.getpid()}-{time.time_ns()}.partial"
         started = time.monotonic()
         try:
-            backup = take_base_backup_task(db.url.get_secret_value(), env.name, db.target, folder)
+            # the writer lease every run that dumps the database holds: never beside its maintenance
+            with target_lock(writer_lock(env.name, f"db:{db.target}", env.store_url), f"db:{db.target}"):
+                backup = take_base_backup_task(db.url.get_secret_value(), env.name, db.target, folder)
             backup = publish_base_backup(storage, backup, folder, upload)
         except Exception as exc:  # noqa: BLE001 - one database failing fails that database only
             reason = str(exc) if isinstance(exc, BaseBackupError) else f"{type(exc).__name__}: {exc}"

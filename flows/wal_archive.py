@@ -27,7 +27,7 @@ from tasks.alerts import Alert, send_once_task
 from tasks.backup import publish_offsite_task_for
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
-from tasks.locks import ensure_locks, lock_name, target_lock
+from tasks.locks import lock_for, target_lock
 from tasks.pitr import drain_spool_task
 from tasks.pitr.archive import DrainResult, archive_info
 from tasks.pitr.basebackup import base_backups
@@ -75,9 +75,7 @@ def wal_archive(environment: str = "default") -> State:
 def archive_target(env: LoadedEnvironment, storage: OffsiteStorage, db: DatabaseTarget) -> TargetArchive:
     # the archiver first: whatever it says it archived is in the spool by the time the drain starts
     status = archiver_status(db.url.get_secret_value())
-    lock = lock_name("wal", env.name, db.target)
-    ensure_locks([lock])
-    with target_lock(lock, f"the WAL spool of db:{db.target}"):
+    with target_lock(lock_for("wal", env.name, db.target, env.store_url), f"the WAL spool of db:{db.target}"):
         drain = drain_spool_task(storage, env.name, db.target, Path(db.wal_spool), publish_offsite_task_for(storage))
     outcome = TargetArchive(db.target, drain, status)
     outcome.problems += drain.failures
