@@ -27,6 +27,7 @@ from tasks.backup import (
     publish_offsite_task_for,
 )
 from tasks.backup.catalog import COMPLIANCE_KINDS, complete_set, expires_at, fail_set, last_verified, open_set
+from tasks.backup.encryption import KeyUnavailable, load_key
 from tasks.backup.manifest import MANIFEST, MANIFEST_COPY, ArtifactEntry, Manifest, write_manifest
 from tasks.backup.offsite import offsite_failure_reason
 from tasks.backup.recovery_doc import RECOVERY_DOC, write_recovery_doc
@@ -70,6 +71,12 @@ def run_backup_set(env: LoadedEnvironment, kind: str) -> State:
 
 def _run_backup_set(env: LoadedEnvironment, kind: str) -> State:
     logger = get_run_logger()
+    unusable_key = encryption_key_problem(env.block.backup_encryption_key_block)
+    if unusable_key:  # every artifact would fail sealing: say why once, before anything is written
+        result = {"set_id": None, "failures": {"encryption": unusable_key}, "artifacts": []}
+        return final_state(publish_summary(f"{kind}-backup", env.name, env.store_url,
+                                           f"# {kind} backup\n\nNothing was backed up: {unusable_key}", result,
+                                           unusable_key), unusable_key)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     set_id = new_set_id(kind, now, current_flow_run_id())
     root = env.block.output_dir("backups", env.name)
@@ -123,6 +130,18 @@ def _run_backup_set(env: LoadedEnvironment, kind: str) -> State:
         if expired:
             logger.info("retention removed %d expired set(s): %s", len(expired), ", ".join(expired))
     return report_set(env, kind, manifest, final, failures, storage, expired)
+
+
+def encryption_key_problem(key_block: str | None) -> str | None:
+    """Why the configured backup key cannot be used (its Secret block is gone or holds no 256-bit
+    key, e.g. edited in the UI since the last apply), or None."""
+    if not key_block:
+        return None
+    try:
+        load_key(key_block)
+    except KeyUnavailable as exc:
+        return f"backups.encryption_key_block: {exc}"
+    return None
 
 
 def submit_target_backups(env: LoadedEnvironment, staging: Path, incremental: bool) -> tuple[dict, dict[str, str]]:
