@@ -14,18 +14,29 @@ from prefect.client.orchestration import get_client
 PAGE = 200  # the API's default page limit
 
 
-def block_documents() -> dict[str, tuple]:
+def block_documents(name_like: str = "%") -> dict[str, tuple]:
+    """Block documents whose name is LIKE `name_like`: their last update and data."""
+    from prefect.client.schemas.objects import BlockDocument
+
     documents = {}
     with get_client(sync_client=True) as client:
         offset = 0
         while True:
-            page = client.read_block_documents(offset=offset, limit=PAGE, include_secrets=True)
+            response = client.request("POST", "/block_documents/filter", json={
+                "block_documents": {"name": {"like_": name_like}}, "include_secrets": True,
+                "offset": offset, "limit": PAGE})
+            page = BlockDocument.model_validate_list(response.json())
             for doc in page:
                 documents[f"{doc.block_type.slug}/{doc.name}"] = (
                     str(doc.updated), json.dumps(doc.data, sort_keys=True, default=str))
             if len(page) < PAGE:
                 return documents
             offset += PAGE
+
+
+def block_document_count() -> int:
+    with get_client(sync_client=True) as client:
+        return client.request("POST", "/block_documents/count", json={}).json()
 
 
 def flow_run_count() -> int:
@@ -51,12 +62,17 @@ def files_below(folder: Path) -> dict[str, tuple]:
 @dataclass(frozen=True)
 class Snapshot:
     blocks: dict[str, tuple]
+    block_count: int
     flow_runs: int
     files: dict[str, tuple]
 
     @classmethod
-    def take(cls, folder: Path) -> "Snapshot":
-        return cls(block_documents(), flow_run_count(), files_below(folder))
+    def take(cls, folder: Path, blocks_like: str | None = "%", counts: bool = True) -> "Snapshot":
+        """Everything below `folder`, the block documents named LIKE `blocks_like` (default all;
+        a prefix keeps it quick when the server holds many; None: none) and, with `counts`, how
+        many block documents and flow runs there are in all."""
+        return cls(block_documents(blocks_like) if blocks_like else {}, block_document_count() if counts else -1,
+                   flow_run_count() if counts else -1, files_below(folder))
 
     def changes_since(self, before: "Snapshot") -> list[str]:
         """What differs, one line each (empty: nothing was written)."""
@@ -65,6 +81,8 @@ class Snapshot:
             for key in sorted(set(now) | set(then)):
                 if now.get(key) != then.get(key):
                     changes.append(f"{kind} {key}: {'added' if key not in then else 'removed' if key not in now else 'changed'}")
+        if self.block_count != before.block_count:
+            changes.append(f"block documents: {before.block_count} -> {self.block_count}")
         if self.flow_runs != before.flow_runs:
             changes.append(f"flow runs: {before.flow_runs} -> {self.flow_runs}")
         return changes

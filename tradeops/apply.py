@@ -13,6 +13,8 @@ backup key is 32 bytes), the data folder can be a folder, the ops store answers.
 from __future__ import annotations
 
 import os
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -127,10 +129,18 @@ def _aws_credentials(block_name: str) -> None:
 
 
 def _store_answers(key: str, url: str) -> None:
-    """The ops store is reachable: PostgreSQL accepts a connection; SQLite's folder is a folder.
-    Nothing is created here (`--check` runs it too)."""
+    """The ops store can be opened: PostgreSQL accepts a connection; a SQLite file that exists is
+    a SQLite database, one that does not can be created. Nothing is created here (`--check` too)."""
     if is_sqlite(url):
-        _folder(key, Path(sqlite_path(url)).expanduser().resolve().parent)
+        database = Path(sqlite_path(url)).expanduser().resolve()
+        if not database.exists():
+            _folder(key, database.parent)
+            return
+        try:
+            with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+                conn.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.Error as exc:
+            raise ConfigError(f"{key}: {database} is not a SQLite database tradeops can open: {exc}") from None
         return
     try:
         psycopg2.connect(libpq_dsn(url), connect_timeout=CONNECT_TIMEOUT_S).close()
@@ -252,8 +262,11 @@ def apply_config(config: TradeopsConfig, path: Path, check_only: bool = False
     if check_only:
         return [], environment
     Path(environment.data_dir).mkdir(parents=True, exist_ok=True)
+    store = environment.store_url()
+    if is_sqlite(store):
+        Path(sqlite_path(store)).expanduser().parent.mkdir(parents=True, exist_ok=True)
     try:
-        open_store(environment.store_url())  # created and migrated now, so the apply's audit record lands
+        open_store(store)  # created and migrated now, so the apply's audit record lands
     except (SQLAlchemyError, OSError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise ConfigError(f"{path}: ops_store.url: cannot open the ops store: {reason}") from None
