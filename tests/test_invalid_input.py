@@ -155,7 +155,7 @@ def test_file_offsite_url_with_a_host(case, capsys):
 
 @pytest.mark.parametrize("url, problem", [
     ("postgresql://ops:hunter2@@db/::", "not a valid host name"),
-    ("postgresql://ops@db:notaport/platform", "is not a PostgreSQL URL libpq can read"),
+    ("postgresql://ops@db:notaport/platform", "notaport"),
     ("postgresql://ops@db:99999/platform", "the port must be a number from 1 to 65535"),
     ("postgresql://ops@db/platform?colour=blue", 'invalid URI query parameter: "colour"'),
     ("postgresql://ops@db:5432", "names no database"),

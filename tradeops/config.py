@@ -17,7 +17,8 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_type_hints
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from annotated_types import Interval
 from pydantic import (
@@ -68,7 +69,7 @@ TARGET_SCHEMES = ("sqlite", *POSTGRES_SCHEMES)
 
 
 def store_url(value: str) -> str:
-    return database_url(value, STORE_SCHEMES)
+    return database_url(value, STORE_SCHEMES, sqlalchemy=True)  # the ops store is opened by SQLAlchemy
 
 
 def target_database_url(value: str) -> str:
@@ -374,6 +375,67 @@ class TradeopsConfig(_Strict):
                     raise ValueError(f"{section}: name {item.name!r} is used twice")
                 seen.add(item.name)
         return self
+
+
+def _interval_of(annotation: Any, metadata: list[Any]) -> tuple[Any, Interval | None]:
+    """(the bare type, its bounds) of a field's annotation: through Optional and Annotated."""
+    bounds = next((m for m in metadata if isinstance(m, Interval)), None)
+    while True:
+        if get_origin(annotation) is Annotated:
+            base, *extra = get_args(annotation)
+            bounds = bounds or next((m for m in extra if isinstance(m, Interval)), None)
+            annotation = base
+        elif get_origin(annotation) in (Union, UnionType) and type(None) in get_args(annotation):
+            annotation = next(a for a in get_args(annotation) if a is not type(None))
+        else:
+            return annotation, bounds
+
+
+def numeric_settings() -> list[tuple[str, str, str]]:
+    """(key, default, bounds) of every numeric setting of tradeops.toml, in file order: the
+    schema's fields, then the thresholds and evaluation settings overridable by name. The README's
+    table lists exactly these (tests/test_config.py checks it)."""
+    from tasks.experiments.statistics.settings import SETTING_BOUNDS, EvaluationSettings
+    from tasks.health.thresholds import HEALTH_THRESHOLDS
+    from tasks.maintenance.thresholds import MAINTENANCE_BOUNDS, MAINTENANCE_THRESHOLDS
+
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            annotation, bounds = _interval_of(field.annotation, field.metadata)
+            key = f"{prefix}{name}"
+            if get_origin(annotation) is list and isinstance(get_args(annotation)[0], type) \
+                    and issubclass(get_args(annotation)[0], BaseModel):
+                walk(get_args(annotation)[0], f"{key}[].")
+            elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, f"{key}.")
+            elif get_origin(annotation) is dict:
+                value, value_bounds = _interval_of(get_args(annotation)[1], [])
+                if value_bounds is not None:
+                    rows.append((f"{key}.<class>", "per class", interval_text(value_bounds)))
+            elif bounds is not None:
+                rows.append((key, _shown(field.default), interval_text(bounds)))
+
+    walk(TradeopsConfig, "")
+    for metric, threshold in HEALTH_THRESHOLDS.items():
+        rows.append((f"health.thresholds.{metric}.warn / .fail", f"{threshold.warn:g} / {threshold.fail:g}",
+                     f"{interval_text(threshold.bounds)} {threshold.unit}"))
+    for name, default in MAINTENANCE_THRESHOLDS.items():
+        whole = ", whole" if isinstance(default, int) else ""
+        rows.append((f"maintenance.thresholds.{name}", _shown(default), interval_text(MAINTENANCE_BOUNDS[name]) + whole))
+    types = get_type_hints(EvaluationSettings)
+    for name, bounds in SETTING_BOUNDS.items():
+        whole = ", whole" if types[name] is int else ""
+        rows.append((f"experiments.settings.{name}", _shown(getattr(EvaluationSettings(), name)),
+                     interval_text(bounds) + whole))
+    return rows
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
 def _location(loc: tuple[Any, ...]) -> str:

@@ -112,9 +112,9 @@ def offsite_url(value: str) -> str:
     return value
 
 
-def database_url(value: str, schemes: tuple[str, ...], allow_query: bool = True) -> str:
-    """A PostgreSQL URL libpq and SQLAlchemy both read (host, port 1-65535, a database name), or
-    `sqlite:///path` naming a file."""
+def database_url(value: str, schemes: tuple[str, ...], allow_query: bool = True, sqlalchemy: bool = False) -> str:
+    """A PostgreSQL URL libpq reads (hosts, ports 1-65535, a database name; with `sqlalchemy`,
+    one SQLAlchemy reads too: a single host), or `sqlite:///path` naming a file."""
     parts = _split(value, schemes)
     if parts.scheme == "sqlite":
         if parts.netloc:
@@ -127,12 +127,15 @@ def database_url(value: str, schemes: tuple[str, ...], allow_query: bool = True)
         return value
     libpq = "postgresql://" + value.partition("://")[2] if "://" in value else value
     try:
-        make_url(value)
         fields = parse_dsn(libpq)
-    except (ArgumentError, ValueError, ProgrammingError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{redacted(value)!r} is not a PostgreSQL URL libpq can read: "
-                         f"{reason.replace(value, redacted(value))}") from None
+    except ProgrammingError as exc:
+        raise ValueError(f"{redacted(value)!r} is not a PostgreSQL URL libpq can read: {_reason(exc, value)}") from None
+    if sqlalchemy:
+        try:
+            make_url(value)
+        except (ArgumentError, ValueError) as exc:
+            raise ValueError(f"{redacted(value)!r} is not a URL SQLAlchemy can read (it opens the ops store): "
+                             f"{_reason(exc, value)}") from None
     for host in filter(None, fields.get("host", "").split(",")):
         if not (host.startswith("/") or valid_host(host)):
             raise ValueError(f"{redacted(value)!r}: {host!r} is not a valid host name, IP address or socket folder")
@@ -142,6 +145,11 @@ def database_url(value: str, schemes: tuple[str, ...], allow_query: bool = True)
     if not fields.get("dbname"):
         raise ValueError(f"{redacted(value)!r} names no database: postgresql://user@host:5432/database")
     return value
+
+
+def _reason(exc: Exception, value: str) -> str:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return reason.replace(value, redacted(value))
 
 
 def clock_window(value: str) -> tuple[time, time]:
