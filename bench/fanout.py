@@ -1,7 +1,7 @@
 """Benchmark: fan-out of 50 git repository backups in one Prefect flow, by degree of concurrency.
 
 The flow submits one `backup-repository` task per repository, exactly as daily-backup does
-(tasks/backup backup_repository_task, each holding its target's one-slot lock, tasks/locks.py),
+(tasks/backup backup_repository_task, each holding its target's lease in the ops store, tasks/locks.py),
 and waits for all. Two ways of bounding how many run at once, each at 1, 2 and 4:
 - threads: the flow's ThreadPoolTaskRunner(max_workers=N);
 - slots: an unbounded thread pool (one thread per repository), every task first taking a slot of
@@ -95,20 +95,20 @@ def bench(args) -> None:
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from tasks.backup import backup_repository_task
-    from tasks.locks import ensure_locks, lock_name
+    from tasks.locks import lock_for
     from tradeops.sandbox.dataset import strategy_names
     from tradeops.sandbox.git_repos import create_strategy_repos
 
     @task(name="backup-repository-in-slot", cache_policy=NO_CACHE, task_run_name="backup-{target}")
-    def backup_in_slot(target: str, repo: Path, set_dir: Path, lock: str):
+    def backup_in_slot(target: str, repo: Path, set_dir: Path, lock):
         with concurrency(SLOTS, occupy=1, strict=True):
             return backup_repository_task.fn(target, repo, set_dir, None, lock=lock)
 
     @flow(name="bench-fanout-backup")
     def fanout_backup(repos: list[Path], set_dir: Path, slots: bool) -> int:
-        """daily-backup's git part: one lock per target, every task submitted at once, then awaited."""
-        locks = {repo: lock_name("backup", "bench", f"git:{repo.name}") for repo in repos}
-        ensure_locks(list(locks.values()))
+        """daily-backup's git part: one lease per target, every task submitted at once, then awaited."""
+        store = f"sqlite:///{set_dir.parent / 'ops.db'}"
+        locks = {repo: lock_for("backup", "bench", f"git:{repo.name}", store) for repo in repos}
         submit = ((lambda r: backup_in_slot.submit(f"git:{r.name}", r, set_dir, locks[r])) if slots else
                   (lambda r: backup_repository_task.submit(f"git:{r.name}", r, set_dir, None, lock=locks[r])))
         futures = [submit(repo) for repo in repos]

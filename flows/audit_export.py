@@ -28,7 +28,7 @@ from tasks.backup.offsite import publish_offsite
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.files import sha256_file
-from tasks.locks import ensure_locks, lock_name, target_lock
+from tasks.locks import lock_for, target_lock
 from tasks.reporting import final_state, markdown_table, publish_summary
 from tradeops.store.records import append_audit, current_flow_run_id
 
@@ -45,9 +45,7 @@ def audit_export(environment: str = "default") -> State:
     now = datetime.now(timezone.utc).replace(microsecond=0)
     folder = env.block.output_dir("audit-exports", env.name, f"{now:%Y%m%dT%H%M%SZ}")
     folder.mkdir(parents=True, exist_ok=True)
-    chain_lock = lock_name("audit-export", env.name, "chain")
-    ensure_locks([chain_lock])
-    with target_lock(chain_lock, f"the audit exports of {env.name}"):
+    with target_lock(lock_for("audit-export", env.name, "chain", env.store_url), f"the audit exports of {env.name}"):
         chain_report = verify_chain(env.store_url)
         with open_chain(env.store_url) as chain:
             check = check_against_exports(chain, storage, env.name, folder)

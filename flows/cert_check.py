@@ -35,7 +35,7 @@ from tasks.certificates import (
 )
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
-from tasks.locks import TargetBusy, ensure_locks, lock_name, target_lock
+from tasks.locks import TargetBusy, lock_for, target_lock
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 from tasks.access import current_actor
 from tradeops.store.records import append_audit
@@ -69,8 +69,7 @@ def renew_due(env: LoadedEnvironment, certs: CertificateSet, checks: list[Certif
     if not due or not certs.renew_command:
         return []
     logger = get_run_logger()
-    lock = lock_name("certs", env.name, certs.target)
-    ensure_locks([lock])
+    lock = lock_for("certs", env.name, certs.target, env.store_url)
     outcomes = []
     try:
         with target_lock(lock, f"certificate set {certs.target}"):

@@ -1,7 +1,8 @@
 """db-maintenance: weekly PostgreSQL maintenance that is safe unattended (runbooks 001 "Database
 Optimization", 002 "Database Maintenance", 004 "Weekly Maintenance"). Sundays 03:00 UTC.
 
-For every database target:
+For every database target, holding its writer lease (a backup dumping it is waited for, up to
+the lock timeout, then the database is refused; a backup waits for the maintenance the same way):
 1. Pre-flight (runbook 001 checklist): a verified backup younger than 24 h, fewer than 10 other
    connections, no critical work (probe, blackout windows), more than 20% disk free. Any item
    failing: not one maintenance statement runs for that database, and the report says which
@@ -18,7 +19,7 @@ Report: the checklist, every statement with its time, the post-flight, per datab
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import urlparse
 
 import psycopg2
@@ -28,6 +29,7 @@ from prefect.states import State
 from tasks.databases import connect, is_sqlite, libpq_dsn, scalar, sqlite_path
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
+from tasks.locks import TargetBusy, target_lock, writer_lock
 from tasks.maintenance.operations import (
     MAINTENANCE_LIMITS, Budget, Step, drop_reindex_leftovers, next_month_partitions, refresh_materialized_views,
     reindex_bloated, run_statement, tables_to_maintain, vacuum_analyze,
@@ -42,6 +44,7 @@ from tasks.maintenance.thresholds import thresholds_with
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
 from tradeops.store.records import append_audit
+from tradeops.clock import utcnow
 
 INVALID_INDEXES = "SELECT count(*) FROM pg_index WHERE NOT indisvalid"
 
@@ -55,7 +58,13 @@ def db_maintenance(environment: str = "default") -> State:
         return report_maintenance(env, [], {"access": str(exc)})
     results, failures = [], {}
     for db in env.block.databases():
-        result = maintain_database(env, db, actor.user)
+        target = f"db:{db.target}"
+        try:
+            with target_lock(writer_lock(env.name, target, env.store_url), f"the maintenance of {target}"):
+                result = maintain_database(env, db, actor.user)
+        except TargetBusy as exc:
+            result = {"target": target, "preflight": [], "steps": [], "postflight": [],
+                      "failure": f"not maintained, nothing was run: {exc}"}
         results.append(result)
         if result["failure"]:
             failures[f"db:{db.target}"] = result["failure"]
@@ -65,7 +74,7 @@ def db_maintenance(environment: str = "default") -> State:
 def maintain_database(env: LoadedEnvironment, db, user: str) -> dict:
     logger = get_run_logger()
     target, url = f"db:{db.target}", db.url.get_secret_value()
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     result = {"target": target, "preflight": [], "steps": [], "postflight": [], "failure": None}
     try:
         checklist = preflight(env, db, url, now)

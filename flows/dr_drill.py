@@ -3,7 +3,9 @@ whole, and measure RTO and RPO (runbooks 000 "Recovery Testing", 003 "Disaster R
 Testing", 004 "Recovery Procedures"). Quarterly, and on demand.
 
 Checklist:
-1. The newest verified set of the environment (catalog); its manifest from offsite only.
+1. The newest verified set of the environment (catalog); its manifest from offsite only (a
+   missing or corrupt manifest or copy, or the two disagreeing, fails the drill; the intact one
+   is still used to restore).
 2. Every target, concurrently: fetch its artifacts from offsite (SHA-256 checked), decrypt,
    restore into a scratch database `tradeops_drill_<environment>_<run>_<target>` or a scratch
    folder.
@@ -21,7 +23,7 @@ import re
 import shutil
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from prefect.states import State
 from tasks.backup.catalog import chosen_set
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
-from tasks.locks import ensure_locks, lock_name, target_lock
+from tasks.locks import lock_for, target_lock
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 from tasks.restore.drills import drill_history, record_drill, trend_markdown
 from tasks.restore.fetch import RestoreError, fetch_offsite, offsite_manifest
@@ -42,6 +44,7 @@ from tasks.restore import restore_target_task
 from tasks.restore.targets import Destination
 from tasks.access import current_actor
 from tradeops.store.records import append_audit, current_flow_run_id
+from tradeops.clock import utcnow
 
 SCRATCH_DB_PREFIX = "tradeops_drill_"
 
@@ -49,15 +52,13 @@ SCRATCH_DB_PREFIX = "tradeops_drill_"
 def dr_drill(environment: str = "default") -> State:
     """Restore the newest verified set from offsite into scratch resources and prove it whole."""
     env = load_environment(environment)
-    drill_lock = lock_name("drill", env.name, "run")
-    ensure_locks([drill_lock])
-    with target_lock(drill_lock, f"the DR drill of {env.name}"):
+    with target_lock(lock_for("drill", env.name, "run", env.store_url), f"the DR drill of {env.name}"):
         return run_drill(env)
 
 
 def run_drill(env: LoadedEnvironment) -> State:
     logger = get_run_logger()
-    started = datetime.now(timezone.utc)
+    started = utcnow()
     storage = env.block.offsite()
     databases = {f"db:{db.target}": db for db in env.block.databases()}  # each a block load: once
     servers = [db.url.get_secret_value() for db in databases.values() if not is_sqlite(db.url.get_secret_value())]
@@ -79,7 +80,8 @@ def run_drill(env: LoadedEnvironment) -> State:
     outcomes: list[dict] = []
     failure = None
     try:
-        manifest = offsite_manifest(storage, env.name, backup_set.set_id)
+        manifest, manifest_problems = offsite_manifest(storage, env.name, backup_set.set_id)
+        failure = "; ".join(manifest_problems) or None  # a bad manifest or copy is reported, never repaired
         rpo = (started - datetime.fromisoformat(manifest.created_at)).total_seconds()
         futures = {}
         for target, entries in manifest.by_target().items():
@@ -171,7 +173,7 @@ def report_drill(env: LoadedEnvironment, started: datetime, set_id: str | None,
     if not outcomes and not failure:
         failure = f"set {set_id} holds no artifacts"
     passed = failure is None
-    record_drill(env.store_url, env.name, set_id, started, datetime.now(timezone.utc), rto, rpo, passed, outcomes)
+    record_drill(env.store_url, env.name, set_id, started, utcnow(), rto, rpo, passed, outcomes)
     append_audit(env.store_url, "dr_drill", current_actor(env).user, success=passed,
                  details={"environment": env.name, "set_id": set_id, "rto_seconds": rto, "rpo_seconds": rpo})
     rows = [(STATUS_ICON["pass" if o["passed"] else "fail"], o["target"], f"{o.get('bytes', 0):,}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing, contextmanager
 from typing import Any, Iterator
+from urllib.parse import urlparse
 
 import psycopg2
 
@@ -22,6 +23,11 @@ def sqlite_path(url: str) -> str:
 
 def libpq_dsn(url: str) -> str:
     return url.replace("postgresql+psycopg2://", "postgresql://", 1)
+
+
+def database_name(url: str) -> str:
+    """The database a URL names (no credentials)."""
+    return urlparse(libpq_dsn(url)).path.lstrip("/")
 
 
 @contextmanager

@@ -247,19 +247,17 @@ def test_weekly_full_set_with_audit_trail_and_object_lock(backup_env, s3_endpoin
 
 
 def test_a_target_another_run_is_writing_is_not_written_twice(backup_env, monkeypatch):
-    from prefect.concurrency.sync import concurrency
+    from tasks.locks import lock_for, target_lock
 
-    from tasks.locks import ensure_locks, lock_name
-
-    # long enough for a free slot on a loaded test server (seen: >10 s once), short for the busy one
-    monkeypatch.setenv("TRADEOPS_TARGET_LOCK_TIMEOUT_SECONDS", "25")
-    busy = lock_name("backup", backup_env.name, "git:momentum_alpha")
-    ensure_locks([busy])
-    with concurrency(busy, occupy=1, strict=True):  # another run is writing this repository
+    monkeypatch.setenv("TRADEOPS_TARGET_LOCK_TIMEOUT_SECONDS", "3")
+    busy = lock_for("backup", backup_env.name, "git:momentum_alpha", backup_env.store)
+    with target_lock(busy, "git:momentum_alpha for another run"):  # another run is writing this repository
         state, result = run(daily_backup, backup_env.name)
     assert state.is_failed()
     assert set(result["failures"]) == {"git:momentum_alpha"}
-    assert "another run has been writing git:momentum_alpha" in result["failures"]["git:momentum_alpha"]
+    reason = result["failures"]["git:momentum_alpha"]
+    assert "git:momentum_alpha is busy: held by git:momentum_alpha for another run (pid" in reason
+    assert "for over 3 s of waiting" in reason
     assert "git:mean_reversion" in {a["target"] for a in result["artifacts"]}
 
 

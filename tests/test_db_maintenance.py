@@ -91,3 +91,46 @@ def test_maintenance_vacuums_chosen_tables_and_adds_next_months_partition(backup
     assert ("unused_indexes", "public.idx_positions_unused") in findings
     assert any(check == "duplicate_indexes" and "idx_trades_experiment" in subject for check, subject in findings)
     assert "#### duplicate_indexes" in result["report"] and "idx_positions_unused" in result["report"]
+
+
+def test_maintenance_waits_for_the_dump_of_its_database_and_refuses_after_the_lock_timeout(backup_env, dead_tuples,
+                                                                                            monkeypatch):
+    """The backup task holds the database's writer lease while pg_dump runs: maintenance waits for
+    it, never runs inside the dump window, and gives up naming the holder when it lasts too long."""
+    import threading
+
+    from tasks.locks import target_lock, writer_lock
+
+    assert daily_backup(environment=backup_env.name, return_state=True).is_completed()
+    assert verify_backups(environment=backup_env.name, return_state=True).is_completed()
+    dump = writer_lock(backup_env.name, "db:platform", backup_env.store)
+
+    monkeypatch.setenv("TRADEOPS_TARGET_LOCK_TIMEOUT_SECONDS", "2")
+    with target_lock(dump, "backup-db:platform of a daily backup"):
+        before = stats(backup_env.platform.database_url)
+        state = db_maintenance(environment=backup_env.name, return_state=True)
+        assert stats(backup_env.platform.database_url) == before  # not one statement ran
+    assert state.is_failed()
+    assert ("db:platform: not maintained, nothing was run: the maintenance of db:platform is busy: held by "
+            "backup-db:platform of a daily backup") in state.message
+
+    monkeypatch.setenv("TRADEOPS_TARGET_LOCK_TIMEOUT_SECONDS", "600")
+    released_at: list[datetime] = []
+    held = threading.Event()
+
+    def dumping() -> None:
+        with target_lock(dump, "backup-db:platform of a daily backup"):
+            held.set()
+            time.sleep(3)
+            released_at.append(datetime.now(timezone.utc))
+
+    writer = threading.Thread(target=dumping)
+    writer.start()
+    held.wait(10)
+    before = stats(dead_tuples)
+    state = db_maintenance(environment=backup_env.name, return_state=True)
+    writer.join()
+    assert state.is_completed(), state.message
+    vacuumed = {table: at for table, (at, _) in stats(dead_tuples).items() if at != before.get(table, (None,))[0]}
+    assert "regime_history" in vacuumed
+    assert all(at >= released_at[0] for at in vacuumed.values()), (vacuumed, released_at)  # after the dump

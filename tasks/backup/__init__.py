@@ -12,7 +12,8 @@ from tasks.backup.encryption import load_key, seal_entries
 from tasks.backup.offsite import not_retryable, publish_offsite, s3_reason
 from tasks.backup.targets import archive_files, backup_database, backup_repository, export_audit
 from tasks.backup.verify import verify_artifact
-from tasks.locks import target_lock
+from tasks.crash_points import crash_point
+from tasks.locks import Lock, target_lock
 from tasks.retries import short_retry_logs
 from tradeops.errors import ConfigError
 
@@ -47,7 +48,7 @@ def backup_task_runner() -> ThreadPoolTaskRunner:
     return ThreadPoolTaskRunner(max_workers=workers)
 
 
-# Each target task holds its target's one-slot lock while it writes (see tasks/locks.py). The
+# Each target task holds its target's lease while it writes (see tasks/locks.py). The
 # database task receives the DSN, so no task here hashes its inputs into a cache key.
 # An encryption key travels by Secret block name only; the task loads it.
 def _sealed(entries, set_dir: Path, key_block: str | None):
@@ -56,13 +57,15 @@ def _sealed(entries, set_dir: Path, key_block: str | None):
 
 @task(name="backup-database", cache_policy=NO_CACHE, tags=[TARGET_TAG], task_run_name="backup-{target}")
 def backup_database_task(target: str, url: str, set_dir: Path, dump_jobs: int | None = None,
-                         lock: str | None = None, key_block: str | None = None):
+                         lock: Lock | None = None, key_block: str | None = None):
     with target_lock(lock, target):
-        return _sealed(backup_database(target, url, set_dir, dump_jobs), set_dir, key_block)
+        entries = _sealed(backup_database(target, url, set_dir, dump_jobs), set_dir, key_block)
+    crash_point("backup:target-written")
+    return entries
 
 
 @task(name="backup-repository", cache_policy=NO_CACHE, tags=[TARGET_TAG], task_run_name="backup-{target}")
-def backup_repository_task(target: str, repo: Path, set_dir: Path, previous, lock: str | None = None,
+def backup_repository_task(target: str, repo: Path, set_dir: Path, previous, lock: Lock | None = None,
                            key_block: str | None = None):
     with target_lock(lock, target):
         return _sealed(backup_repository(target, repo, set_dir, previous), set_dir, key_block)
@@ -70,7 +73,7 @@ def backup_repository_task(target: str, repo: Path, set_dir: Path, previous, loc
 
 @task(name="archive-files", cache_policy=NO_CACHE, tags=[TARGET_TAG], task_run_name="archive-{target}")
 def archive_files_task(target: str, paths: list[str], set_dir: Path, last_day_only: bool = False,
-                       pattern: str = "*", lock: str | None = None, key_block: str | None = None):
+                       pattern: str = "*", lock: Lock | None = None, key_block: str | None = None):
     with target_lock(lock, target):
         return _sealed(archive_files(target, paths, set_dir, last_day_only, pattern), set_dir, key_block)
 

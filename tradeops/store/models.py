@@ -6,14 +6,16 @@ Change a table here only together with a new Alembic revision in `tradeops/migra
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
+from tradeops import clock
+
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.utcnow()
 
 
 class HealthResult(SQLModel, table=True):
@@ -68,6 +70,7 @@ class BackupArtifact(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     verified_at: datetime | None = None
     expires_at: datetime | None = None
+    removed_at: datetime | None = None  # retention removed it (local file and offsite copy); the set may remain
     reused_from: str | None = Field(default=None, max_length=64)  # set id whose artifact this reuses
     details: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
     flow_run_id: str | None = Field(default=None, max_length=36)
@@ -222,3 +225,22 @@ class ExperimentEvaluation(SQLModel, table=True):
     statistics_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     findings_json: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
     report: str | None = Field(default=None, max_length=1000)
+
+
+class Lease(SQLModel, table=True):
+    """A lock held by one process for one target (a backup run, a database being dumped or
+    maintained). It lives in the ops store, so every run on every machine sees it, and it expires:
+    a holder renews it while it works, and a holder that was killed loses it when `expires_at`
+    passes, or at once when it was on this host and its process is gone."""
+
+    __tablename__ = "lease"
+
+    name: str = Field(primary_key=True, max_length=200)
+    holder: str = Field(max_length=64)  # unique per acquisition
+    host: str = Field(max_length=255)
+    pid: int
+    pid_started: str | None = Field(default=None, max_length=32)  # /proc start time: a reused pid is not the holder
+    flow_run_id: str | None = Field(default=None, max_length=36)
+    purpose: str = Field(default="", max_length=500)
+    acquired_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
