@@ -250,6 +250,8 @@ def fuzz_env(monkeypatch, tmp_path):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("TRADEOPS_ENVIRONMENT", f"fz-never-applied-{uuid.uuid4().hex[:6]}")
     monkeypatch.setenv("TRADEOPS_HOME", str(tmp_path / "home"))
+    # the session's server: `serve` would start a local Prefect server of its own without one
+    monkeypatch.setenv("PREFECT_API_URL", os.environ["TRADEOPS_TEST_API_URL"])
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -329,7 +331,7 @@ GRAMMAR: dict[tuple[str, ...], list[tuple[str, str | None]]] = {
     ("run", "{flow}"): [("--config", "config"), ("--set", "assignment"), ("--set", "assignment"),
                         ("--user", "text"), ("--json", None)],
     ("apply",): [("--config", "config"), ("--check", None)],
-    ("serve",): [("--config", "config")],
+    ("serve",): [("--config", "config"), ("--port", "number"), ("--schedule", "text")],
     ("db", "upgrade"): [("--url", "url")],
     ("logs", "retrieve"): [("--from", "date"), ("--to", "date"), ("--type", "text"), ("--out", "dir"),
                            ("--target", "text"), ("--config", "config"), ("--json", None)],
