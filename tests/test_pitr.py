@@ -484,3 +484,28 @@ def test_restore_command_never_says_not_found_for_a_broken_call(tmp_path):
                              capture_output=True, text=True)
     assert usage.returncode == 255 and no_queue.returncode == 255 and "cannot ask" in no_queue.stderr
     assert missing.returncode == 255 and "no answer" in missing.stderr  # a stale answer is not taken for a new one
+
+
+def test_the_dr_drill_restores_to_a_point_in_time_and_proves_its_rpo(flow_env):
+    """The quarterly drill, on a database with WAL archiving: beside the newest set, a restore to a
+    time between two writes, with rows up to a minute before it all there."""
+    from flows.daily_backup import daily_backup
+    from flows.dr_drill import dr_drill
+
+    url = flow_env.cluster.url
+    state, _ = run(base_backup, environment=flow_env.name)
+    assert state.is_completed(), state.message
+    a = write(url, "A")
+    time.sleep(0.4)
+    b = write(url, "B")
+    switch_and_wait(url)
+    assert run(wal_archive, environment=flow_env.name)[0].is_completed()
+    state, _ = run(daily_backup, environment=flow_env.name)  # and its verify-backups
+    assert state.is_completed(), state.message
+    state, result = run(dr_drill, environment=flow_env.name, pitr_target_time=a + (b - a) / 2)
+    assert state.is_completed(), state.message
+    pitr = next(t for t in result["targets"] if t["target"] == "pitr:platform")
+    assert pitr["passed"] and pitr["fell_back_to_latest"] is None
+    assert pitr["rpo_seconds"] is not None and pitr["rpo_seconds"] < 60
+    assert "db:platform" in {t["target"] for t in result["targets"]}  # the set's restore as well
+    assert not any(Path(flow_env.cluster.root, "ops", "pitr", "drills").iterdir())  # nothing left running
