@@ -283,10 +283,12 @@ def test_fuzzed_config_files_exit_0_or_2_and_write_nothing_on_2(fuzz_env, capfd,
 # -- command lines -------------------------------------------------------------------------------
 
 FLOW_NAMES = ["health-check", "daily-backup", "restore", "compliance-report", "experiment-evaluation",
-              "no-such-flow", ""]
+              "pitr-restore", "dr-drill", "no-such-flow", ""]
 ASSIGNMENTS = ["dry_run=true", "dry_run=maybe", "date=notadate", "date=2026-01-01", "targets=5",
                'targets=["db:platform"]', "period=2026-13", "unknown=1", "offsite.url=s3://b/p", "=", "noequals",
-               ".=1", "a..b=1", "environment=5", "database_names={a=1}", "sequential=[1,2]", "set_id="]
+               ".=1", "a..b=1", "environment=5", "database_names={a=1}", "sequential=[1,2]", "set_id=",
+               "target_time=yesterday", "target_time=latest", "pitr_target_time=2026-01-01T00:00:00Z",
+               "rpo_window_seconds=abc"]
 DATES = ["2026-01-01", "2026-13-45", "notadate", "", "2026-01-01T00:00:00+99:00", "9999-12-31", "0001-01-01",
          "2026-01-02T03:04:05Z", "1e999"]
 NUMBER_TEXTS = ["0", "-1", "1", "30", "65535", "65536", "99999999999999999999", "1e999", "nan", "inf", "3.5",
