@@ -16,6 +16,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Sequence
 
+from tradeops.cli_options import port_number
 from tradeops.errors import ConfigError, TradeopsError, UsageError
 
 PREFECT_DEFAULTS = {
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve every deployment on its schedule from this process (starts a "
                                          "local Prefect server with its scheduler unless PREFECT_API_URL is set)")
     serve.add_argument("--config", type=Path)
-    serve.add_argument("--port", type=int, help="port of the local Prefect server (default 4200, else a free one)")
+    serve.add_argument("--port", type=port_number, help="port of the local Prefect server (default 4200, else a free one)")
     serve.add_argument("--schedule", dest="schedules", action="append", default=[], metavar="DEPLOYMENT=CRON",
                        help="run a deployment on another cron (UTC) for this serve, e.g. "
                             "daily-backup-0200='30 1 * * *'")
@@ -191,6 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     flow_fn = load_flow(args.flow)
     parameters = inspect.signature(flow_fn.fn).parameters
     dotted, params = split_overrides(args.overrides, parameters)
+    validate_flow_parameters(flow_fn, params)  # before anything is applied or any run is created
     config_path = resolve_config_path(args.config)
     if config_path is None and dotted:
         raise UsageError("--set with a dotted key needs --config (or ./tradeops.toml)")
@@ -202,6 +204,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     with acting_as(args.user):  # flows check and audit the acting user
         state = run_flow(flow_fn, params)
     return report_run(args.flow, state, as_json=args.json)
+
+
+def validate_flow_parameters(flow_fn: Any, params: dict[str, Any]) -> None:
+    """Each `--set` flow parameter against the flow function's annotation, with pydantic in the
+    mode Prefect validates parameters in; a bad one exits 2 naming it, and no run is created."""
+    from typing import get_type_hints
+
+    from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+    hints = get_type_hints(flow_fn.fn)
+    problems = []
+    for name, value in params.items():
+        if name not in hints:
+            continue
+        try:
+            TypeAdapter(hints[name], config=ConfigDict(arbitrary_types_allowed=True)).validate_python(value)
+        except ValidationError as exc:
+            reasons = "; ".join(dict.fromkeys(error["msg"] for error in exc.errors(include_url=False)))
+            problems.append(f"--set {name}={value!r}: {reasons} (the flow's {name} is {_type_name(hints[name])})")
+    if problems:
+        raise UsageError("invalid flow parameter(s):\n" + "\n".join(problems))
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
 @contextmanager
@@ -270,15 +297,15 @@ def report_run(flow_name: str, state: Any, as_json: bool) -> int:
 
 def apply_file(path: Path, overrides: list[tuple[str, Any]] = (), quiet: bool = False,
                check_only: bool = False) -> str:
+    from tradeops.apply import apply_config
     from tradeops.config import load_config
 
     config = load_config(path, overrides)
+    applied, env_block = apply_config(config, path, check_only=check_only)  # checks all before writing
     if check_only:
         return config.environment.name
-    from tradeops.apply import apply_config
     from tradeops.store.records import acting_user, append_audit
 
-    applied, env_block = apply_config(config, path.resolve().parent)
     environment = config.environment.name
     append_audit(env_block.store_url(), "config_apply", acting_user(),
                  details={"config": str(path.resolve()), "environment": environment,
@@ -347,10 +374,22 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from tradeops.store.engine import resolve_store_url, upgrade
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tradeops.config import store_url
+    from tradeops.store.engine import STORE_URL_ENV, resolve_store_url, upgrade
 
     url = args.url or resolve_store_url()  # an explicit --url wins over $TRADEOPS_DATABASE_URL
-    upgrade(url)
+    given = "--url" if args.url else STORE_URL_ENV if os.environ.get(STORE_URL_ENV) else "the default ops store"
+    try:
+        store_url(url)
+    except ValueError as exc:
+        raise UsageError(f"{given}: {exc}") from None
+    try:
+        upgrade(url)
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ConfigError(f"{given}: cannot open the ops store: {reason}") from None
     print("ops store at the newest schema")
     return 0
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tradeops.cli_options import add_environment_options
+from tradeops.cli_options import add_environment_options, bounded
 from tradeops.errors import UsageError
 
 PERMISSIONS = {"create": "experiment.create", "start": "experiment.start", "list": "experiment.read",
@@ -32,7 +32,7 @@ def add_experiment_parser(sub: Any, parser_class: type) -> None:
                         help="a variant parameter (repeat); values are JSON when they parse as JSON")
     create.add_argument("--split", default="90/10", help="control/variant percent of traffic (default 90/10)")
     create.add_argument("--capital", required=True, help="the experiment's capital: USD, or a percentage like 5%%")
-    create.add_argument("--duration-days", type=int, default=None, help="default 28")
+    create.add_argument("--duration-days", type=bounded(int, 1, 3650, " days"), default=None, help="default 28")
     create.add_argument("--name", help="default: <strategy>-<first param>-<date>")
     for name, text in (("start", "start a draft"), ("show", "one experiment and its evaluations")):
         common(commands.add_parser(name, help=text)).add_argument("experiment", help="id or name")
