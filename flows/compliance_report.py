@@ -30,7 +30,7 @@ from tasks.compliance.sox import sox_report
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.files import atomic_write_text, sha256_file
-from tasks.reporting import final_state, markdown_table, publish_summary
+from tasks.reporting import final_state, flow_run_link, markdown_table, publish_summary, report_denial
 from tradeops.store.records import append_audit
 
 
@@ -41,9 +41,8 @@ def compliance_report(environment: str = "default", period: str = "previous-mont
     try:
         actor = require_permission(env, FLOW_PERMISSIONS["compliance-report"], "compliance_report")
     except AccessDenied as exc:
-        result = publish_summary("compliance-report", env.name, env.store_url,
-                                 f"# Compliance report {span.label}: {env.name}\n\n**Denied:** {exc}", {}, str(exc))
-        return final_state(result, str(exc))
+        return report_denial("compliance-report", env.name, env.store_url, f"Compliance report {span.label}: {env.name}",
+                             str(exc))
     sox = sox_report(env.store_url, span)
     sox.chain = chain_verification(env.store_url, span)
     finra = finra_report(env.store_url, env.name, span)
@@ -63,16 +62,6 @@ def chain_verification(store_url: str, span) -> dict:
 
     report = verify_chain(store_url, span.start, span.end)
     return {**report.to_dict(), "summary": report.summary()}
-
-
-def flow_run_link(flow_run_id: str | None) -> str | None:
-    """Where an auditor opens a run's logs: the Prefect UI when one is configured, else the id."""
-    if not flow_run_id:
-        return None
-    from prefect.settings import get_current_settings
-
-    ui = get_current_settings().ui_url
-    return f"{str(ui).rstrip('/')}/runs/flow-run/{flow_run_id}" if ui else f"flow-run/{flow_run_id}"
 
 
 def _csv(rows: list[dict], columns: list[str]) -> str:

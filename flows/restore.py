@@ -31,7 +31,7 @@ from tasks.backup.postgres import BackupError, dump_postgres
 from tasks.databases import is_sqlite
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
-from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
+from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary, report_denial
 from tasks.restore.fetch import RestoreError, fetch_offsite, local_artifact, offsite_manifest
 from tasks.restore.postgres import create_database, database_name, database_tables, database_url, drop_database
 from tasks.restore import restore_target_task
@@ -50,7 +50,8 @@ def restore(environment: str = "default", set_id: str | None = None, date: Date 
     try:
         actor = require_permission(env, FLOW_PERMISSIONS["restore"], "backup_restore")
     except AccessDenied as exc:
-        return report_restore(env, None, [], str(exc), {})
+        return report_denial("restore", env.name, env.store_url, f"Restore ({env.name})", str(exc),
+                             reports_dir=str(env.block.output_dir("reports")))
     try:
         plan = plan_restore(env, set_id, date, source, targets, database_names or {}, directory, overwrite)
     except RestoreError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tradeops.errors import TradeopsError
+from tradeops.errors import TradeopsError, UsageError
 from tradeops.store.records import acting_user
 
 
@@ -51,6 +51,21 @@ FLOW_PERMISSIONS = {
 
 class AccessDenied(TradeopsError):
     exit_code = 3
+
+
+class LimitRefused(UsageError):
+    """A request over a limit of runbook 000 that binds every role (an experiment's 10% of total
+    capital, a strategy version's 5%): invalid input (exit 2), audited like a denial."""
+
+
+def audited_refusal(exc: BaseException) -> bool:
+    return isinstance(exc, (AccessDenied, LimitRefused))
+
+
+def refusal_details(exc: TradeopsError) -> dict:
+    """What the audit entry of a refused command says: `denied` (the role or its limits, exit 3) or
+    `refused` (runbook 000's capital limits, exit 2)."""
+    return {"denied" if isinstance(exc, AccessDenied) else "refused": str(exc), "exit_code": exc.exit_code}
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def test_a_denied_flow_touches_nothing_and_is_audited(sandbox_env, monkeypatch, 
     monkeypatch.setenv("TRADEOPS_ENVIRONMENT", name)
     code = main(["run", flow, "--user", "bob", "--json"])  # a senior trader: no restores, no maintenance
     answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert code == 1 and answer["state"] == "Failed"
+    assert code == 3 and answer["state"] == "Failed"  # access denied
     assert f"user 'bob' (senior_trader) lacks permission {FLOW_PERMISSIONS[flow]}" in answer["message"]
     [denied] = denials(store, operation)
     assert denied.user == "bob" and FLOW_PERMISSIONS[flow] in json.loads(denied.details)["denied"]

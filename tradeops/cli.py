@@ -1,6 +1,7 @@
 """The `tradeops` command: the contract users, deployments and the other flows rely on.
 
-Exit codes: 0 the run Completed, 1 it Failed or Crashed, 2 invalid usage or configuration, 3 access denied.
+Exit codes: 0 the run Completed, 1 it Failed or Crashed, 2 invalid usage or configuration, 3 access denied
+(a privileged flow run its acting user may not make ends Failed, and exits 3).
 With `--json` the last line of stdout is one JSON object.
 """
 
@@ -251,7 +252,11 @@ def report_run(flow_name: str, state: Any, as_json: bool) -> int:
         from tradeops.render import render_result
 
         print(render_result(flow_name, state.name, state.message, result, flow_run_id))
-    return 0 if state.is_completed() else 1
+    if state.is_completed():
+        return 0
+    from tasks.reporting import DENIED
+
+    return 3 if result.get(DENIED) else 1  # a run its acting user may not make: access denied
 
 
 def apply_file(path: Path, overrides: list[tuple[str, Any]] = (), quiet: bool = False,
