@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -28,12 +28,16 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def flow_run_linker() -> Callable[[str | None], str | None]:
+    """flow_run_link with the settings read once, for many links."""
+    ui = get_current_settings().ui_url
+    base = f"{str(ui).rstrip('/')}/runs/flow-run/" if ui else "flow-run/"
+    return lambda flow_run_id: f"{base}{flow_run_id}" if flow_run_id else None
+
+
 def flow_run_link(flow_run_id: str | None) -> str | None:
     """Where an auditor opens a run's logs: the Prefect UI when one is configured, else the id."""
-    if not flow_run_id:
-        return None
-    ui = get_current_settings().ui_url
-    return f"{str(ui).rstrip('/')}/runs/flow-run/{flow_run_id}" if ui else f"flow-run/{flow_run_id}"
+    return flow_run_linker()(flow_run_id) if flow_run_id else None
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
