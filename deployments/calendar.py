@@ -80,19 +80,25 @@ def scheduled_jobs() -> list[ScheduledJob]:
 
 
 def served_deployments(environment: str) -> list:
-    """The scheduled and on-demand jobs as deployments served from one process (`tradeops serve`)."""
+    """The scheduled and on-demand jobs as deployments served from one process (`tradeops serve`).
+    Their runs act as the environment's service user (`[access] user`) and carry its tag from the
+    start (a run of a deployment made elsewhere, prefect.yaml's, gets it when it starts)."""
     from prefect.schedules import Cron
 
+    from blocks import TradeopsEnvironment
     from flows import load_flow
+    from tasks.environment import USER_TAG
 
+    service_user = TradeopsEnvironment.load(environment).access_default_user
+    tags = ["tradeops", *([USER_TAG + service_user] if service_user else [])]
     return [
         load_flow(job.flow).to_deployment(
             name=job.deployment, parameters={"environment": environment, **job.parameters}, description=job.source,
-            schedules=[Cron(job.cron, timezone="UTC", day_or=job.day_or)], tags=["tradeops"],
+            schedules=[Cron(job.cron, timezone="UTC", day_or=job.day_or)], tags=tags,
         )
         for job in scheduled_jobs()
     ] + [
         load_flow(job.flow).to_deployment(name=job.deployment, parameters={"environment": environment},
-                                          description=job.source, tags=["tradeops"])
+                                          description=job.source, tags=tags)
         for job in on_demand_jobs()
     ]

@@ -23,6 +23,7 @@ from tradeops import audit_cli
 from tradeops.cli import apply_file
 from tradeops.store import AuditEntry, open_store
 from tradeops.store.engine import sqlalchemy_url, upgrade
+from tradeops.store.identity import os_login
 from tradeops.store.records import GENESIS_HASH, append_audit, canonical_audit_content
 
 
@@ -32,7 +33,8 @@ def _environment(tmp_path: Path, offsite: str, endpoint: str | None = None, stor
     (tmp_path / "tradeops.toml").write_text(
         f'[environment]\nname = "{name}"\ndata_dir = "ops"\n[ops_store]\nurl = "{store}"\n'
         f'[offsite]\nurl = "{offsite}"\n{endpoint_line}'
-        '[access]\nuser = "svc-prefect"\nusers = { svc-prefect = "system_administrator" }\n')
+        '[access]\nuser = "svc-prefect"\nusers = { svc-prefect = "system_administrator" }\n'
+        f'logins = {{ {json.dumps(os_login())} = "svc-prefect" }}\n')
     apply_file(tmp_path / "tradeops.toml", quiet=True)
     upgrade(store)
     for n in range(1, 6):

@@ -30,6 +30,7 @@ from tasks.audit.canonical import canonical_from_row, iso_timestamp, row_of_entr
 from tradeops import audit_cli  # noqa: E402
 from tradeops.store import AuditEntry, open_store  # noqa: E402
 from tradeops.store.engine import sqlalchemy_url  # noqa: E402
+from tradeops.store.identity import os_login  # noqa: E402
 from tradeops.store.records import GENESIS_HASH, append_audit, canonical_audit_content  # noqa: E402
 
 DAY = datetime(2026, 3, 2, tzinfo=timezone.utc)
@@ -315,10 +316,11 @@ def cli_store(monkeypatch, store_url):
     import tradeops.cli
 
     url = store_url
-    monkeypatch.setattr(tradeops.cli, "environment_for", lambda config, quiet=False: "prod")
+    monkeypatch.setattr(tradeops.cli, "environment_for", lambda config, quiet=False, requested_user=None: "prod")
     monkeypatch.setattr(blocks.TradeopsEnvironment, "load", classmethod(
         lambda cls, name: SimpleNamespace(store_url=lambda: url, offsite=lambda: None,
-                                          access_users={"dana": "compliance_officer"}, access_default_user="dana")))
+                                          access_users={"dana": "compliance_officer"}, access_default_user="dana",
+                                          access_logins={os_login(): "dana"})))
     return url
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from tradeops.cli_options import add_environment_options
 from tradeops.errors import UsageError
+from tradeops.store.identity import identity_scoped
 
 PERMISSION = "audit.read"  # runbook 000: compliance officers (and administrators) read the audit trail
 CSV_COLUMNS = ("id", "timestamp", "operation", "user", "success", "strategy_name", "version", "repository_hash",
@@ -69,6 +70,7 @@ def _add_window(parser: argparse.ArgumentParser) -> None:
                         help="only entries before then: YYYY-MM-DD (through its last second) or an ISO time")
 
 
+@identity_scoped
 def cmd_audit(args: argparse.Namespace) -> int:
     from blocks import TradeopsEnvironment
     from tradeops.cli import environment_for, parse_range_bound
@@ -77,7 +79,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     end = parse_range_bound(args.end, "--to", True) if getattr(args, "end", None) else None
     if start and end and start >= end:
         raise UsageError(f"--from {args.start} is not before --to {args.end}")
-    environment = environment_for(args.config, quiet=True)
+    environment = environment_for(args.config, quiet=True, requested_user=args.user)
     block = TradeopsEnvironment.load(environment)
     checked_actor(block, args.user, environment, f"audit_{args.audit_command}")
     if args.audit_command == "list":
@@ -90,10 +92,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def checked_actor(block, given_user: str | None, environment: str, operation: str = "audit_verify"):  # noqa: ANN001, ANN201
     """The acting user, if their role may read the audit trail; a denial is audited and raised."""
-    from tasks.access import AccessDenied, actor_for
+    from tasks.access import AccessDenied, cli_actor
     from tradeops.store.records import append_audit
 
-    actor = actor_for(block.access_users, given_user, block.access_default_user)
+    actor = cli_actor(block, given_user, operation, environment)
     try:
         actor.require(PERMISSION)
     except AccessDenied as exc:

@@ -16,6 +16,7 @@ from typing import Any
 
 from tradeops.cli_options import add_environment_options
 from tradeops.errors import TradeopsError, UsageError
+from tradeops.store.identity import identity_scoped
 
 PERMISSIONS = {"create": "experiment.create", "start": "experiment.start", "list": "experiment.read",
                "show": "experiment.read", "conclude": "experiment.stop"}
@@ -51,25 +52,26 @@ def add_experiment_parser(sub: Any, parser_class: type) -> None:
     evaluate.add_argument("--json", action="store_true")
 
 
+@identity_scoped
 def cmd_experiment(args: argparse.Namespace) -> int:
     if args.experiment_command == "evaluate":
         return evaluate_file(args)
     from tradeops.cli import environment_for
 
-    return run_lifecycle_command(environment_for(args.config, quiet=True), args)
+    return run_lifecycle_command(environment_for(args.config, quiet=True, requested_user=args.user), args)
 
 
 def run_lifecycle_command(environment: str, args: argparse.Namespace) -> int:
     """Check the actor's role, act, audit (denials too), print."""
     from blocks import TradeopsEnvironment
-    from tasks.access import actor_for, audited_refusal, refusal_details
+    from tasks.access import audited_refusal, cli_actor, refusal_details
     from tradeops.store.records import append_audit
 
     block = TradeopsEnvironment.load(environment)
     store_url = block.store_url()
-    actor = actor_for(block.access_users, args.user, block.access_default_user)
     command = args.experiment_command
     operation = f"experiment_{command}"
+    actor = cli_actor(block, args.user, operation, environment)
     started = time.perf_counter()  # runbook 000 times creation and capital allocation (metrics)
     try:
         output, details = LIFECYCLE[command](block, store_url, environment, actor, args)

@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from tasks.audit.canonical import PG_ISO_TIMESTAMP, sealed_template_parts
 from tradeops.errors import UsageError
 from tradeops.store.engine import open_store, session_for
+from tradeops.store.identity import bound_identity
 from tradeops.store.models import AuditEntry, FlowRunSummary, HealthResult, utcnow
 
 GENESIS_HASH = "0" * 64
@@ -33,14 +34,6 @@ class AuditValueTooLong(UsageError):
 # (column, its varchar length) for the columns an appender fills; the sealed ones are ours.
 _BOUNDED_COLUMNS = tuple((column.name, column.type.length) for column in AuditEntry.__table__.columns
                          if getattr(column.type, "length", None) and column.name not in ("prev_hash", "entry_hash"))
-
-
-def acting_user() -> str:
-    """Who is acting: TRADEOPS_USER, else the login name (issue 7 brings roles on top)."""
-    import getpass
-    import os
-
-    return os.environ.get("TRADEOPS_USER") or getpass.getuser()
 
 
 def current_flow_run_id() -> str | None:
@@ -112,7 +105,12 @@ def append_audit(url: str | None, operation: str, user: str, *, success: bool = 
     the chain; and writers do not wait for one fsync each in turn (bench/audit.py: 8 writers).
 
     A value longer than its column is refused before anything is sealed (AuditValueTooLong, exit 2).
+    Entries appended while a command's identity is bound (tradeops.store.identity) record its OS
+    login, and the impersonating user, in `details`.
     """
+    identity = bound_identity()
+    if identity is not None:  # a command's entries say which OS account ran it, and who impersonated
+        details = {**identity.details(), **(details or {})}
     values: dict[str, Any] = dict(
         operation=operation, user=user, success=success,
         strategy_name=strategy_name, version=version, repository_hash=repository_hash,
