@@ -5,10 +5,11 @@ Checklist, for every configured target, into one backup set:
 1. PostgreSQL: snapshot-consistent `pg_dump` (custom format, or parallel directory format where
    it pays), per-table row counts, active-experiments CSV.
    SQLite: an online backup copy.
-2. Git: a bundle of all refs per repository; unchanged since its last verified backup: reused.
+2. Git: a bundle of all refs per repository; unchanged since its last verified backup: reused
+   (offsite too, when the offsite store configured now holds exactly its bytes; else copied again).
 3. Configuration files, and the last day's logs: tar.gz archives.
-Then: the manifest (and its copy), the set renamed complete, the catalog, the offsite copies
-verified by size and SHA-256. One target failing fails that target; the others complete.
+Then: RECOVERY.md, the manifest (with RECOVERY.md's SHA-256) and its copy, the set renamed
+complete, the catalog, the offsite copies verified by size and SHA-256. One target failing fails that target; the others complete.
 Report: a summary artifact with every artifact, size, reuse and offsite key.
 """
 
@@ -28,10 +29,11 @@ from tasks.backup import (
 )
 from tasks.backup.catalog import COMPLIANCE_KINDS, complete_set, expires_at, fail_set, last_verified, open_set
 from tasks.backup.manifest import MANIFEST, MANIFEST_COPY, ArtifactEntry, Manifest, write_manifest
-from tasks.backup.offsite import offsite_failure_reason
+from tasks.backup.offsite import claim_offsite_keys, offsite_failure_reason
 from tasks.backup.recovery_doc import RECOVERY_DOC, write_recovery_doc
 from tasks.backup.retention import apply_retention, catalog_facts, plan_retention
 from tasks.backup.sets import finalize_set, new_set_id, staging_dir, sweep_abandoned
+from tasks.crash_points import crash_point
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.files import sha256_file
@@ -77,6 +79,7 @@ def _run_backup_set(env: LoadedEnvironment, kind: str) -> State:
     if swept:
         logger.warning("removed staging folders of abandoned runs: %s", ", ".join(swept))
     staging.mkdir(parents=True, mode=0o700)  # dumps hold trading data: owner only
+    crash_point("backup:before-first-artifact")
 
     jobs, failures = submit_target_backups(env, staging, incremental=(kind == "daily"))
     progress = create_progress_artifact(0.0, key=f"{kind}-backup-progress", description=f"{set_id}: targets done")
@@ -99,15 +102,16 @@ def _run_backup_set(env: LoadedEnvironment, kind: str) -> State:
                                            reason), reason)
 
     storage = env.block.offsite()
-    for entry in entries:
-        if storage is not None and entry.offsite_key is None:
-            entry.offsite_key = f"{env.name}/{set_id}/{entry.path}"
+    claim_offsite_keys(storage, entries, f"{env.name}/{set_id}/")
     manifest = Manifest(set_id=set_id, environment=env.name, kind=kind, created_at=now.isoformat(),
                         flow_run_id=current_flow_run_id(), artifacts=entries)
+    doc = write_recovery_doc(staging, final, manifest, storage.url if storage else None,
+                             storage.endpoint_url if storage else None, env.block.backup_encryption_key_block)
+    manifest.recovery_doc_sha256 = sha256_file(doc)
+    crash_point("backup:before-manifest")
     write_manifest(staging, manifest)
-    write_recovery_doc(staging, final, manifest, storage.url if storage else None,
-                       storage.endpoint_url if storage else None, env.block.backup_encryption_key_block)
     finalize_set(staging, final)
+    crash_point("backup:before-catalog")
     complete_set(env.store_url, manifest, final, env.block.backup_retention_days)
     logger.info("set %s complete locally: %d artifact(s) in %s", set_id, len(entries), final)
 
@@ -164,6 +168,7 @@ def copy_offsite(storage, set_dir: Path, manifest: Manifest, set_id: str, enviro
     failures = _await_uploads(storage, {key: upload.submit(storage, path, key, sha256, size, retain_until=until)
                                         for key, (path, sha256, size, until) in files.items()})
     if not failures:
+        crash_point("backup:mid-upload")
         manifests = {f"{prefix}{name}": set_dir / name for name in (RECOVERY_DOC, MANIFEST, MANIFEST_COPY)}
         failures = _await_uploads(storage, {key: upload.submit(storage, path, key, sha256_file(path), path.stat().st_size)
                                             for key, path in manifests.items()})

@@ -3,7 +3,9 @@ whole, and measure RTO and RPO (runbooks 000 "Recovery Testing", 003 "Disaster R
 Testing", 004 "Recovery Procedures"). Quarterly, and on demand.
 
 Checklist:
-1. The newest verified set of the environment (catalog); its manifest from offsite only.
+1. The newest verified set of the environment (catalog); its manifest from offsite only (a
+   missing or corrupt manifest or copy, or the two disagreeing, fails the drill; the intact one
+   is still used to restore).
 2. Every target, concurrently: fetch its artifacts from offsite (SHA-256 checked), decrypt,
    restore into a scratch database `tradeops_drill_<environment>_<run>_<target>` or a scratch
    folder.
@@ -77,7 +79,8 @@ def run_drill(env: LoadedEnvironment) -> State:
     outcomes: list[dict] = []
     failure = None
     try:
-        manifest = offsite_manifest(storage, env.name, backup_set.set_id)
+        manifest, manifest_problems = offsite_manifest(storage, env.name, backup_set.set_id)
+        failure = "; ".join(manifest_problems) or None  # a bad manifest or copy is reported, never repaired
         rpo = (started - datetime.fromisoformat(manifest.created_at)).total_seconds()
         futures = {}
         for target, entries in manifest.by_target().items():

@@ -1,7 +1,9 @@
 """verify-backups: prove the newest backup of every target (runbook 002 "Daily Backup Verification").
 
 Checklist, for the newest complete set holding each target:
-1. The manifest reads and its checksum holds (else its copy is used, and the problem reported).
+1. The manifest and its copy read, their checksums hold and they agree (else the good one is
+   used, and the problem fails the run); offsite, the same, and equal to the local one;
+   RECOVERY.md, locally and offsite, hashes as the manifest says.
 2. Each artifact exists locally and its SHA-256 equals the manifest's.
 3. Its own tool reads it: `pg_restore --list`, `git bundle verify` (refs as recorded), SQLite
    `integrity_check`, every tar member.
@@ -17,6 +19,7 @@ from prefect import flow, get_run_logger
 from prefect.states import State
 
 from tasks.backup import verify_artifact_task
+from tasks.backup.verify import verify_set_files
 from tasks.backup.catalog import mark_verified, newest_sets_per_target
 from tasks.backup.manifest import ManifestError, read_manifest
 from tasks.environment import load_environment
@@ -37,8 +40,12 @@ def verify_backups(environment: str = "default") -> State:
         except ManifestError as exc:
             failures[backup_set.set_id] = f"manifest unusable: {exc}"
             continue
-        for problem in manifest_problems:
-            failures[f"{backup_set.set_id} manifest"] = problem
+        set_problems = manifest_problems + verify_set_files(set_dir, manifest, storage)
+        if set_problems:
+            failures[f"{backup_set.set_id} set files"] = "; ".join(set_problems)
+            logger.error("%s: %s", backup_set.set_id, "; ".join(set_problems))
+        rows += [(STATUS_ICON["fail"], backup_set.set_id, "set files", "manifest, copy, RECOVERY.md", problem)
+                 for problem in set_problems]
         key_block = env.block.backup_encryption_key_block
         checks = {(e.target, e.kind): verify_artifact_task.submit(set_dir, e, storage, key_block)
                   for e in manifest.artifacts}
@@ -53,7 +60,7 @@ def verify_backups(environment: str = "default") -> State:
             else:
                 verified.append((target, kind))
         mark_verified(env.store_url, backup_set.set_id, verified,
-                      whole_set=len(verified) == len(checks) and not manifest_problems)
+                      whole_set=len(verified) == len(checks) and not set_problems)
 
     if not rows and not failures:
         failures["catalog"] = "no complete backup set to verify"

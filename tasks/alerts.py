@@ -21,6 +21,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from blocks.alerts import SEVERITIES, AlertChannel
@@ -171,11 +172,16 @@ def send_once(store_url: str, environment: str, alert: Alert, channels: list[Ale
     wanting = [c for c in channels if c.wants(alert.severity)]
     if not wanting:
         return AlertOutcome(alert, "no channel")
-    done = channels_sent(store_url, environment, alert.key)
-    skipped = tuple(c.target for c in wanting if c.target in done)
-    deliveries = tuple(deliver(c, alert, environment) for c in wanting if c.target not in done)
+    try:
+        done = channels_sent(store_url, environment, alert.key)
+    except (SQLAlchemyError, OSError) as exc:  # the ops store is down: a repeat beats silence
+        _logger().error("the ops store cannot say whether %s was sent (%s): sending it anyway", alert.key,
+                        type(exc).__name__)
+        done = None
+    skipped = tuple(c.target for c in wanting if done and c.target in done)
+    deliveries = tuple(deliver(c, alert, environment) for c in wanting if not done or c.target not in done)
     accepted = [d.channel for d in deliveries if d.ok]
-    if accepted:
+    if accepted and done is not None:
         record_sent(store_url, environment, alert, accepted, flow_run_id)
     if not deliveries:
         status = "already sent"

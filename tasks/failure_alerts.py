@@ -28,6 +28,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 
 from tasks.alerts import Alert, AlertOutcome, send_once
 from tasks.environment import LoadedEnvironment, load_environment
@@ -276,7 +277,10 @@ def notify_failure(flow_name: str, flow_run: Any, state: Any, flow: Any = None) 
         env = load_environment(run.environment)
         secrets = environment_secrets(env)
         alert = failure_alert(run, secrets)
-        record_missing_summary(env.store_url, run, alert)
+        try:
+            record_missing_summary(env.store_url, run, alert)
+        except (SQLAlchemyError, OSError) as exc:  # the ops store is down: the alert matters more
+            logger.error("failure of flow run %s not recorded in the ops store: %s", flow_run.id, type(exc).__name__)
         outcome = send_once(env.store_url, env.name, alert, env.block.alert_channels(), flow_run_id=run.flow_run_id)
     except Exception as exc:  # noqa: BLE001 - a notification must never fail the hook or the sweep
         logger.error("failure notification for flow run %s not sent: %s: %s", flow_run.id, type(exc).__name__,

@@ -198,3 +198,29 @@ def backup_env(pg_sandbox, s3_endpoint, s3_bucket, tmp_path):
                                                                     ("offsite.endpoint_url", s3_endpoint)])
     return SimpleNamespace(name=name, platform=platform, config=config, bucket=s3_bucket, data_dir=tmp_path / "ops",
                            s3=boto3.client("s3", endpoint_url=s3_endpoint), store=store)
+
+
+def run_flow(flow, **params):
+    """A flow run in-process: its final state and its result (a Failed run's report too)."""
+    state = flow(return_state=True, **params)
+    return state, state.result(raise_on_failure=False)
+
+
+@pytest.fixture
+def backed_up(backup_env):
+    """backup_env with one daily set, verified; `set_id` names it."""
+    from flows.daily_backup import daily_backup
+    from flows.verify_backups import verify_backups
+
+    state, result = run_flow(daily_backup, environment=backup_env.name)
+    assert state.is_completed(), state.message
+    state, _ = run_flow(verify_backups, environment=backup_env.name)
+    assert state.is_completed(), state.message
+    backup_env.set_id = result["set_id"]
+    backup_env.set_dir = Path(result["set_dir"])
+    return backup_env
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment for a `tradeops` subprocess: the session's Prefect server, and `extra`."""
+    return {**os.environ, "PREFECT_API_URL": os.environ["TRADEOPS_TEST_API_URL"], **extra}

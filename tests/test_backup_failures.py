@@ -21,6 +21,7 @@ from sqlmodel import select
 
 from tasks.backup.archives import tar_paths
 from tasks.backup.postgres import BackupError, dump_postgres
+from tasks.tool_output import tool_error
 from tradeops.store import BackupSet, session_for
 
 TRADEOPS = str(Path(sys.executable).parent / "tradeops")
@@ -108,10 +109,8 @@ def test_killed_run_lists_nothing_complete_and_the_next_run_succeeds(backup_env)
     assert statuses == ["pending"]
     assert [p.name for p in root.iterdir() if not p.name.startswith(".")] == []  # no set visible
 
-    # The killed run still holds its targets' one-slot leases. A Prefect server's repossessor
-    # service revokes leases that lapse (60 s); the test harness runs no server services, so the
-    # test frees the slots as an operator would (`prefect gcl update NAME --active-slots 0`).
-    free_target_slots(backup_env.name)
+    # the killed run's leases are taken over at once (its pid is gone): 20 s is plenty
+    env["TRADEOPS_TARGET_LOCK_TIMEOUT_SECONDS"] = "20"
     done = subprocess.run([TRADEOPS, "run", "daily-backup", "--set", f"environment={backup_env.name}", "--json"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -121,16 +120,6 @@ def test_killed_run_lists_nothing_complete_and_the_next_run_succeeds(backup_env)
         statuses = sorted(s.status for s in session.exec(select(BackupSet)).all())
     assert statuses == ["abandoned", "complete"]
     assert (root / result["set_id"] / "manifest.json").is_file()
-
-
-def free_target_slots(environment: str) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
-
-    with get_client(sync_client=True) as client:
-        for limit in client.read_global_concurrency_limits(limit=200):
-            if limit.name.startswith(f"tradeops-backup-{environment}-") and limit.active_slots:
-                client.update_global_concurrency_limit(limit.name, GlobalConcurrencyLimitUpdate(active_slots=0))
 
 
 def test_a_full_disk_fails_those_targets_and_the_set_lists_only_whole_artifacts(backup_env, tiny_filesystem):
@@ -167,3 +156,33 @@ def test_parallel_dump_only_where_it_pays():
     assert dump_jobs([300 * mib, 300 * mib], cpus=1) == 1
     assert dump_jobs([1 * mib], cpus=8, requested=3) == 3  # the target's dump_jobs overrides
     assert dump_jobs([], cpus=8) == 1
+
+
+def test_a_failed_pg_dump_is_reported_by_its_error_not_the_query_after_it(pg_database, tmp_path):
+    """A role that may connect but not read one table: the dump fails naming the table."""
+    role = f"tradeops_noread_{os.getpid()}"
+    admin = psycopg2.connect(pg_database)
+    admin.autocommit = True
+    cur = admin.cursor()
+    cur.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        for i in range(3):
+            cur.execute(f"CREATE TABLE positions_history_for_strategy_{i} (id int)")
+            cur.execute(f"GRANT SELECT ON positions_history_for_strategy_{i} TO {role}")
+        cur.execute(f"REVOKE SELECT ON positions_history_for_strategy_1 FROM {role}")
+        server, database = pg_database.rsplit("/", 1)
+        url = server.replace("postgres@", f"{role}@") + f"/{database}"
+        done = subprocess.run(["pg_dump", "--format=custom", "--file=/dev/null", f"--dbname={url}"],
+                              capture_output=True, text=True)
+        assert done.returncode != 0
+        long_query = done.stderr + "pg_dump: detail: Query was: SELECT " + ", ".join(f"c{i}" for i in range(300))
+        assert "permission denied" not in long_query[-500:]  # what the last 500 characters used to keep
+        assert tool_error(long_query) == ("pg_dump: error: query failed: ERROR:  permission denied for table "
+                                          "positions_history_for_strategy_1")
+        with pytest.raises(BackupError, match="permission denied for table positions_history_for_strategy_1"):
+            dump_postgres(url, tmp_path / "x.dump")
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        cur.execute(f"DROP OWNED BY {role}")
+        cur.execute(f"DROP ROLE {role}")
+        admin.close()

@@ -30,22 +30,13 @@ from tasks.restore.fetch import offsite_manifest
 from tradeops.cli import apply_file
 from tradeops.store import DrDrill, session_for
 
+from conftest import run_flow
+
 TRADEOPS = str(Path(sys.executable).parent / "tradeops")
 
 
 def run(flow, **params):
-    state = flow(return_state=True, **params)
-    return state, state.result(raise_on_failure=False)
-
-
-@pytest.fixture
-def backed_up(backup_env):
-    state, result = run(daily_backup, environment=backup_env.name)
-    assert state.is_completed(), state.message
-    state, _ = run(verify_backups, environment=backup_env.name)
-    assert state.is_completed(), state.message
-    backup_env.set_id = result["set_id"]
-    return backup_env
+    return run_flow(flow, **params)
 
 
 def scratch_left(env) -> list[str]:
@@ -60,7 +51,7 @@ def swap_offsite_artifact(env, target: str, kind: str, new_file: Path) -> None:
     """Replace an artifact offsite and re-sign the manifest for it, keeping the old details: a
     backup whose bytes are self-consistent but whose content differs from what was recorded."""
     storage = OffsiteStorage.load(f"{env.name}-offsite")
-    manifest = offsite_manifest(storage, env.name, env.set_id)
+    manifest, _ = offsite_manifest(storage, env.name, env.set_id)
     entry = manifest.artifact(target, kind)
     entry.sha256 = hashlib.sha256(new_file.read_bytes()).hexdigest()
     entry.size = new_file.stat().st_size

@@ -226,3 +226,17 @@ def test_a_hook_never_raises(caplog):
     run = SimpleNamespace(id=uuid.uuid4(), name="lost-run", parameters={"environment": "never-applied"})
     notify_on_failure(SimpleNamespace(name=TEST_FLOW, fn=failing_flow.fn), run, Failed(message="boom"))
     assert "not sent" in caplog.text and "never-applied" in caplog.text
+
+
+def test_a_run_that_fails_because_the_ops_store_is_down_still_alerts(tmp_path, receiver, monkeypatch):
+    """daily-backup with its ops store unreachable: nothing to record anything in, and nothing can
+    say whether the alert went out before, so it goes out (a repeat beats silence)."""
+    name, _ = alerting_environment(tmp_path, receiver)
+    monkeypatch.setenv("TRADEOPS_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{closed_port()}/ops")
+    state = load_flow("daily-backup")(environment=name, return_state=True)
+    assert state.is_failed()
+    run_id = str(state.state_details.flow_run_id)
+    [webhook] = receiver.at("/hook/")
+    assert webhook["severity"] == "critical" and run_id in webhook["summary"]
+    assert "connection" in webhook["details"].lower()
+    assert len(receiver.at("/api/v2/alerts")) == 1

@@ -84,3 +84,15 @@ def test_upgrade_from_the_first_schema_keeps_catalog_rows(store_url):
         assert tuple(row) == ("s1", 42, "{}", None)
         assert conn.execute(text("SELECT verified_at FROM backup_set")).scalar() is None
     assert _diff(store_url) == []
+
+
+def test_db_upgrade_migrates_the_url_it_is_given_even_when_the_environment_names_another(tmp_path, monkeypatch):
+    from sqlalchemy import create_engine, inspect
+
+    from tradeops.cli import main
+
+    given, from_env = tmp_path / "given.db", tmp_path / "from-env.db"
+    monkeypatch.setenv("TRADEOPS_DATABASE_URL", f"sqlite:///{from_env}")
+    assert main(["db", "upgrade", "--url", f"sqlite:///{given}"]) == 0
+    assert "audit_entry" in inspect(create_engine(f"sqlite:///{given}")).get_table_names()
+    assert not from_env.exists()

@@ -323,7 +323,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     from tradeops.store.engine import resolve_store_url, upgrade
 
-    url = resolve_store_url(args.url)
+    url = args.url or resolve_store_url()  # an explicit --url wins over $TRADEOPS_DATABASE_URL
     upgrade(url)
     print("ops store at the newest schema")
     return 0

@@ -12,6 +12,7 @@ from tasks.backup.encryption import load_key, seal_entries
 from tasks.backup.offsite import not_retryable, publish_offsite
 from tasks.backup.targets import archive_files, backup_database, backup_repository, export_audit
 from tasks.backup.verify import verify_artifact
+from tasks.crash_points import crash_point
 from tasks.locks import Lock, target_lock
 from tradeops.errors import ConfigError
 
@@ -57,7 +58,9 @@ def _sealed(entries, set_dir: Path, key_block: str | None):
 def backup_database_task(target: str, url: str, set_dir: Path, dump_jobs: int | None = None,
                          lock: Lock | None = None, key_block: str | None = None):
     with target_lock(lock, target):
-        return _sealed(backup_database(target, url, set_dir, dump_jobs), set_dir, key_block)
+        entries = _sealed(backup_database(target, url, set_dir, dump_jobs), set_dir, key_block)
+    crash_point("backup:target-written")
+    return entries
 
 
 @task(name="backup-repository", cache_policy=NO_CACHE, tags=[TARGET_TAG], task_run_name="backup-{target}")

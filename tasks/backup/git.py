@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tasks.backup.postgres import BackupError
 from tasks.files import publish, temporary_name
+from tasks.tool_output import tool_error
 
 
 def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -42,7 +43,7 @@ def bundle_repository(repo: Path, bundle_path: Path) -> None:
     try:
         created = _git("bundle", "create", str(tmp), "--all", cwd=repo)
         if created.returncode != 0:
-            raise BackupError(f"git bundle create failed for {repo}: {created.stderr.strip()[-300:]}")
+            raise BackupError(f"git bundle create failed for {repo}: {tool_error(created.stderr)}")
         verify_bundle(tmp)
         publish(tmp, bundle_path)
     finally:
@@ -55,7 +56,7 @@ def verify_bundle(bundle: Path) -> None:
         _git("init", "--quiet", "--bare", empty)
         checked = _git("bundle", "verify", str(bundle.resolve()), cwd=Path(empty))
     if checked.returncode != 0:
-        raise BackupError(f"git bundle verify failed for {bundle.name}: {checked.stderr.strip()[-300:]}")
+        raise BackupError(f"git bundle verify failed for {bundle.name}: {tool_error(checked.stderr)}")
 
 
 def bundle_refs(bundle: Path) -> dict[str, str]:

@@ -1,8 +1,9 @@
 """The per-set manifest: every artifact's kind, size and SHA-256, plus what verification needs.
 
 Written twice (`manifest.json` and `manifest.json.copy`, as pgBackRest keeps backup.manifest.copy),
-each carrying the SHA-256 of its own canonical content, so a corrupt or missing manifest is caught
-and the good copy is used.
+each carrying the SHA-256 of its own canonical content. Readers always read both: a missing or
+corrupt one, or two intact ones that disagree, is a problem they report (verify-backups fails on
+it) while the good one is used; it is never silently repaired.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tasks.files import atomic_write_text
 
@@ -43,6 +44,7 @@ class Manifest:
     created_at: str
     flow_run_id: str | None
     artifacts: list[ArtifactEntry]
+    recovery_doc_sha256: str | None = None  # RECOVERY.md beside it (None in sets made before it was recorded)
 
     def artifact(self, target: str, kind: str) -> ArtifactEntry | None:
         return next((a for a in self.artifacts if a.target == target and a.kind == kind), None)
@@ -80,15 +82,32 @@ def parse_manifest(text: str) -> Manifest:
     return Manifest(**data)
 
 
-def read_manifest(set_dir: Path) -> tuple[Manifest, list[str]]:
-    """The set's manifest, falling back to the copy; also the problems found on the way."""
+def read_manifest_pair(read: Callable[[str], bytes | None], where: str) -> tuple[Manifest, list[str]]:
+    """The manifest and its copy, each read by `read(name)` (None when missing): the one to use,
+    and every problem found (missing, corrupt, or both intact but different). ManifestError when
+    neither can be trusted."""
+    parsed: dict[str, Manifest] = {}
     problems = []
     for name in (MANIFEST, MANIFEST_COPY):
-        path = set_dir / name
+        data = read(name)
+        if data is None:
+            problems.append(f"{where}{name} is missing")
+            continue
         try:
-            return parse_manifest(path.read_text()), problems
-        except FileNotFoundError:
-            problems.append(f"{path} is missing")
-        except ManifestError as exc:
-            problems.append(f"{path}: {exc}")
-    raise ManifestError("; ".join(problems))
+            parsed[name] = parse_manifest(data.decode())
+        except (ManifestError, UnicodeDecodeError) as exc:
+            problems.append(f"{where}{name}: {exc}")
+    if not parsed:
+        raise ManifestError("; ".join(problems))
+    if len(parsed) == 2 and parsed[MANIFEST] != parsed[MANIFEST_COPY]:
+        problems.append(f"{where}{MANIFEST} and {where}{MANIFEST_COPY} disagree (each intact, different content)")
+    return parsed.get(MANIFEST) or parsed[MANIFEST_COPY], problems
+
+
+def read_manifest(set_dir: Path) -> tuple[Manifest, list[str]]:
+    """The set folder's manifest (its copy when the manifest is unusable) and the problems found."""
+    def read(name: str) -> bytes | None:
+        path = set_dir / name
+        return path.read_bytes() if path.is_file() else None
+
+    return read_manifest_pair(read, f"{set_dir}/")

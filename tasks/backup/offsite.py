@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from blocks import OffsiteStorage
+from tasks.backup.manifest import Manifest, read_manifest_pair
 from tasks.files import sha256_file
 
 
@@ -139,3 +140,48 @@ def _check(storage: OffsiteStorage, key: str, sha256: str, size: int, download: 
         actual = storage.recorded_sha256(key)
     if actual != sha256:
         raise OffsiteError(f"offsite object {key} has SHA-256 {actual}, expected {sha256}")
+
+
+def read_offsite_manifest(storage: OffsiteStorage, environment: str, set_id: str) -> tuple[Manifest, list[str]]:
+    """The set's manifest offsite (its copy when the manifest is unusable) and every problem with
+    either; ManifestError when neither can be trusted."""
+    prefix = f"{environment}/{set_id}/"
+
+    def read(name: str) -> bytes | None:
+        with explained_s3_errors(storage):
+            return storage.read_bytes(prefix + name) if storage.size(prefix + name) is not None else None
+
+    return read_manifest_pair(read, f"offsite {prefix}")
+
+
+def offsite_sha256(storage: OffsiteStorage, key: str) -> str | None:
+    """The SHA-256 of the object's bytes, read back (None when it does not exist)."""
+    with explained_s3_errors(storage):
+        if storage.size(key) is None:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            return sha256_file(storage.download_file(key, Path(tmp) / "object"))
+
+
+def claim_offsite_keys(storage: OffsiteStorage | None, entries: list, prefix: str) -> None:
+    """Give each artifact the offsite key it will be found at. A reused artifact keeps its earlier
+    set's key only when the offsite store configured now holds exactly its bytes there (same size
+    and SHA-256); otherwise (another bucket or folder, a bundle sealed since, an object gone) it
+    is copied again, under this set's prefix."""
+    for entry in entries:
+        if storage is None:
+            entry.offsite_key = None
+            continue
+        if entry.offsite_key and not entry.offsite_key.startswith(prefix) and not _holds(storage, entry):
+            entry.offsite_key = None
+        if entry.offsite_key is None:
+            entry.offsite_key = f"{prefix}{entry.path}"
+
+
+def _holds(storage: OffsiteStorage, entry) -> bool:
+    try:
+        with explained_s3_errors(storage):
+            return (storage.size(entry.offsite_key) == entry.size
+                    and storage.recorded_sha256(entry.offsite_key) == entry.sha256)
+    except Exception:  # noqa: BLE001 - cannot confirm it is there: copy it again (the upload names any fault)
+        return False

@@ -23,6 +23,7 @@ from psycopg2 import sql
 
 from tasks.databases import libpq_command_env, libpq_dsn, sqlite_path
 from tasks.files import atomic_output, publish, sha256_file, temporary_name
+from tasks.tool_output import tool_error
 
 # Every user table with its partitioned parent (NULL if none) and its on-disk size; a parent's
 # row count is the sum of its leaves', so no row is counted twice.
@@ -96,7 +97,7 @@ def dump_postgres(url: str, dump_path: Path, csv_path: Path | None = None, jobs:
             finally:
                 _, stderr = dump.communicate()
         if dump.returncode != 0:
-            raise BackupError(f"pg_dump failed (exit {dump.returncode}): {stderr.strip()[-500:]}")
+            raise BackupError(f"pg_dump failed (exit {dump.returncode}): {tool_error(stderr)}")
         _check_archive(output)
         if workdir is not None:
             _pack_directory(output, tmp)
@@ -192,7 +193,7 @@ def _check_archive(path: Path) -> None:
         raise BackupError("pg_dump wrote an empty archive")
     listing = list_archive(path)
     if listing.returncode != 0:
-        raise BackupError(f"the archive does not read back: {listing.stderr.strip()[-300:]}")
+        raise BackupError(f"the archive does not read back: {tool_error(listing.stderr)}")
 
 
 def list_archive(path: Path) -> subprocess.CompletedProcess:

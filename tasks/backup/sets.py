@@ -30,15 +30,26 @@ def finalize_set(staging: Path, final: Path) -> None:
 
 
 def sweep_abandoned(root: Path, store_url: str, environment: str, current_set: str) -> list[str]:
-    """Remove staging folders of runs that died and mark their catalog sets failed."""
+    """Remove what runs that died left behind, and mark their catalog sets abandoned: staging
+    folders, folders of sets renamed complete whose catalog row never said so (killed between
+    the rename and the catalog), and sets a killed retention was deleting. The run lock
+    guarantees none of them belongs to a running backup."""
     swept = [p.name for p in root.glob(".*.partial") if p.name != f".{current_set}.partial"]
-    for name in swept:
-        shutil.rmtree(root / name, ignore_errors=True)
+    swept += [p.name for p in root.glob(".*.deleting")]
     with session_for(store_url) as session:
-        for backup_set in session.exec(select(BackupSet).where(
-                BackupSet.environment == environment, BackupSet.status == "pending",
-                BackupSet.set_id != current_set)).all():
-            backup_set.status = "abandoned"
-            session.add(backup_set)
+        unfinished = session.exec(select(BackupSet).where(
+            BackupSet.environment == environment, BackupSet.status.in_(("pending", "abandoned", "failed")),
+            BackupSet.set_id != current_set)).all()
+        for backup_set in unfinished:
+            if backup_set.status == "pending":
+                backup_set.status = "abandoned"
+                session.add(backup_set)
         session.commit()
+    for backup_set in unfinished:
+        if (root / backup_set.set_id).is_dir():  # whole-looking, but never catalogued complete
+            doomed = root / f".{backup_set.set_id}.deleting"
+            os.replace(root / backup_set.set_id, doomed)
+            swept.append(backup_set.set_id)
+    for name in swept:
+        shutil.rmtree(root / (name if name.startswith(".") else f".{name}.deleting"), ignore_errors=True)
     return swept

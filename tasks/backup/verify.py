@@ -1,4 +1,5 @@
-"""Verify one artifact: local bytes, the tool that reads it, and the offsite copy."""
+"""Verify a backup set: each artifact (local bytes, the tool that reads it, the offsite copy) and
+the set's own files (the manifest and its copy offsite, RECOVERY.md locally and offsite)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from blocks import OffsiteStorage
 from tasks.backup.audit import check_audit_export
 from tasks.backup.encryption import SUFFIX, DecryptionError, decrypt_file, load_key
 from tasks.backup.git import bundle_refs, verify_bundle
-from tasks.backup.manifest import ArtifactEntry
-from tasks.backup.offsite import OffsiteError, check_offsite_copy
+from tasks.backup.manifest import ArtifactEntry, Manifest, ManifestError
+from tasks.backup.offsite import OffsiteError, check_offsite_copy, offsite_sha256, read_offsite_manifest
+from tasks.backup.recovery_doc import RECOVERY_DOC
 from tasks.backup.postgres import BackupError, list_archive, unpack_directory_dump
 from tasks.files import sha256_file
+from tasks.tool_output import tool_error
 
 
 def verify_artifact(set_dir: Path, entry: ArtifactEntry, storage: OffsiteStorage | None,
@@ -68,7 +71,7 @@ def _readable(local: Path, entry: ArtifactEntry) -> list[str]:
             else:
                 listing = list_archive(local)
             if listing.returncode != 0:
-                return [f"pg_restore --list cannot read {entry.path}: {listing.stderr.strip()[-200:]}"]
+                return [f"pg_restore --list cannot read {entry.path}: {tool_error(listing.stderr)}"]
         elif entry.kind == "git_bundle":
             verify_bundle(local)
             if bundle_refs(local) != entry.details.get("refs", {}):
@@ -88,3 +91,36 @@ def _readable(local: Path, entry: ArtifactEntry) -> list[str]:
     except (BackupError, OSError, tarfile.TarError, sqlite3.Error) as exc:
         return [f"{entry.path}: {exc}"]
     return []
+
+
+def verify_set_files(set_dir: Path, manifest: Manifest, storage: OffsiteStorage | None) -> list[str]:
+    """Every problem with the set's own files beyond the local manifest pair (read_manifest
+    reports those): RECOVERY.md against the manifest's checksum of it, locally and offsite, and
+    the offsite manifest and its copy, each intact and equal to the local one."""
+    problems = []
+    expected = manifest.recovery_doc_sha256
+    local_doc = set_dir / RECOVERY_DOC
+    if expected is not None:
+        if not local_doc.is_file():
+            problems.append(f"local file {local_doc} is missing")
+        elif sha256_file(local_doc) != expected:
+            problems.append(f"local {RECOVERY_DOC}: SHA-256 differs from the manifest's")
+    if storage is None:
+        return problems
+    prefix = f"{manifest.environment}/{manifest.set_id}/"
+    try:
+        offsite, offsite_problems = read_offsite_manifest(storage, manifest.environment, manifest.set_id)
+        problems += offsite_problems
+        if offsite != manifest:
+            problems.append(f"offsite {prefix}manifest.json differs from the local manifest")
+        if expected is not None:
+            actual = offsite_sha256(storage, prefix + RECOVERY_DOC)
+            if actual is None:
+                problems.append(f"offsite object {prefix}{RECOVERY_DOC} is missing")
+            elif actual != expected:
+                problems.append(f"offsite {prefix}{RECOVERY_DOC}: SHA-256 differs from the manifest's")
+    except ManifestError as exc:
+        problems.append(f"no usable manifest offsite: {exc}")
+    except Exception as exc:  # noqa: BLE001 - storage unreachable etc.: say so, for the set
+        problems.append(f"offsite {prefix}: {type(exc).__name__}: {exc}")
+    return problems

@@ -3,12 +3,13 @@ each file is the one the manifest describes before anything is restored from it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from blocks import OffsiteStorage
 from tasks.backup.encryption import SUFFIX, DecryptionError, decrypt_file, load_key
-from tasks.backup.manifest import MANIFEST, MANIFEST_COPY, ArtifactEntry, Manifest, ManifestError, parse_manifest
-from tasks.backup.offsite import explained_s3_errors
+from tasks.backup.manifest import ArtifactEntry, Manifest, ManifestError
+from tasks.backup.offsite import explained_s3_errors, read_offsite_manifest
 from tasks.files import sha256_file
 
 
@@ -16,20 +17,13 @@ class RestoreError(Exception):
     """A target did not come back whole; the message names it and says what differed."""
 
 
-def offsite_manifest(storage: OffsiteStorage, environment: str, set_id: str) -> Manifest:
-    """The set's manifest from offsite, falling back to its copy."""
-    problems = []
-    for name in (MANIFEST, MANIFEST_COPY):
-        key = f"{environment}/{set_id}/{name}"
-        try:
-            with explained_s3_errors(storage):
-                if storage.size(key) is None:
-                    problems.append(f"offsite {key} is missing")
-                    continue
-                return parse_manifest(storage.read_bytes(key).decode())
-        except ManifestError as exc:
-            problems.append(f"offsite {key}: {exc}")
-    raise RestoreError(f"set {set_id}: no usable manifest offsite ({'; '.join(problems)})")
+def offsite_manifest(storage: OffsiteStorage, environment: str, set_id: str) -> tuple[Manifest, list[str]]:
+    """The set's manifest from offsite (its copy when the manifest is unusable), and every problem
+    with either of them."""
+    try:
+        return read_offsite_manifest(storage, environment, set_id)
+    except ManifestError as exc:
+        raise RestoreError(f"set {set_id}: no usable manifest offsite ({exc})") from None
 
 
 def fetch_offsite(storage: OffsiteStorage, entry: ArtifactEntry, into: Path) -> Path:
@@ -50,6 +44,39 @@ def local_artifact(set_dir: Path, entry: ArtifactEntry) -> Path:
     if not path.is_file():
         raise RestoreError(f"{entry.target}: local file {path} is missing")
     return _checked(entry, path, f"local file {path}")
+
+
+@dataclass
+class ArtifactSources:
+    """Where a set's artifacts are read from, in order: the local set folder, then offsite. An
+    artifact whose local copy is missing or fails its SHA-256 is taken from offsite (checked the
+    same way), and `fallbacks` says which, and why."""
+    set_dir: Path | None
+    storage: OffsiteStorage | None
+    download_dir: Path
+    fallbacks: list[str] = field(default_factory=list)
+
+    @property
+    def described(self) -> str:
+        return " then ".join(name for name, there in (("local", self.set_dir), ("offsite", self.storage)) if there)
+
+    def __call__(self, entry: ArtifactEntry) -> Path:
+        problems = []
+        if self.set_dir is not None:
+            try:
+                return local_artifact(self.set_dir, entry)
+            except RestoreError as exc:
+                problems.append(str(exc))
+        if self.storage is not None:
+            try:
+                path = fetch_offsite(self.storage, entry, self.download_dir)
+            except Exception as exc:  # noqa: BLE001 - S3 unreachable or refusing: named beside the local problem
+                problems.append(str(exc) if isinstance(exc, RestoreError) else f"{entry.target}: {type(exc).__name__}: {exc}")
+            else:
+                if problems:
+                    self.fallbacks.append(f"{problems[0]}; restored from the offsite copy instead, which verified")
+                return path
+        raise RestoreError("; ".join(problems))
 
 
 def _checked(entry: ArtifactEntry, path: Path, what: str) -> Path:

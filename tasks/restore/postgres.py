@@ -19,6 +19,7 @@ from tasks.backup.postgres import list_archive, table_facts, unpack_directory_du
 from tasks.databases import connect, libpq_command_env, libpq_dsn, scalar
 from tasks.restore.compare import differences
 from tasks.restore.fetch import RestoreError
+from tasks.tool_output import tool_error
 
 MAINTENANCE_DB = "postgres"
 # `pg_restore --list` lines: "<id>; <tableoid> <oid> <TYPE> <schema> <name...> <owner>"
@@ -43,14 +44,14 @@ def database_name(url: str) -> str:
     return urlparse(libpq_dsn(url)).path.lstrip("/")
 
 
-def _admin(url: str):
+def admin_connection(url: str):
     """An autocommit connection to the server's maintenance database (CREATE/DROP DATABASE)."""
     return connect(database_url(url, MAINTENANCE_DB))
 
 
 def database_tables(url: str, name: str) -> int | None:
     """None when the database does not exist, else how many user tables it holds."""
-    with _admin(url) as conn:
+    with admin_connection(url) as conn:
         if scalar(conn, "SELECT 1 FROM pg_database WHERE datname = %s", (name,)) is None:
             return None
     with connect(database_url(url, name)) as conn:
@@ -60,17 +61,17 @@ def database_tables(url: str, name: str) -> int | None:
 
 
 def create_database(url: str, name: str) -> None:
-    with _admin(url) as conn, conn.cursor() as cur:
+    with admin_connection(url) as conn, conn.cursor() as cur:
         cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def drop_database(url: str, name: str) -> None:
-    with _admin(url) as conn, conn.cursor() as cur:
+    with admin_connection(url) as conn, conn.cursor() as cur:
         cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def databases_named(url: str, prefix: str) -> list[str]:
-    with _admin(url) as conn, conn.cursor() as cur:
+    with admin_connection(url) as conn, conn.cursor() as cur:
         cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
                     (prefix.replace("_", r"\_") + "%",))
         return [row[0] for row in cur.fetchall()]
@@ -89,13 +90,13 @@ def restore_dump(archive: Path, entry: ArtifactEntry, url: str, scratch: Path) -
             jobs = [f"--jobs={max(2, int(entry.details.get('jobs', 2)))}"]
         listing = list_archive(archive)
         if listing.returncode != 0:
-            raise RestoreError(f"{target}: pg_restore cannot read {entry.path}: {listing.stderr.strip()[-300:]}")
+            raise RestoreError(f"{target}: pg_restore cannot read {entry.path}: {tool_error(listing.stderr)}")
         dsn, secret_env = libpq_command_env(url)
         done = subprocess.run(["pg_restore", "--no-owner", "--exit-on-error", "--no-password", *jobs,
                                f"--dbname={dsn}", str(archive)],
                               env={**os.environ, **secret_env}, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RestoreError(f"{target}: pg_restore failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+        raise RestoreError(f"{target}: pg_restore failed (exit {done.returncode}): {tool_error(done.stderr)}")
     return listing.stdout
 
 

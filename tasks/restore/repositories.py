@@ -11,6 +11,7 @@ from tasks.backup.manifest import ArtifactEntry
 from tasks.backup.postgres import BackupError
 from tasks.restore.compare import differences
 from tasks.restore.fetch import RestoreError
+from tasks.tool_output import tool_error
 
 
 def restore_bundle(bundle: Path, entry: ArtifactEntry, destination: Path) -> None:
@@ -18,7 +19,7 @@ def restore_bundle(bundle: Path, entry: ArtifactEntry, destination: Path) -> Non
     done = subprocess.run(["git", "clone", "--quiet", "--mirror", str(bundle), str(destination)],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        raise RestoreError(f"{entry.target}: git clone from {entry.path} failed: {done.stderr.strip()[-300:]}")
+        raise RestoreError(f"{entry.target}: git clone from {entry.path} failed: {tool_error(done.stderr)}")
 
 
 def check_repository(repo: Path, entry: ArtifactEntry) -> list[str]:
@@ -31,5 +32,5 @@ def check_repository(repo: Path, entry: ArtifactEntry) -> list[str]:
     fsck = subprocess.run(["git", "-C", str(repo), "fsck", "--full", "--no-progress", "--no-dangling"],
                           capture_output=True, text=True)
     if fsck.returncode != 0:
-        problems.append(f"git fsck: {(fsck.stderr or fsck.stdout).strip()[-300:]}")
+        problems.append(f"git fsck: {tool_error(fsck.stderr or fsck.stdout)}")
     return [f"{entry.target}: {p}" for p in problems]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import psycopg2
 
 from tasks.backup.audit import check_audit_export
+from tasks.backup.encryption import SUFFIX
 from tasks.backup.manifest import ArtifactEntry
 from tasks.backup.postgres import BackupError, sqlite_row_counts
 from tasks.files import atomic_copy
@@ -53,53 +55,95 @@ class TargetOutcome:
                 "bytes": self.bytes}
 
 
-def restore_target(target: str, entries: list[ArtifactEntry], fetch: Callable[[ArtifactEntry], Path],
-                   destination: Destination, key_block: str | None, scratch: Path) -> TargetOutcome:
-    """Fetch (checksums checked), restore and check every artifact of `target`; never raises for
-    a target-level problem: the outcome lists them."""
-    outcome = TargetOutcome(target)
-    try:
-        started = time.perf_counter()
-        files = {}
-        for entry in entries:
-            files[entry.path] = opened(fetch(entry), entry, key_block, scratch)
-            outcome.bytes += entry.size
-        outcome.fetch_seconds = time.perf_counter() - started
+@dataclass
+class FetchedTarget:
+    """A target's artifacts fetched, checked against the manifest's SHA-256 and decrypted."""
+    target: str
+    files: dict[str, Path] = field(default_factory=dict)  # manifest path -> plain local file
+    seconds: float = 0.0
+    bytes: int = 0
+
+
+def fetch_target(target: str, entries: list[ArtifactEntry], fetch: Callable[[ArtifactEntry], Path],
+                 key_block: str | None, scratch: Path) -> FetchedTarget:
+    """Every artifact of `target`, checked and decrypted; raises RestoreError naming the first
+    that cannot be had."""
+    fetched, started = FetchedTarget(target), time.perf_counter()
+    for entry in entries:
+        fetched.files[entry.path] = opened(fetch(entry), entry, key_block, scratch)
+        fetched.bytes += entry.size
+    fetched.seconds = time.perf_counter() - started
+    return fetched
+
+
+def restored_path(entry: ArtifactEntry) -> Path | None:
+    """Where an artifact comes back, relative to the restore folder (None: into a database)."""
+    name = entry.target.split(":", 1)[-1]
+    if entry.kind == "pg_dump":
+        return None
+    if entry.kind == "git_bundle":
+        return Path("git") / f"{name}.git"
+    if entry.kind == "tar":
+        return Path("files") / entry.target.replace(":", "-")
+    return Path(entry.path).parent / Path(entry.path).name.removesuffix(SUFFIX)
+
+
+def restore_fetched(fetched: FetchedTarget, entries: list[ArtifactEntry], destination: Destination,
+                    scratch: Path) -> TargetOutcome:
+    """Restore and check every fetched artifact of a target into `destination`; never raises
+    for a target-level problem: the outcome lists them."""
+    outcome = TargetOutcome(fetched.target, fetch_seconds=fetched.seconds, bytes=fetched.bytes)
+    with _problems_named(outcome):
         for entry in entries:
             started = time.perf_counter()
-            check = _restore(entry, files[entry.path], destination, scratch)
+            check = _restore(entry, fetched.files[entry.path], destination, scratch)
             outcome.restore_seconds += time.perf_counter() - started
             started = time.perf_counter()
             outcome.problems += check()
             outcome.check_seconds += time.perf_counter() - started
+    return outcome
+
+
+def restore_target(target: str, entries: list[ArtifactEntry], fetch: Callable[[ArtifactEntry], Path],
+                   destination: Destination, key_block: str | None, scratch: Path) -> TargetOutcome:
+    """Fetch (checksums checked), restore and check every artifact of `target` (the DR drill)."""
+    outcome = TargetOutcome(target)
+    with _problems_named(outcome):
+        fetched = fetch_target(target, entries, fetch, key_block, scratch)
+    return outcome if outcome.problems else restore_fetched(fetched, entries, destination, scratch)
+
+
+@contextmanager
+def _problems_named(outcome: TargetOutcome) -> Iterator[None]:
+    """A target-level failure becomes one problem of the outcome, prefixed with the target."""
+    target = outcome.target
+    try:
+        yield
     except (RestoreError, BackupError, OSError, psycopg2.Error, sqlite3.Error) as exc:
         reason = str(exc).strip().splitlines()[0] if isinstance(exc, psycopg2.Error) else str(exc)
         outcome.problems.append(reason if reason.startswith(target) else f"{target}: {reason}")
     except Exception as exc:  # noqa: BLE001 - S3 unreachable or refusing, a key that will not load
         outcome.problems.append(f"{target}: {type(exc).__name__}: {exc}")
-    return outcome
 
 
 def _restore(entry: ArtifactEntry, path: Path, destination: Destination, scratch: Path) -> Callable[[], list[str]]:
     """Restore one artifact; returns the check to run on what came back."""
-    name = entry.target.split(":", 1)[-1]
-    if entry.kind == "pg_dump":
+    location = restored_path(entry)
+    if location is None:
         toc = restore_dump(path, entry, destination.database_url, scratch)
         return lambda: check_database(destination.database_url, entry, toc, destination.probe_query)
+    location = destination.directory / location
     if entry.kind == "git_bundle":
-        repo = destination.directory / "git" / f"{name}.git"
-        restore_bundle(path, entry, repo)
-        return lambda: check_repository(repo, entry)
+        restore_bundle(path, entry, location)
+        return lambda: check_repository(location, entry)
     if entry.kind == "tar":
-        folder = destination.directory / "files" / entry.target.replace(":", "-")
-        restore_archive(path, entry, folder)
-        return lambda: check_files(folder, entry)
-    copy = destination.directory / Path(entry.path).parent / path.name
-    atomic_copy(path, copy)
+        restore_archive(path, entry, location)
+        return lambda: check_files(location, entry)
+    atomic_copy(path, location)
     if entry.kind == "sqlite_db":
-        return lambda: _check_sqlite(copy, entry)
+        return lambda: _check_sqlite(location, entry)
     if entry.kind == "audit_log":
-        return lambda: _check_audit(copy, entry)
+        return lambda: _check_audit(location, entry)
     return lambda: []  # csv: its SHA-256 was checked when fetched
 
 

@@ -1,0 +1,61 @@
+"""The restore's report: what came back where, from which source, what it replaced and the
+emergency backups taken first; one markdown artifact and the run's result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prefect.states import State
+
+from tasks.environment import LoadedEnvironment
+from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
+from tasks.restore.plan import RestorePlan
+from tasks.restore.targets import TargetOutcome
+
+
+@dataclass
+class RestoreReport:
+    plan: RestorePlan | None = None
+    outcomes: list[TargetOutcome] = field(default_factory=list)
+    published: list[str] = field(default_factory=list)      # targets put in place
+    emergency: dict[str, str] = field(default_factory=dict)  # target -> emergency backup file
+    fallbacks: list[str] = field(default_factory=list)       # local copies replaced by offsite ones
+    swept: list[str] = field(default_factory=list)           # leftovers of interrupted restores
+    failure: str | None = None
+
+    def result(self) -> dict:
+        shown = self.plan.shown() if self.plan else {}
+        return {"set_id": self.plan.set_id if self.plan else None,
+                "targets": [o.as_dict() | {"destination": shown.get(o.target, ""),
+                                           "put_in_place": o.target in self.published} for o in self.outcomes],
+                "emergency_backups": self.emergency, "fallbacks": self.fallbacks,
+                "manifest_problems": self.plan.manifest_problems if self.plan else [], "swept": self.swept}
+
+
+def restore_markdown(environment: str, report: RestoreReport) -> str:
+    plan = report.plan
+    shown = plan.shown() if plan else {}
+    rows = [(STATUS_ICON["pass" if o.passed else "fail"], o.target, shown.get(o.target, ""),
+             "yes" if o.target in report.published else "no", f"{o.bytes:,}", f"{o.rto_seconds:.2f}",
+             "; ".join(o.problems)) for o in report.outcomes]
+    return "\n\n".join(filter(None, [
+        f"# Restore of {plan.set_id if plan else 'no set'} ({environment})",
+        f"**Failed:** {report.failure}" if report.failure else "",
+        f"Read from: {plan.sources.described}" if plan else "",
+        markdown_table(["", "target", "restored into", "in place", "bytes", "seconds", "problems"], rows)
+        if rows else "",
+        "## Local copies that failed their checks\n\n" + "\n".join(f"- {f}" for f in report.fallbacks)
+        if report.fallbacks else "",
+        "## Manifest problems\n\n" + "\n".join(f"- {p}" for p in plan.manifest_problems)
+        if plan and plan.manifest_problems else "",
+        "## Emergency backups taken first\n\n" + markdown_table(["target", "file"], report.emergency.items())
+        if report.emergency else "",
+        "## Leftovers of an interrupted restore, removed\n\n" + "\n".join(f"- {s}" for s in report.swept)
+        if report.swept else "",
+    ]))
+
+
+def publish_restore_report(env: LoadedEnvironment, report: RestoreReport) -> State:
+    result = publish_summary("restore", env.name, env.store_url, restore_markdown(env.name, report), report.result(),
+                             report.failure, reports_dir=str(env.block.output_dir("reports")))
+    return final_state(result, report.failure)
