@@ -145,7 +145,7 @@ def command_identity(users: dict[str, str], logins: dict[str, str], requested: s
 
 def cli_actor(block, requested: str | None, operation: str, environment: str) -> Actor:  # noqa: ANN001
     """The acting user of a CLI command on an applied environment, bound for the rest of the
-    command (tradeops.store.records.identity_scoped); a refused impersonation is audited under
+    command (tradeops.store.identity.identity_scoped); a refused impersonation is audited under
     `operation` and raised."""
     try:
         identity = command_identity(block.access_users, block.access_logins, requested)
