@@ -9,36 +9,37 @@ Checklist, for every configured target, into one backup set:
    (offsite too, when the offsite store configured now holds exactly its bytes; else copied again).
 3. Configuration files, and the last day's logs: tar.gz archives.
 Then: RECOVERY.md, the manifest (with RECOVERY.md's SHA-256) and its copy, the set renamed
-complete, the catalog, the offsite copies verified by size and SHA-256. One target failing fails that target; the others complete.
+complete, the catalog, the offsite copies verified by size and SHA-256, retention; last,
+verify-backups as a subflow (the new set, and every kept set not read back for a week). One target failing fails that target; the others complete.
 Report: a summary artifact with every artifact, size, reuse and offsite key.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
+from flows.verify_backups import verify_backups
 from tasks.backup import (
     archive_files_task, backup_database_task, backup_repository_task, backup_task_runner, export_audit_task,
-    publish_offsite_task_for,
 )
-from tasks.backup.catalog import COMPLIANCE_KINDS, complete_set, expires_at, fail_set, last_verified, open_set
-from tasks.backup.manifest import MANIFEST, MANIFEST_COPY, ArtifactEntry, Manifest, write_manifest
-from tasks.backup.offsite import claim_offsite_keys, offsite_failure_reason
-from tasks.backup.recovery_doc import RECOVERY_DOC, write_recovery_doc
-from tasks.backup.retention import apply_retention, catalog_facts, plan_retention
-from tasks.backup.sets import finalize_set, new_set_id, staging_dir, sweep_abandoned
+from tasks.backup.catalog import fail_set, last_verified, open_set
+from tasks.backup.manifest import ArtifactEntry, Manifest
+from tasks.backup.publish import publish_set
+from tasks.backup.retention import apply_retention, catalog_facts, deletions, plan_retention
+from tasks.backup.sets import new_set_id, staging_dir, sweep_abandoned
 from tasks.crash_points import crash_point
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
-from tasks.files import sha256_file
 from tasks.locks import lock_for, target_lock, writer_lock
 from tasks.reporting import final_state, markdown_table, publish_summary
+from tradeops.clock import utcnow
 from tradeops.store.records import current_flow_run_id
 
 
@@ -51,26 +52,40 @@ def daily_backup(environment: str = "default", dry_run: bool = False) -> State:
 
 
 def report_retention_plan(env: LoadedEnvironment, kind: str) -> State:
-    plan = plan_retention(catalog_facts(env.store_url, env.name), datetime.now(timezone.utc),
-                          env.block.backup_retention_days)
-    rows = [(s.set_id, s.kind, f"{s.created_at:%Y-%m-%d %H:%M}", "would be removed") for s in plan.expire]
-    rows += [(set_id, "", "", f"kept: {why}") for set_id, why in plan.keep_protected]
-    markdown = f"# {kind} backup dry run: retention plan\n\n" + markdown_table(["set", "kind", "created", "action"], rows)
-    result = {"dry_run": True, "would_expire": [s.set_id for s in plan.expire],
-              "protected": dict(plan.keep_protected)}
+    """What retention would delete now: every local path and offsite key, and what it keeps."""
+    plan = plan_retention(catalog_facts(env.store_url, env.name), utcnow(), env.block.backup_retention_days)
+    doomed = deletions(plan, env.block.offsite(), env.name)
+    rows = [(d.set_id, d.what, d.where, d.location) for d in doomed]
+    kept = [(a.set_id, f"{a.target} {a.kind}", why) for a, why in plan.keep_protected]
+    markdown = "\n\n".join(filter(None, [
+        f"# {kind} backup dry run: what retention would delete",
+        markdown_table(["set", "what", "where", "path or key"], rows) if rows else "Nothing has expired.",
+        "## Kept although expired\n\n" + markdown_table(["set", "artifact", "why"], kept) if kept else "",
+    ]))
+    result = {"dry_run": True, "would_expire": [s.set_id for s in plan.expire_sets],
+              "would_remove": [f"{a.set_id} {a.target} {a.kind}" for a in plan.remove],
+              "would_delete": [{"set_id": d.set_id, "what": d.what, "where": d.where, "location": d.location}
+                               for d in doomed],
+              "protected": {f"{a.set_id} {a.target} {a.kind}": why for a, why in plan.keep_protected}}
     return final_state(publish_summary(f"{kind}-backup", env.name, env.store_url, markdown, result), None)
 
 
 def run_backup_set(env: LoadedEnvironment, kind: str) -> State:
-    """One backup run per environment at a time: the sweep of abandoned staging must never take
-    the folder of a run that is still writing."""
+    """One backup run per environment at a time (the sweep of abandoned staging must never take
+    the folder of a run that is still writing); then verify-backups, as a subflow run of its own:
+    the new set is proven minutes after it is made, and every kept set at least weekly."""
     with target_lock(lock_for("backup", env.name, "run", env.store_url), f"the backups of {env.name}"):
-        return _run_backup_set(env, kind)
+        state = _run_backup_set(env, kind)
+    verification = verify_backups(environment=env.name, return_state=True)
+    get_run_logger().log(logging.INFO if verification.is_completed() else logging.ERROR,
+                         "verify-backups after this backup: %s%s", verification.name,
+                         f" ({verification.message})" if verification.message else "")
+    return state
 
 
 def _run_backup_set(env: LoadedEnvironment, kind: str) -> State:
     logger = get_run_logger()
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = utcnow().replace(microsecond=0)
     set_id = new_set_id(kind, now, current_flow_run_id())
     root = env.block.output_dir("backups", env.name)
     staging, final = staging_dir(root, set_id), root / set_id
@@ -102,29 +117,18 @@ def _run_backup_set(env: LoadedEnvironment, kind: str) -> State:
                                            reason), reason)
 
     storage = env.block.offsite()
-    claim_offsite_keys(storage, entries, f"{env.name}/{set_id}/")
-    manifest = Manifest(set_id=set_id, environment=env.name, kind=kind, created_at=now.isoformat(),
-                        flow_run_id=current_flow_run_id(), artifacts=entries)
-    doc = write_recovery_doc(staging, final, manifest, storage.url if storage else None,
-                             storage.endpoint_url if storage else None, env.block.backup_encryption_key_block)
-    manifest.recovery_doc_sha256 = sha256_file(doc)
-    crash_point("backup:before-manifest")
-    write_manifest(staging, manifest)
-    finalize_set(staging, final)
-    crash_point("backup:before-catalog")
-    complete_set(env.store_url, manifest, final, env.block.backup_retention_days)
-    logger.info("set %s complete locally: %d artifact(s) in %s", set_id, len(entries), final)
-
-    offsite_failures = (copy_offsite(storage, final, manifest, set_id, env.name, env.block.backup_retention_days)
-                        if storage else {})
+    manifest, offsite_failures = publish_set(env, kind, set_id, now, staging, final, entries)
     failures.update({f"offsite {k}": v for k, v in offsite_failures.items()})
     expired: list[str] = []
+    removed: list[str] = []
     if not failures:  # a failed run never prunes older good sets
         plan = plan_retention(catalog_facts(env.store_url, env.name), now, env.block.backup_retention_days)
         expired = apply_retention(plan, env.store_url, storage, env.name)
-        if expired:
-            logger.info("retention removed %d expired set(s): %s", len(expired), ", ".join(expired))
-    return report_set(env, kind, manifest, final, failures, storage, expired)
+        removed = [f"{a.set_id} {a.target} {a.kind}" for a in plan.remove]
+        if plan.remove:
+            logger.info("retention removed %d expired artifact(s), %d set(s) whole: %s", len(plan.remove),
+                        len(expired), ", ".join(f"{a.set_id} {a.target} {a.kind}" for a in plan.remove))
+    return report_set(env, kind, manifest, final, failures, storage, expired, removed)
 
 
 def submit_target_backups(env: LoadedEnvironment, staging: Path, incremental: bool) -> tuple[dict, dict[str, str]]:
@@ -154,39 +158,8 @@ def submit_target_backups(env: LoadedEnvironment, staging: Path, incremental: bo
     return jobs, failures
 
 
-def copy_offsite(storage, set_dir: Path, manifest: Manifest, set_id: str, environment: str,
-                 policy: dict[str, int]) -> dict[str, str]:
-    """Upload every new artifact, then RECOVERY.md and the manifest and its copy (last, so an
-    offsite set with a manifest is whole); returns the failures by key, each saying whether it
-    was retried."""
-    prefix = f"{environment}/{set_id}/"
-    created = datetime.fromisoformat(manifest.created_at)
-    upload = publish_offsite_task_for(storage)
-    files = {e.offsite_key: (set_dir / e.path, e.sha256, e.size,
-                             expires_at(manifest.kind, e.kind, created, policy) if e.kind in COMPLIANCE_KINDS else None)
-             for e in manifest.artifacts if e.offsite_key.startswith(prefix)}  # reused ones are there already
-    failures = _await_uploads(storage, {key: upload.submit(storage, path, key, sha256, size, retain_until=until)
-                                        for key, (path, sha256, size, until) in files.items()})
-    if not failures:
-        crash_point("backup:mid-upload")
-        manifests = {f"{prefix}{name}": set_dir / name for name in (RECOVERY_DOC, MANIFEST, MANIFEST_COPY)}
-        failures = _await_uploads(storage, {key: upload.submit(storage, path, key, sha256_file(path), path.stat().st_size)
-                                            for key, path in manifests.items()})
-    return failures
-
-
-def _await_uploads(storage, uploads: dict) -> dict[str, str]:
-    failures = {}
-    for key, future in uploads.items():
-        try:
-            future.result()
-        except Exception as exc:  # noqa: BLE001 - reported per key; the local set stays complete
-            failures[key] = offsite_failure_reason(exc, attempts=storage.retries + 1)
-    return failures
-
-
 def report_set(env: LoadedEnvironment, kind: str, manifest: Manifest, set_dir: Path,
-               failures: dict[str, str], storage, expired: list[str]) -> State:
+               failures: dict[str, str], storage, expired: list[str], removed: list[str]) -> State:
     rows = [(e.target, e.kind, f"{e.size:,}", e.sha256[:12], e.reused_from or "", e.offsite_key or "")
             for e in manifest.artifacts]
     failure = None
@@ -202,9 +175,11 @@ def report_set(env: LoadedEnvironment, kind: str, manifest: Manifest, set_dir: P
         f"offsite: {storage.describe() if storage else 'not configured'}",
         markdown_table(["target", "kind", "bytes", "sha256", "reuses set", "offsite key"], rows),
         "## Failed\n\n" + markdown_table(["target", "reason"], failures.items()) if failures else "",
-        "## Retention\n\nRemoved expired sets: " + ", ".join(expired) if expired else "",
+        "## Retention\n\nRemoved expired artifacts: " + ", ".join(removed)
+        + (f"; sets removed whole: {', '.join(expired)}" if expired else "") if removed or expired else "",
     ]))
     result = {"set_id": manifest.set_id, "set_dir": str(set_dir), "failures": failures, "expired_sets": expired,
+              "removed_artifacts": removed,
               "artifacts": [{"target": e.target, "kind": e.kind, "size": e.size, "sha256": e.sha256,
                              "reused_from": e.reused_from, "offsite_key": e.offsite_key}
                             for e in manifest.artifacts]}

@@ -19,7 +19,7 @@ Report: the checklist, every statement with its time, the post-flight, per datab
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import urlparse
 
 import psycopg2
@@ -44,6 +44,7 @@ from tasks.maintenance.thresholds import thresholds_with
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary, report_denial
 from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
 from tradeops.store.records import append_audit
+from tradeops.clock import utcnow
 
 INVALID_INDEXES = "SELECT count(*) FROM pg_index WHERE NOT indisvalid"
 
@@ -74,7 +75,7 @@ def db_maintenance(environment: str = "default") -> State:
 def maintain_database(env: LoadedEnvironment, db, user: str) -> dict:
     logger = get_run_logger()
     target, url = f"db:{db.target}", db.url.get_secret_value()
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     result = {"target": target, "preflight": [], "steps": [], "postflight": [], "failure": None}
     try:
         checklist = preflight(env, db, url, now)

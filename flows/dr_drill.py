@@ -23,7 +23,7 @@ import re
 import shutil
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from tasks.restore import restore_target_task
 from tasks.restore.targets import Destination
 from tasks.access import current_actor
 from tradeops.store.records import append_audit, current_flow_run_id
+from tradeops.clock import utcnow
 
 SCRATCH_DB_PREFIX = "tradeops_drill_"
 
@@ -57,7 +58,7 @@ def dr_drill(environment: str = "default") -> State:
 
 def run_drill(env: LoadedEnvironment) -> State:
     logger = get_run_logger()
-    started = datetime.now(timezone.utc)
+    started = utcnow()
     storage = env.block.offsite()
     databases = {f"db:{db.target}": db for db in env.block.databases()}  # each a block load: once
     servers = [db.url.get_secret_value() for db in databases.values() if not is_sqlite(db.url.get_secret_value())]
@@ -172,7 +173,7 @@ def report_drill(env: LoadedEnvironment, started: datetime, set_id: str | None,
     if not outcomes and not failure:
         failure = f"set {set_id} holds no artifacts"
     passed = failure is None
-    record_drill(env.store_url, env.name, set_id, started, datetime.now(timezone.utc), rto, rpo, passed, outcomes)
+    record_drill(env.store_url, env.name, set_id, started, utcnow(), rto, rpo, passed, outcomes)
     append_audit(env.store_url, "dr_drill", current_actor(env).user, success=passed,
                  details={"environment": env.name, "set_id": set_id, "rto_seconds": rto, "rpo_seconds": rpo})
     rows = [(STATUS_ICON["pass" if o["passed"] else "fail"], o["target"], f"{o.get('bytes', 0):,}",

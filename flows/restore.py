@@ -23,7 +23,6 @@ from __future__ import annotations
 import shutil
 import uuid
 from datetime import date as Date
-from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg2
@@ -31,8 +30,8 @@ from prefect import flow, get_run_logger
 from prefect.states import State
 
 from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
-from tasks.backup.archives import tar_paths
-from tasks.backup.postgres import BackupError, dump_postgres
+from tasks.backup.emergency import ToReplace, take_emergency_set
+from tasks.backup.postgres import BackupError
 from tasks.crash_points import crash_point
 from tasks.databases import is_sqlite
 from tasks.environment import LoadedEnvironment, load_environment
@@ -103,6 +102,7 @@ def run_restore(env: LoadedEnvironment, user: str, request: dict) -> State:
     report.fallbacks = plan.sources.fallbacks
     append_audit(env.store_url, "backup_restore", user, success=report.failure is None,
                  details=audit | {"published": report.published, "emergency_backups": report.emergency,
+                                  "emergency_set": report.emergency_set,
                                   "fallbacks": report.fallbacks, "error": report.failure})
     return publish_restore_report(env, report)
 
@@ -132,8 +132,8 @@ def restore_into_place(env: LoadedEnvironment, plan: RestorePlan, run: str, stag
         return "; ".join(problems) + "; nothing was restored or changed"
 
     try:
-        report.emergency = take_emergency_backups(env, plan)
-    except (BackupError, OSError, psycopg2.Error) as exc:
+        take_emergency_backups(env, plan, report)
+    except (BackupError, OSError, psycopg2.Error, TargetBusy) as exc:
         return f"emergency backup failed, nothing was changed: {exc}"
 
     staging.mkdir(parents=True, mode=0o700)
@@ -172,27 +172,21 @@ def put_in_place(env: LoadedEnvironment, plan: RestorePlan, target: TargetPlan, 
         put_path_in_place(staging / path, plan.root / path, run)
 
 
-def take_emergency_backups(env: LoadedEnvironment, plan: RestorePlan) -> dict[str, str]:
+def take_emergency_backups(env: LoadedEnvironment, plan: RestorePlan, report: RestoreReport) -> None:
     """Runbook 000 "Emergency Procedures": keep everything the restore will replace, before any of
-    it is replaced."""
-    logger = get_run_logger()
-    folder = env.block.output_dir("backups", env.name, "emergency")
-    folder.chmod(0o700)
-    stamp = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
-    taken = {}
-    for target in plan.targets:
-        slug = target.target.replace(":", "-")
-        if target.database is not None and target.database.tables:
-            path = folder / f"{stamp}-{slug}-{target.database.name}.dump"
-            dump_postgres(target.database.url(), path, jobs=1)  # one custom-format file, restorable as named
-            taken[target.target] = str(path)
-        if target.replaced_paths:
-            path = folder / f"{stamp}-{slug}.tar.gz"
-            tar_paths([plan.root / p for p in target.replaced_paths], path)
-            taken[f"{target.target} files" if target.target in taken else target.target] = str(path)
-    for target, path in taken.items():
-        logger.warning("%s: emergency backup in %s before overwriting", target, path)
-    return taken
+    it is replaced, as an emergency set (catalogued, encrypted, offsite, expiring like the others)."""
+    replaced = [ToReplace(t.target, t.database.url() if t.database is not None and t.database.tables else None,
+                          tuple(plan.root / p for p in t.replaced_paths))
+                for t in plan.targets if (t.database is not None and t.database.tables) or t.replaced_paths]
+    if not replaced:
+        return
+    emergency = take_emergency_set(env, replaced)
+    report.emergency, report.emergency_set = emergency.files, emergency.set_id
+    report.warnings += [f"the emergency set's offsite copy {key}: {why}" for key, why in
+                        emergency.offsite_failures.items()]
+    for target, path in emergency.files.items():
+        get_run_logger().warning("%s: emergency backup in %s (set %s) before overwriting", target, path,
+                                 emergency.set_id)
 
 
 def _first_line(exc: Exception) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing, contextmanager
 from typing import Any, Iterator
+from urllib.parse import urlparse
 
 import psycopg2
 
@@ -25,6 +26,11 @@ def libpq_dsn(url: str) -> str:
 
 
 @contextmanager
+def database_name(url: str) -> str:
+    """The database a URL names (no credentials)."""
+    return urlparse(libpq_dsn(url)).path.lstrip("/")
+
+
 def connect(url: str, autocommit: bool = True) -> Iterator[Any]:
     """A DB-API connection; PostgreSQL ones time out after CONNECT_TIMEOUT_S seconds."""
     if is_sqlite(url):

@@ -11,7 +11,9 @@ import argparse
 import inspect
 import json
 import os
+import signal
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -48,8 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      "user your OS login maps to in [access] logins)")
     run.add_argument("--json", action="store_true")
 
-    serve = sub.add_parser("serve", help="serve every deployment on its schedule from this process")
+    serve = sub.add_parser("serve", help="serve every deployment on its schedule from this process (starts a "
+                                         "local Prefect server with its scheduler unless PREFECT_API_URL is set)")
     serve.add_argument("--config", type=Path)
+    serve.add_argument("--port", type=int, help="port of the local Prefect server (default 4200, else a free one)")
+    serve.add_argument("--schedule", dest="schedules", action="append", default=[], metavar="DEPLOYMENT=CRON",
+                       help="run a deployment on another cron (UTC) for this serve, e.g. "
+                            "daily-backup-0200='30 1 * * *'")
 
     apply = sub.add_parser("apply", help="validate a tradeops.toml and upsert its blocks")
     apply.add_argument("--config", type=Path, required=True)
@@ -303,12 +310,43 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the calendar from this process until SIGTERM or Ctrl-C. On the embedded default (no
+    PREFECT_API_URL) a local Prefect server with its scheduler runs beside it, and stops with it."""
     from prefect import serve
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
     from deployments.calendar import served_deployments
+    from tradeops.local_server import local_prefect_server
 
-    serve(*served_deployments(environment_for(args.config)))
+    schedules = dict(parse_schedule_override(item) for item in args.schedules)
+    signal.signal(signal.SIGTERM, _terminate)  # whatever the phase, leave through `finally`
+    remote = os.environ.get("PREFECT_API_URL")
+    server = nullcontext(remote) if remote else local_prefect_server(Path(get_current_settings().home), args.port)
+    try:
+        with server as api:
+            os.environ["PREFECT_API_URL"] = api  # the flow-run processes the runner starts
+            with temporary_settings(updates={PREFECT_API_URL: api}):
+                environment = environment_for(args.config)
+                deployments = served_deployments(environment, schedules)
+                print(f"serving {len(deployments)} deployment(s) of environment {environment!r} on {api}"
+                      f"{'' if remote else ' (a local server; UI at ' + api.removesuffix('/api') + ')'}; "
+                      "stop with Ctrl-C or SIGTERM", file=sys.stderr, flush=True)
+                serve(*deployments, pause_on_shutdown=bool(remote), print_starting_message=False)
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM (ours, or the runner's own handler)
+        pass
+    print("stopped serving; the local server is stopped too" if not remote else "stopped serving", file=sys.stderr)
     return 0
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def parse_schedule_override(item: str) -> tuple[str, str]:
+    name, sep, cron = item.partition("=")
+    if not sep or not name.strip() or len(cron.split()) != 5:
+        raise UsageError(f"--schedule {item!r}: expected DEPLOYMENT='M H DOM MON DOW' (a five-field cron)")
+    return name.strip(), cron.strip()
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

@@ -15,8 +15,9 @@ from tradeops.cli import apply_file, report_run, run_flow
 from tradeops.sandbox_setup import build_sandbox
 
 # The morning check first, then the daily operations in runbook order, as they come to exist.
-# The day's jobs in order, then a DR drill so a first run ends with the backup restored and proven.
-DAILY_FLOWS = ("health-check", "daily-backup", "verify-backups", "log-archival", "cert-check",
+# The day's jobs in order (daily-backup ends by verifying its set: verify-backups, a subflow), then
+# a DR drill so a first run ends with the backup restored and proven.
+DAILY_FLOWS = ("health-check", "daily-backup", "log-archival", "cert-check",
                "experiment-evaluation", "dr-drill", "audit-export")
 
 # Flows that end Failed on the sandbox on purpose: it plants what they must catch.

@@ -14,9 +14,14 @@ from tradeops.store.models import utcnow
 from tradeops.store.records import current_flow_run_id
 
 # Retention per artifact class in days (runbook 000: git 30 days, experiment database 90 days;
-# weekly sets 12 weeks). Applied by the retention step; recorded as expires_at on every artifact.
+# weekly sets 12 weeks, the audit trail 7 years). Applied by the retention step to each artifact
+# on its own; recorded as expires_at on every artifact. Emergency sets (what a restore replaced,
+# runbook 000 "Emergency Procedures", which names no period) are kept as long as the dumps: 90 days.
 RETENTION_DAYS = {"daily:git_bundle": 30, "daily:pg_dump": 90, "daily:sqlite_db": 90, "daily:csv": 90,
-                  "daily:tar": 30, "weekly": 84, "weekly:audit_log": 7 * 365}
+                  "daily:tar": 30, "weekly": 84, "weekly:audit_log": 7 * 365, "emergency": 90}
+# Sets that hold what something else replaced, not the targets' own state: never the newest set of
+# a target, never chosen by default for a restore or a drill.
+SIDE_KINDS = frozenset({"emergency"})
 
 
 # Compliance-class artifacts get S3 Object Lock (compliance mode) until they expire, where the
@@ -70,6 +75,7 @@ def fail_set(store_url: str, set_id: str) -> None:
 def last_verified(store_url: str, environment: str, target: str, kind: str) -> BackupArtifact | None:
     query = (select(BackupArtifact).join(BackupSet, BackupSet.set_id == BackupArtifact.set_id)
              .where(BackupSet.environment == environment, BackupSet.status == "complete",
+                    BackupSet.kind.not_in(SIDE_KINDS), BackupArtifact.removed_at.is_(None),
                     BackupArtifact.target == target, BackupArtifact.kind == kind,
                     BackupArtifact.verified_at.is_not(None))
              .order_by(BackupArtifact.created_at.desc()).limit(1))
@@ -77,11 +83,44 @@ def last_verified(store_url: str, environment: str, target: str, kind: str) -> B
         return session.exec(query).first()
 
 
+# Every kept set is read back in full (local bytes, offsite bytes, manifests) at least this often,
+# as restic's `check --read-data` and pgBackRest's `verify` cover the whole repository: a set
+# verified more than REVERIFY_DAYS - 1 days ago is verified again by the next verify-backups run,
+# so with daily runs no set goes unverified for REVERIFY_DAYS.
+REVERIFY_DAYS = 7
+
+
+def sets_to_verify(store_url: str, environment: str, now: datetime) -> list[BackupSet]:
+    """The newest complete set of every target, and every kept set not verified in the last
+    REVERIFY_DAYS - 1 days (or never), oldest first."""
+    stale_before = now - timedelta(days=REVERIFY_DAYS - 1)
+    wanted = {s.set_id: s for s in newest_sets_per_target(store_url, environment)}
+    with session_for(store_url) as session:
+        for backup_set in session.exec(select(BackupSet).where(
+                BackupSet.environment == environment, BackupSet.status == "complete")).all():
+            verified = backup_set.verified_at
+            if verified is None or _utc(verified) <= stale_before:
+                wanted.setdefault(backup_set.set_id, backup_set)
+    return sorted(wanted.values(), key=lambda s: _utc(s.created_at))
+
+
+def removed_artifacts(store_url: str, set_id: str) -> set[tuple[str, str]]:
+    """(target, kind) of the set's artifacts that retention removed."""
+    with session_for(store_url) as session:
+        return {(a.target, a.kind) for a in session.exec(select(BackupArtifact).where(
+            BackupArtifact.set_id == set_id, BackupArtifact.removed_at.is_not(None))).all()}
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def newest_sets_per_target(store_url: str, environment: str) -> list[BackupSet]:
     """The newest complete set holding each target, oldest first, without duplicates."""
     query = (select(BackupSet, BackupArtifact.target)
              .join(BackupArtifact, BackupArtifact.set_id == BackupSet.set_id)
-             .where(BackupSet.environment == environment, BackupSet.status == "complete")
+             .where(BackupSet.environment == environment, BackupSet.status == "complete",
+                    BackupSet.kind.not_in(SIDE_KINDS), BackupArtifact.removed_at.is_(None))
              .order_by(BackupSet.created_at.desc()))
     newest: dict[str, BackupSet] = {}
     with session_for(store_url) as session:
@@ -91,18 +130,18 @@ def newest_sets_per_target(store_url: str, environment: str) -> list[BackupSet]:
 
 
 def mark_verified(store_url: str, set_id: str, verified: list[tuple[str, str]], whole_set: bool) -> None:
+    """Record what verified now; what did not loses its earlier verification (a set found corrupt
+    on re-verification is no longer one a restore or the drill picks as verified)."""
     now = utcnow()
     with session_for(store_url) as session:
-        for artifact in session.exec(select(BackupArtifact).where(BackupArtifact.set_id == set_id)).all():
-            if (artifact.target, artifact.kind) in verified:
-                artifact.verified_at = now
-                session.add(artifact)
-        if whole_set:
-            backup_set = session.exec(select(BackupSet).where(BackupSet.set_id == set_id)).one()
-            backup_set.verified_at = now
-            session.add(backup_set)
+        for artifact in session.exec(select(BackupArtifact).where(BackupArtifact.set_id == set_id,
+                                                                  BackupArtifact.removed_at.is_(None))).all():
+            artifact.verified_at = now if (artifact.target, artifact.kind) in verified else None
+            session.add(artifact)
+        backup_set = session.exec(select(BackupSet).where(BackupSet.set_id == set_id)).one()
+        backup_set.verified_at = now if whole_set else None
+        session.add(backup_set)
         session.commit()
-
 
 
 def chosen_set(store_url: str, environment: str, set_id: str | None = None, on_date: date | None = None,
@@ -113,6 +152,7 @@ def chosen_set(store_url: str, environment: str, set_id: str | None = None, on_d
     if set_id:
         query = query.where(BackupSet.set_id == set_id)
     else:
+        query = query.where(BackupSet.kind.not_in(SIDE_KINDS))
         if verified_only:
             query = query.where(BackupSet.verified_at.is_not(None))
         if on_date:

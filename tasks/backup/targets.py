@@ -11,7 +11,7 @@ from tasks.backup.audit import export_audit_trail
 from tasks.backup.git import bundle_repository, repository_refs, reuse_bundle
 from tasks.backup.manifest import ArtifactEntry
 from tasks.backup.postgres import artifact_facts, backup_sqlite, dump_postgres
-from tasks.databases import is_sqlite
+from tasks.databases import database_name, is_sqlite
 from tradeops.store import BackupArtifact
 
 
@@ -65,3 +65,20 @@ def archive_files(target: str, paths: list[str], set_dir: Path, last_day_only: b
 def export_audit(target: str, store_url: str, set_dir: Path) -> list[ArtifactEntry]:
     path = set_dir / "audit" / "audit-trail.jsonl"
     return [_entry(target, "audit_log", set_dir, path, details=export_audit_trail(store_url, path))]
+
+
+def backup_replaced_database(target: str, url: str, set_dir: Path) -> list[ArtifactEntry]:
+    """An emergency backup: the database a restore is about to replace, as one custom-format dump
+    (restorable with plain pg_restore, as RECOVERY.md says), with its row counts and checksums."""
+    name = database_name(url)
+    path = set_dir / "db" / f"{name}.dump"
+    facts = dump_postgres(url, path, jobs=1)
+    details = {key: facts[key] for key in ("row_counts", "table_checksums", "checksum", "format", "jobs")}
+    return [_entry(target, "pg_dump", set_dir, path, details=details | {"database": name})]
+
+
+def archive_replaced_paths(target: str, paths: list[Path], set_dir: Path) -> list[ArtifactEntry]:
+    """An emergency backup: the files and folders a restore is about to replace."""
+    path = set_dir / "files" / f"{target.replace(':', '-')}.tar.gz"
+    facts = tar_paths(paths, path)
+    return [_entry(target, "tar", set_dir, path, details=facts | {"replaced": [str(p) for p in paths]})]

@@ -7,18 +7,21 @@ from datetime import datetime, timezone
 from sqlalchemy import func
 from sqlmodel import select
 
+from tasks.backup.catalog import SIDE_KINDS
 from tasks.health.result import CheckResult, graded, skipped
 from tasks.health.thresholds import Threshold
+from tradeops.clock import utcnow
 from tradeops.store import BackupArtifact, BackupSet, session_for
 
 
 def check_backup_age(store_url: str, environment: str, threshold: Threshold,
                      now: datetime | None = None) -> list[CheckResult]:
-    now = now or datetime.now(timezone.utc)
+    now = now or utcnow()
     query = (
         select(BackupArtifact.target, func.max(BackupArtifact.created_at))
         .join(BackupSet, BackupSet.set_id == BackupArtifact.set_id)
-        .where(BackupSet.status == "complete", BackupSet.environment == environment)
+        .where(BackupSet.status == "complete", BackupSet.environment == environment,
+               BackupSet.kind.not_in(SIDE_KINDS))
         .group_by(BackupArtifact.target)
     )
     with session_for(store_url) as session:

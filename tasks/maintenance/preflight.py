@@ -14,6 +14,7 @@ from datetime import datetime, time
 
 from sqlmodel import select
 
+from tasks.backup.catalog import SIDE_KINDS
 from tradeops.store import BackupArtifact, BackupSet, session_for
 
 PREFLIGHT_LIMITS = {
@@ -80,6 +81,7 @@ def verified_backup_age_hours(store_url: str, environment: str, target: str, now
     query = (select(BackupArtifact.created_at)
              .join(BackupSet, BackupSet.set_id == BackupArtifact.set_id)
              .where(BackupSet.environment == environment, BackupSet.status == "complete",
+                    BackupSet.kind.not_in(SIDE_KINDS),
                     BackupArtifact.target == target, BackupArtifact.kind.in_(DATABASE_ARTIFACT_KINDS),
                     BackupArtifact.verified_at.is_not(None))
              .order_by(BackupArtifact.created_at.desc()))

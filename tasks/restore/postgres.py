@@ -16,7 +16,7 @@ from psycopg2 import sql
 
 from tasks.backup.manifest import ArtifactEntry
 from tasks.backup.postgres import list_archive, table_facts, unpack_directory_dump
-from tasks.databases import connect, libpq_command_env, libpq_dsn, scalar
+from tasks.databases import connect, database_name, libpq_command_env, libpq_dsn, scalar
 from tasks.restore.compare import differences
 from tasks.restore.fetch import RestoreError
 from tasks.tool_output import tool_error
@@ -38,10 +38,6 @@ CATALOG_CHECKS = {
 def database_url(url: str, name: str) -> str:
     """The same server and credentials, another database."""
     return urlparse(libpq_dsn(url))._replace(path=f"/{name}").geturl()
-
-
-def database_name(url: str) -> str:
-    return urlparse(libpq_dsn(url)).path.lstrip("/")
 
 
 def admin_connection(url: str):

@@ -19,6 +19,8 @@ class RestoreReport:
     outcomes: list[TargetOutcome] = field(default_factory=list)
     published: list[str] = field(default_factory=list)      # targets put in place
     emergency: dict[str, str] = field(default_factory=dict)  # target -> emergency backup file
+    emergency_set: str | None = None                          # the set holding them
+    warnings: list[str] = field(default_factory=list)
     fallbacks: list[str] = field(default_factory=list)       # local copies replaced by offsite ones
     swept: list[str] = field(default_factory=list)           # leftovers of interrupted restores
     failure: str | None = None
@@ -28,7 +30,8 @@ class RestoreReport:
         return {"set_id": self.plan.set_id if self.plan else None,
                 "targets": [o.as_dict() | {"destination": shown.get(o.target, ""),
                                            "put_in_place": o.target in self.published} for o in self.outcomes],
-                "emergency_backups": self.emergency, "fallbacks": self.fallbacks,
+                "emergency_backups": self.emergency, "emergency_set": self.emergency_set,
+                "warnings": self.warnings, "fallbacks": self.fallbacks,
                 "manifest_problems": self.plan.manifest_problems if self.plan else [], "swept": self.swept}
 
 
@@ -48,8 +51,9 @@ def restore_markdown(environment: str, report: RestoreReport) -> str:
         if report.fallbacks else "",
         "## Manifest problems\n\n" + "\n".join(f"- {p}" for p in plan.manifest_problems)
         if plan and plan.manifest_problems else "",
-        "## Emergency backups taken first\n\n" + markdown_table(["target", "file"], report.emergency.items())
-        if report.emergency else "",
+        f"## Emergency backups taken first: set `{report.emergency_set}`\n\n"
+        + markdown_table(["target", "file"], report.emergency.items()) if report.emergency else "",
+        "## Warnings\n\n" + "\n".join(f"- {w}" for w in report.warnings) if report.warnings else "",
         "## Leftovers of an interrupted restore, removed\n\n" + "\n".join(f"- {s}" for s in report.swept)
         if report.swept else "",
     ]))

@@ -6,14 +6,16 @@ Change a table here only together with a new Alembic revision in `tradeops/migra
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
+from tradeops import clock
+
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.utcnow()
 
 
 class HealthResult(SQLModel, table=True):
@@ -68,6 +70,7 @@ class BackupArtifact(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     verified_at: datetime | None = None
     expires_at: datetime | None = None
+    removed_at: datetime | None = None  # retention removed it (local file and offsite copy); the set may remain
     reused_from: str | None = Field(default=None, max_length=64)  # set id whose artifact this reuses
     details: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
     flow_run_id: str | None = Field(default=None, max_length=36)

@@ -1,4 +1,8 @@
-"""leases: locks in the ops store that a killed holder cannot keep
+"""leases, and backup artifacts removed one by one
+
+lease: locks in the ops store that a killed holder cannot keep.
+backup_artifact.removed_at: retention removes each artifact when its class expires (a weekly
+set's dumps after 12 weeks, its audit trail after 7 years), not whole sets.
 
 Revision ID: 0007
 Revises: 0006
@@ -29,7 +33,11 @@ def upgrade() -> None:
     sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
+    with op.batch_alter_table('backup_artifact', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('removed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('backup_artifact', schema=None) as batch_op:
+        batch_op.drop_column('removed_at')
     op.drop_table('lease')
