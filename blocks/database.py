@@ -27,6 +27,9 @@ class DatabaseTarget(Block):
     dump_jobs: int | None = Field(None, ge=1, le=32, description=(
         "Parallel pg_dump workers; empty: decided per run from table sizes and cores; 1: always one "
         "custom-format file."))
+    wal_archive: bool = Field(False, description=(
+        "Point-in-time recovery: the cluster archives WAL with `tradeops wal push` (archive_mode = on)."))
+    wal_spool: str | None = Field(None, description="The folder archive_command spools WAL into.")
 
     @property
     def kind(self) -> str:

@@ -29,6 +29,11 @@ class ScheduledJob:
 CALENDAR: tuple[ScheduledJob, ...] = (
     ScheduledJob("health-check", "health-check-every-5-minutes", "*/5 * * * *", True,
                  "runbook 003 crontab: */5 * * * * health-check.sh"),
+    ScheduledJob("wal-archive", "wal-archive-every-5-minutes", "*/5 * * * *", True,
+                 "runbook 004 Point-in-Time Recovery (issue 20): WAL offsite, gaps alerted; the offsite RPO is "
+                 "archive_timeout plus this interval"),
+    ScheduledJob("base-backup", "base-backup-0130", "30 1 * * *", True,
+                 "runbook 004 Point-in-Time Recovery (issue 20): a daily base backup, before the 02:00 dump"),
     ScheduledJob("daily-backup", "daily-backup-0200", "0 2 * * *", True,
                  "runbooks 003 crontab and 004: daily backup at 02:00"),
     ScheduledJob("weekly-backup", "weekly-backup-sunday", "0 0 * * 0", True,
@@ -71,6 +76,7 @@ ON_DEMAND: tuple[OnDemandJob, ...] = (
     # verified (a 06:00 verification left it 25 h old, and every scheduled maintenance refused).
     OnDemandJob("verify-backups", "verify-backups-on-demand",
                 "runbooks 002 Daily Backup Verification, 004 End of Day backup check: after every backup"),
+    OnDemandJob("pitr-restore", "pitr-restore-on-demand", "runbook 004 Point-in-Time Recovery (restore_to_time.sh)"),
 )
 
 

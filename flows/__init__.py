@@ -18,6 +18,9 @@ FLOWS: dict[str, str] = {
     "experiment-evaluation": "flows.experiment_evaluation:experiment_evaluation",
     "compliance-report": "flows.compliance_report:compliance_report",
     "audit-export": "flows.audit_export:audit_export",
+    "wal-archive": "flows.wal_archive:wal_archive",
+    "base-backup": "flows.base_backup:base_backup",
+    "pitr-restore": "flows.pitr_restore:pitr_restore",
 }
 
 

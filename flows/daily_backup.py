@@ -9,7 +9,8 @@ Checklist, for every configured target, into one backup set:
    (offsite too, when the offsite store configured now holds exactly its bytes; else copied again).
 3. Configuration files, and the last day's logs: tar.gz archives.
 Then: RECOVERY.md, the manifest (with RECOVERY.md's SHA-256) and its copy, the set renamed
-complete, the catalog, the offsite copies verified by size and SHA-256, retention; last,
+complete, the catalog, the offsite copies verified by size and SHA-256; earlier sets the offsite
+store does not hold whole (a copy cut short, another bucket since) copied again; retention; last,
 verify-backups as a subflow (the new set, and every kept set not read back for a week). One target failing fails that target; the others complete.
 Report: a summary artifact with every artifact, size, reuse and offsite key.
 """
@@ -31,7 +32,7 @@ from tasks.backup import (
 )
 from tasks.backup.catalog import fail_set, last_verified, open_set
 from tasks.backup.manifest import ArtifactEntry, Manifest
-from tasks.backup.publish import publish_set
+from tasks.backup.publish import complete_offsite_copies, publish_set
 from tasks.backup.retention import apply_retention, catalog_facts, deletions, plan_retention
 from tasks.backup.sets import new_set_id, staging_dir, sweep_abandoned
 from tasks.crash_points import crash_point
@@ -119,6 +120,12 @@ def _run_backup_set(env: LoadedEnvironment, kind: str) -> State:
     storage = env.block.offsite()
     manifest, offsite_failures = publish_set(env, kind, set_id, now, staging, final, entries)
     failures.update({f"offsite {k}": v for k, v in offsite_failures.items()})
+    if storage is not None and not offsite_failures:
+        completed, earlier_failures = complete_offsite_copies(env, storage, set_id)
+        failures.update({f"offsite {k}": v for k, v in earlier_failures.items()})
+        if completed:
+            logger.warning("copied %d earlier set(s) whole to %s (cut short, or made before it was the offsite "
+                           "store): %s", len(completed), storage.describe(), ", ".join(completed))
     expired: list[str] = []
     removed: list[str] = []
     if not failures:  # a failed run never prunes older good sets

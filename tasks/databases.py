@@ -25,12 +25,12 @@ def libpq_dsn(url: str) -> str:
     return url.replace("postgresql+psycopg2://", "postgresql://", 1)
 
 
-@contextmanager
 def database_name(url: str) -> str:
     """The database a URL names (no credentials)."""
     return urlparse(libpq_dsn(url)).path.lstrip("/")
 
 
+@contextmanager
 def connect(url: str, autocommit: bool = True) -> Iterator[Any]:
     """A DB-API connection; PostgreSQL ones time out after CONNECT_TIMEOUT_S seconds."""
     if is_sqlite(url):

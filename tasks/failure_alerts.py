@@ -45,6 +45,9 @@ FLOW_FAILURE_SEVERITY: dict[str, str] = {
     "weekly-backup": "critical",
     "restore": "critical",
     "dr-drill": "critical",
+    "base-backup": "critical",
+    "wal-archive": "critical",  # WAL not offsite: point-in-time recovery past it is lost with the host
+    "pitr-restore": "critical",
     # a control that did not run: backups unverified, certificates unwatched, evidence missing
     "verify-backups": "high",
     "cert-check": "high",

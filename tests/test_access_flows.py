@@ -27,7 +27,7 @@ def denials(store: str, operation: str) -> list[AuditEntry]:
 
 
 @pytest.mark.parametrize("role", sorted(ROLES))
-@pytest.mark.parametrize("flow", ["db-maintenance", "restore"])
+@pytest.mark.parametrize("flow", ["db-maintenance", "restore", "pitr-restore"])
 def test_only_administrators_run_privileged_flows(role, flow):
     actor = actor_for({"u": role}, "u")
     if role == "system_administrator":
@@ -37,7 +37,8 @@ def test_only_administrators_run_privileged_flows(role, flow):
             actor.require(FLOW_PERMISSIONS[flow])
 
 
-@pytest.mark.parametrize("flow, operation", [("restore", "backup_restore"), ("db-maintenance", "db_maintenance")])
+@pytest.mark.parametrize("flow, operation", [("restore", "backup_restore"), ("db-maintenance", "db_maintenance"),
+                                             ("pitr-restore", "pitr_restore")])
 def test_a_denied_flow_touches_nothing_and_is_audited(sandbox_env, monkeypatch, capsys, flow, operation):
     name, store = sandbox_env
     monkeypatch.setenv("TRADEOPS_ENVIRONMENT", name)

@@ -210,12 +210,16 @@ def test_server_on_postgres_deploy_worker_runs_and_history(pg_server, pg_sandbox
                 assert states[0] == "Scheduled" and {"Pending", "Running"} <= set(states), (flow, states)
                 assert states[-1] == fr.state.name
 
-                logs = []  # every line: the API answers a page (200 lines) at a time
-                while page := client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[fr.id])),
-                                               offset=len(logs)):
-                    logs.extend(page)
-                messages = "\n".join(log.message for log in logs)
+                # a worker ships a run's logs in batches, after its state: wait for the line, up to a minute
                 expected = "FAIL cert:expired.pem" if flow == "health-check" else "complete locally"
+                deadline, messages = time.monotonic() + 60, ""
+                while expected not in messages and time.monotonic() < deadline:
+                    logs = []  # every line: the API answers a page (200 lines) at a time
+                    while page := client.read_logs(
+                            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[fr.id])), offset=len(logs)):
+                        logs.extend(page)
+                    messages = "\n".join(log.message for log in logs)
+                    time.sleep(0 if expected in messages else 1)
                 assert expected in messages, f"{flow}: {expected!r} not in the run's logs\n{messages[-3000:]}"
 
                 artifacts = client.read_artifacts(

@@ -21,11 +21,13 @@ import pytest
 from sqlmodel import select
 
 from flows.restore import restore
+from flows.verify_backups import verify_backups
+from tasks.backup.catalog import chosen_set
 from tasks.backup.manifest import read_manifest, write_manifest
 from tasks.backup.postgres import dump_postgres
 from tasks.files import sha256_file
 from tasks.restore.publish import STAGING_DB, staging_prefix
-from tradeops.store import AuditEntry, session_for
+from tradeops.store import AuditEntry, BackupSet, session_for
 
 from conftest import cli_env, drop_database, run_flow
 
@@ -91,7 +93,9 @@ def staging_databases(env) -> list[str]:
 
 
 def test_overwrite_from_a_corrupt_local_dump_restores_from_offsite_and_replaces_the_database_whole(live):
-    flip_bit(live.set_dir / "db" / "platform.dump")
+    dump = live.set_dir / "db" / "platform.dump"
+    intact = dump.read_bytes()
+    flip_bit(dump)
     state, result = overwrite_live(live)  # source=auto
     assert state.is_completed(), state.message
     assert "live_only" not in str(snapshot(live.live_url))  # the backup's content, whole
@@ -103,6 +107,17 @@ def test_overwrite_from_a_corrupt_local_dump_restores_from_offsite_and_replaces_
     listing = subprocess.run(["pg_restore", "--list", result["emergency_backups"]["db:platform"]],
                              capture_output=True, text=True, check=True).stdout
     assert "TABLE public live_only" in listing
+    # ...as a set like the others: catalogued, offsite, verified by the next verify-backups
+    dump.write_bytes(intact)  # (the flipped bit would fail that verification, rightly)
+    with session_for(live.store) as session:
+        emergency = session.exec(select(BackupSet).where(BackupSet.set_id == result["emergency_set"])).one()
+    assert (emergency.kind, emergency.status) == ("emergency", "complete")
+    key = f"tradeops/{live.name}/{emergency.set_id}/db/{live.live_name}.dump"
+    assert live.s3.head_object(Bucket=live.bucket, Key=key)["ContentLength"] > 0
+    state, verified = run_flow(verify_backups, environment=live.name)
+    assert state.is_completed(), state.message
+    assert {a["set_id"] for a in verified["artifacts"]} >= {emergency.set_id}
+    assert chosen_set(live.store, live.name).set_id == live.set_id  # never a restore's default
     assert staging_databases(live) == []
     operations = [op for op, _, _ in audit_operations(live)][-2:]
     assert operations == ["backup_restore_start", "backup_restore"]

@@ -74,7 +74,8 @@ def build_blocks(config: TradeopsConfig, base_dir: Path) -> dict[str, object]:
             target=db.name, url=_secret_url(f"databases[{i}]", db.url, db.url_env),
             freshness_table=db.freshness_table, freshness_column=db.freshness_column,
             probe_query=db.probe_query, dump_jobs=db.dump_jobs, critical_work_probe=db.critical_work_probe,
-            maintenance_blackout=db.maintenance_blackout,
+            maintenance_blackout=db.maintenance_blackout, wal_archive=db.wal_archive,
+            wal_spool=path(db.wal_spool) if db.wal_spool else None,
         )
     for repo_set in config.git:
         blocks[f"{env}-git-{repo_set.name}"] = GitRepositorySet(

@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_metrics_parser(sub, _Parser)
     add_server_parser(sub, _Parser)
 
+    sub.add_parser("wal", help="PostgreSQL's archive_command and restore_command (tradeops wal --help)",
+                   add_help=False)
+
     quick = sub.add_parser("quickstart", help="sandbox + apply + the daily flows (what `make run` does)")
     quick.add_argument("--dir", type=Path, default=Path("var/sandbox"))
     quick.add_argument("--database-url")
@@ -109,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["wal"]:  # archive_command and restore_command: once per WAL segment, so nothing else loads
+        from tradeops.wal.cli import main as wal_main
+
+        return wal_main(argv[1:])
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     args = build_parser().parse_args(argv)

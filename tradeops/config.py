@@ -89,6 +89,9 @@ class DatabaseSection(_Strict):
     dump_jobs: int | None = Field(None, ge=1, le=32)
     critical_work_probe: str | None = None
     maintenance_blackout: list[Annotated[str, Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")]] = []
+    # point-in-time recovery (opt-in: the cluster must run archive_mode = on with tradeops' archive_command)
+    wal_archive: bool = False
+    wal_spool: str | None = None  # the folder archive_command spools WAL into (`tradeops wal push --spool`)
 
     @field_validator("url")
     @classmethod
@@ -108,6 +111,14 @@ class DatabaseSection(_Strict):
     def _one_url(self) -> DatabaseSection:
         if (self.url is None) == (self.url_env is None):
             raise ValueError("give exactly one of url or url_env")
+        return self
+
+    @model_validator(mode="after")
+    def _wal_archive_needs_spool(self) -> DatabaseSection:
+        if self.wal_archive and not self.wal_spool:
+            raise ValueError("wal_archive = true needs wal_spool, the folder archive_command writes to")
+        if self.wal_archive and self.url is not None and self.url.startswith("sqlite"):
+            raise ValueError("wal_archive applies to PostgreSQL databases only")
         return self
 
 
@@ -322,6 +333,14 @@ class TradeopsConfig(_Strict):
         if self.experiments.database and self.experiments.database not in names:
             raise ValueError(f"experiments.database: no [[databases]] entry named {self.experiments.database!r}; "
                              f"databases: {', '.join(names) or 'none'}")
+        return self
+
+    @model_validator(mode="after")
+    def _wal_archive_needs_offsite(self) -> TradeopsConfig:
+        archiving = [db.name for db in self.databases if db.wal_archive]
+        if archiving and self.offsite is None:
+            raise ValueError(f"databases {', '.join(archiving)}: wal_archive = true needs [offsite], where WAL and "
+                             "base backups go")
         return self
 
     @model_validator(mode="after")

@@ -64,6 +64,25 @@ def complete_set(store_url: str, manifest: Manifest, set_dir: Path, policy: dict
         session.commit()
 
 
+def mark_offsite(store_url: str, set_id: str, offsite_url: str) -> None:
+    """The whole set (artifacts, RECOVERY.md, manifests) is in the offsite store at `offsite_url`."""
+    with session_for(store_url) as session:
+        backup_set = session.exec(select(BackupSet).where(BackupSet.set_id == set_id)).one()
+        backup_set.offsite_url = offsite_url
+        session.add(backup_set)
+        session.commit()
+
+
+def sets_not_offsite(store_url: str, environment: str, offsite_url: str) -> list[BackupSet]:
+    """Complete sets the offsite store at `offsite_url` does not hold whole: their copy was cut
+    short (a killed or failed upload), or they were copied to another store before this one."""
+    with session_for(store_url) as session:
+        return list(session.exec(select(BackupSet).where(
+            BackupSet.environment == environment, BackupSet.status == "complete",
+            (BackupSet.offsite_url.is_(None)) | (BackupSet.offsite_url != offsite_url))
+            .order_by(BackupSet.created_at)).all())
+
+
 def fail_set(store_url: str, set_id: str) -> None:
     with session_for(store_url) as session:
         backup_set = session.exec(select(BackupSet).where(BackupSet.set_id == set_id)).one()

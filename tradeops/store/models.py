@@ -50,6 +50,7 @@ class BackupSet(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
     verified_at: datetime | None = None
+    offsite_url: str | None = Field(default=None, max_length=500)  # the store that holds all of it offsite
     flow_run_id: str | None = Field(default=None, index=True, max_length=36)
 
 

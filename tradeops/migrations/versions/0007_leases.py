@@ -3,6 +3,8 @@
 lease: locks in the ops store that a killed holder cannot keep.
 backup_artifact.removed_at: retention removes each artifact when its class expires (a weekly
 set's dumps after 12 weeks, its audit trail after 7 years), not whole sets.
+backup_set.offsite_url: the offsite store that holds the whole set; a set whose copy was cut
+short, or made before the offsite store changed, is copied (again) by the next backup run.
 
 Revision ID: 0007
 Revises: 0006
@@ -35,9 +37,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('backup_artifact', schema=None) as batch_op:
         batch_op.add_column(sa.Column('removed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+    with op.batch_alter_table('backup_set', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('offsite_url', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('backup_set', schema=None) as batch_op:
+        batch_op.drop_column('offsite_url')
     with op.batch_alter_table('backup_artifact', schema=None) as batch_op:
         batch_op.drop_column('removed_at')
     op.drop_table('lease')
