@@ -94,10 +94,12 @@ def test_lifecycle_by_role_with_limits_and_audit(experiment_env, capsys):
     assert [(a.user, a.success) for a in audits(store, "experiment_start")] == [("alice", False), ("bob", True)]
     assert [(a.user, a.success) for a in audits(store, "experiment_conclude")] == [("bob", True)]
     denied = json.loads(audits(store, "experiment_start")[0].details)
-    assert "experiment.start" in denied["denied"]
+    assert "experiment.start" in denied["denied"] and denied["exit_code"] == 3
+    over_duration = json.loads(audits(store, "experiment_create")[2].details)
+    assert "at most 90 days" in over_duration["denied"] and over_duration["request"]["duration_days"] == 120
 
 
-def test_bad_lifecycle_input_exits_2_and_records_nothing(experiment_env, capsys):
+def test_bad_input_exits_2_and_capital_refusals_are_audited(experiment_env, capsys):
     name, store = experiment_env
     base = ["create", "--user", "admin", "--strategy", "s", "--param", "x=1"]
     code, _, err = run(capsys, *base, "--capital", "12%")
@@ -115,6 +117,12 @@ def test_bad_lifecycle_input_exits_2_and_records_nothing(experiment_env, capsys)
         assert run(capsys, *base, "--capital", "5%", "--split", "50/50", "--name", f"s-{i}")[0] == 0
     code, _, err = run(capsys, *base, "--capital", "2%", "--split", "50/50", "--name", "s-3")
     assert code == 2 and "single-strategy allocation 6% of total capital exceeds the 5% limit" in err
+    # the two capital refusals are on record with what was asked; the malformed input is not
+    refused = [json.loads(a.details) for a in audits(store, "experiment_create") if not a.success]
+    assert [(r["exit_code"], r["request"]["capital"], r["request"]["name"]) for r in refused] == \
+        [(2, "12%", None), (2, "2%", "s-3")]
+    assert "exceeds the 10" in refused[0]["refused"] and "exceeds the 5% limit" in refused[1]["refused"]
+    assert [a.success for a in audits(store, "experiment_create")] == [False, True, True, False]
 
 
 def trades_file(tmp_path, control: np.ndarray, variant: np.ndarray, suffix: str = ".csv"):

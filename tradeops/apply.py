@@ -1,4 +1,5 @@
-"""`tradeops apply`: turn a validated `tradeops.toml` into Prefect blocks (upserted by name).
+"""`tradeops apply`: turn a validated `tradeops.toml` into Prefect blocks (upserted by name), saving
+only what changed (tradeops/config_changes.py).
 
 Block names are `<environment>-<kind>-<name>`; the environment block itself is `<environment>`.
 Relative paths in the file are taken relative to the file's folder.
@@ -27,13 +28,16 @@ from blocks import (
     ALL_BLOCKS, AlertChannel, CertificateSet, ConfigFileSet, DatabaseTarget, GitRepositorySet,
     LogDirectory, OffsiteStorage, TradeopsEnvironment,
 )
+from tasks.access import CONFIG_CHANGE, AccessDenied, Actor, cli_actor
 from tasks.backup.encryption import KeyUnavailable, load_key
 from tasks.databases import CONNECT_TIMEOUT_S, is_sqlite, libpq_dsn, sqlite_path
 from tasks.metrics.push import PUSHGATEWAY_ENV
 from tradeops.config import TradeopsConfig, store_url, target_database_url
+from tradeops.config_changes import ConfigChange, changes_to_apply
 from tradeops.config_values import http_url
 from tradeops.errors import ConfigError
 from tradeops.store.engine import STORE_URL_ENV, open_store
+from tradeops.store.records import append_audit
 
 
 @dataclass(frozen=True)
@@ -243,7 +247,8 @@ def build_blocks(config: TradeopsConfig, base_dir: Path, problems: Problems | No
         experiments_discover_query=config.experiments.discover_query,
         experiments_total_capital_usd=config.experiments.total_capital_usd,
         experiments_settings=config.experiments.settings, access_users=config.access.users,
-        access_default_user=config.access.user, strategy_approval_required=config.strategies.approval_required,
+        access_logins=config.access.logins, access_default_user=config.access.user,
+        strategy_approval_required=config.strategies.approval_required,
         metrics_pushgateway_url=problems.check(_pushgateway_url, config.metrics),
     )
     if own_problems and problems.lines:
@@ -251,29 +256,68 @@ def build_blocks(config: TradeopsConfig, base_dir: Path, problems: Problems | No
     return blocks
 
 
-def apply_config(config: TradeopsConfig, path: Path, check_only: bool = False
-                 ) -> tuple[list[AppliedBlock], TradeopsEnvironment]:
-    """Check everything, then save every block (upsert by name); returns what was saved and the
-    environment block. A problem anywhere raises ConfigError naming the file, key and problem,
-    before anything is written; `check_only` stops there."""
+@dataclass
+class ConfigPlan:
+    """Every block a configuration declares, and what saving them would change; nothing saved yet."""
+
+    blocks: dict[str, object]
+    change: ConfigChange
+
+    @property
+    def environment(self) -> TradeopsEnvironment:
+        return self.blocks[self.change.environment]
+
+
+def plan_config(config: TradeopsConfig, path: Path) -> ConfigPlan:
+    """Check everything (a problem anywhere raises ConfigError naming the file, key and problem)
+    and compare with the saved blocks; nothing is written."""
     problems = Problems()
     blocks = build_blocks(config, path.resolve().parent, problems)
     problems.raise_if_any(path)
-    environment: TradeopsEnvironment = blocks[config.environment.name]
-    if check_only:
-        return [], environment
+    return ConfigPlan(blocks, changes_to_apply(config.environment.name, blocks))
+
+
+def save_config(plan: ConfigPlan, path: Path) -> list[AppliedBlock]:
+    """Open the ops store (created and migrated, so the apply's audit record lands), then save the
+    blocks that are new or differ (upsert by name); nothing when nothing changed."""
+    environment = plan.environment
     Path(environment.data_dir).mkdir(parents=True, exist_ok=True)
     store = environment.store_url()
     if is_sqlite(store):
         Path(sqlite_path(store)).expanduser().parent.mkdir(parents=True, exist_ok=True)
     try:
-        open_store(store)  # created and migrated now, so the apply's audit record lands
+        open_store(store)
     except (SQLAlchemyError, OSError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise ConfigError(f"{path}: ops_store.url: cannot open the ops store: {reason}") from None
+    if plan.change.unchanged:
+        return []
     register_block_types()
     applied = []
-    for name, block in blocks.items():
+    for name in plan.change.blocks:
+        block = plan.blocks[name]
         block.save(name, overwrite=True)
         applied.append(AppliedBlock(name, block.get_block_type_name()))
-    return applied, environment
+    return applied
+
+
+def authorize_change(plan: ConfigPlan, requested_user: str | None, source: str) -> Actor:
+    """Who applies the change, checked before anything is written. The access table that decides
+    is the one applied now (a file cannot vouch for itself); a new environment's is its own. Once
+    an environment has `[access] users`, changing it needs `config.change` (runbook 000: the system
+    administrator's); a refusal is audited with the changes it would have made, then raised."""
+    change = plan.change
+    applied = None if change.created else TradeopsEnvironment.load(change.environment)
+    judge = applied or plan.environment
+    actor = cli_actor(judge, requested_user, "config_apply", change.environment)
+    if applied is None or not applied.access_users:
+        return actor  # a new environment, or one without access control yet: its first [access] comes here
+    try:
+        actor.require(CONFIG_CHANGE)
+    except AccessDenied as exc:
+        denial = AccessDenied(f"{exc}: applying {source} would change {change.summary()}; nothing was written")
+        append_audit(applied.store_url(), "config_apply", actor.user, success=False,
+                     details={"denied": str(denial), "role": actor.role, "permission": CONFIG_CHANGE,
+                              "environment": change.environment, "config": source, "changes": change.recorded()})
+        raise denial from None
+    return actor

@@ -303,12 +303,16 @@ class ExperimentsSection(_Strict):
 
 class AccessSection(_Strict):
     users: dict[str, str] = {}  # user -> role (tasks/access.py ROLES, runbook 000 rbac.yml)
-    user: str | None = None  # who scheduled runs act as, when neither --user nor TRADEOPS_USER says
+    user: str | None = None  # the service user: who runs not started by `tradeops run` act as
+    logins: dict[str, str] = {}  # OS login (or service account) -> the user a CLI command acts as
 
     @model_validator(mode="after")
     def _default_user_has_a_role(self) -> AccessSection:
         if self.user is not None and self.user not in self.users:
             raise ValueError(f"user {self.user!r} is not in users")
+        for login, user in self.logins.items():
+            if user not in self.users:
+                raise ValueError(f"logins: {login!r} maps to {user!r}, who is not in users")
         return self
 
     @field_validator("users")

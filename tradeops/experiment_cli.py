@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from tradeops.cli_options import add_environment_options, bounded
-from tradeops.errors import UsageError
+from tradeops.errors import TradeopsError, UsageError
+from tradeops.store.identity import identity_scoped
 
 PERMISSIONS = {"create": "experiment.create", "start": "experiment.start", "list": "experiment.read",
                "show": "experiment.read", "conclude": "experiment.stop"}
+REQUEST_FIELDS = ("experiment", "strategy", "capital", "split", "duration_days", "name", "action", "status")
 
 
 def add_experiment_parser(sub: Any, parser_class: type) -> None:
@@ -50,37 +52,45 @@ def add_experiment_parser(sub: Any, parser_class: type) -> None:
     evaluate.add_argument("--json", action="store_true")
 
 
+@identity_scoped
 def cmd_experiment(args: argparse.Namespace) -> int:
     if args.experiment_command == "evaluate":
         return evaluate_file(args)
     from tradeops.cli import environment_for
 
-    return run_lifecycle_command(environment_for(args.config, quiet=True), args)
+    return run_lifecycle_command(environment_for(args.config, quiet=True, requested_user=args.user), args)
 
 
 def run_lifecycle_command(environment: str, args: argparse.Namespace) -> int:
     """Check the actor's role, act, audit (denials too), print."""
     from blocks import TradeopsEnvironment
-    from tasks.access import AccessDenied, actor_for
+    from tasks.access import audited_refusal, cli_actor, refusal_details
     from tradeops.store.records import append_audit
 
     block = TradeopsEnvironment.load(environment)
     store_url = block.store_url()
-    actor = actor_for(block.access_users, args.user, block.access_default_user)
     command = args.experiment_command
     operation = f"experiment_{command}"
+    actor = cli_actor(block, args.user, operation, environment)
     started = time.perf_counter()  # runbook 000 times creation and capital allocation (metrics)
     try:
         output, details = LIFECYCLE[command](block, store_url, environment, actor, args)
-    except AccessDenied as exc:
-        append_audit(store_url, operation, actor.user, success=False, execution_time_ms=_elapsed_ms(started),
-                     details={"denied": str(exc), "role": actor.role, "environment": environment})
+    except TradeopsError as exc:  # denied (role, its capital or duration limit: exit 3), over the capital limits (2)
+        if audited_refusal(exc):
+            append_audit(store_url, operation, actor.user, success=False, execution_time_ms=_elapsed_ms(started),
+                         details={**refusal_details(exc), "role": actor.role, "environment": environment,
+                                  **refused_request(args)})
         raise
     if command not in ("list", "show"):
         append_audit(store_url, operation, actor.user, execution_time_ms=_elapsed_ms(started),
                      details={"role": actor.role, **details})
     print(json.dumps(output, default=str) if args.json else render(command, output))
     return 0
+
+
+def refused_request(args: argparse.Namespace) -> dict:
+    """What was asked, as given, so the entry of a refusal says what was refused."""
+    return {"request": {name: getattr(args, name) for name in REQUEST_FIELDS if hasattr(args, name)}}
 
 
 def _elapsed_ms(started: float) -> int:
@@ -116,14 +126,16 @@ def _create(block, store_url: str, environment: str, actor, args) -> tuple[Any, 
 
 def refuse_over_capital_limits(store_url: str, environment: str, planned, statuses: tuple[str, ...]) -> None:
     """Runbook 000's limits (10% per experiment, 5% per strategy version) with the experiments in
-    `statuses` and `planned` together; over them is a usage error (exit 2), nothing recorded."""
+    `statuses` and `planned` together; over them is a usage error (exit 2): nothing is created or
+    started, and the caller audits the refusal."""
+    from tasks.access import LimitRefused
     from tasks.experiments.decision import capital_findings
     from tasks.experiments.lifecycle import arm_capital_pct, list_experiments
 
     others = [r for r in list_experiments(store_url, environment) if r.status in statuses and r.id != planned.id]
     breaches = capital_findings(planned.capital_pct, arm_capital_pct(planned.strategy, [*others, planned]))
     if breaches:
-        raise UsageError(f"capital limits (runbook 000) for {planned.name or 'the new experiment'}: "
+        raise LimitRefused(f"capital limits (runbook 000) for {planned.name or 'the new experiment'}: "
                          + "; ".join(breaches))
 
 
