@@ -42,15 +42,53 @@ def session_dir() -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_harness():
-    """One real Prefect API server (SQLite) for the whole session."""
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
+def prefect_harness(pg_server: str):
+    """One real Prefect API server for the whole session, `prefect server start` on a PostgreSQL
+    database of its own (as in production: on SQLite, prefect's test harness answered a flow run's
+    API calls 2-3x slower, its writes waiting on each other)."""
+    import prefect.context
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.utilities.asyncutils import run_coro_as_sync
 
-    with prefect_test_harness(server_startup_timeout=240):
-        os.environ["TRADEOPS_TEST_API_URL"] = PREFECT_API_URL.value()
-        yield PREFECT_API_URL.value()
-    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+    from tradeops.local_server import local_prefect_server
+
+    database = create_database(pg_server, "tradeops_test_prefect")
+    conn = psycopg2.connect(database)
+    with conn, conn.cursor() as cur:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")  # the server's migrations need it
+    conn.close()
+    # Flow runs in this process send no heartbeats: prefect 3.8.8's heartbeat thread sleeps in
+    # whole seconds and every sync flow run waits for it at its end, about 1 s a run (0.08 s
+    # without). The zombie-run tests start their runs as processes with heartbeats of their own.
+    try:
+        with local_prefect_server(_SESSION_DIR / "prefect", free_port(),
+                                  database.replace("postgresql://", "postgresql+asyncpg://")) as api, \
+                temporary_settings(updates={PREFECT_API_URL: api, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), \
+                prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()):
+            os.environ["TRADEOPS_TEST_API_URL"] = api
+            yield api
+            run_coro_as_sync(_drain_workers())  # logs and events out before the server stops
+    finally:
+        drop_database(database)
+        shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+async def _drain_workers() -> None:
+    """What prefect_test_harness does before it stops its server: ship what is queued."""
+    import inspect
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    try:
+        drained = APILogWorker.instance().drain()
+        if inspect.isawaitable(drained):
+            await drained
+    except RuntimeError:  # never started
+        pass
+    drained = EventsWorker.drain_all()
+    if inspect.isawaitable(drained):
+        await drained
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------------

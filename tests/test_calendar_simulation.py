@@ -20,6 +20,7 @@ certificates) are not part of it: their time behaviour is tested on their own.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
@@ -86,6 +87,7 @@ paths = ["config"]
 [access]
 users = {{ svc = "system_administrator" }}
 user = "svc"
+logins = {{ "{getpass.getuser()}" = "svc" }}  # whoever runs the test applies the move to another store
 """)
     return config
 

@@ -38,15 +38,18 @@ def _any_free_port() -> int:
 
 
 @contextmanager
-def local_prefect_server(home: Path, port: int | None = None) -> Iterator[str]:
+def local_prefect_server(home: Path, port: int | None = None, database_url: str | None = None) -> Iterator[str]:
     """Start `prefect server start` on 127.0.0.1 (`port`, else 4200 when free, else any free
-    port) with its database under `home`; yields its API URL; stops it on the way out."""
+    port) with its database under `home` (or at `database_url`, e.g. postgresql+asyncpg://...);
+    yields its API URL; stops it on the way out."""
     port = port or (DEFAULT_PORT if _free(DEFAULT_PORT) else _any_free_port())
     if not _free(port):
         raise TradeopsError(f"port {port} is taken: pass --port with a free one")
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
+    if database_url:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     log_path = home / "serve-server.log"
     with open(log_path, "ab") as log:
         server = subprocess.Popen([str(Path(sys.executable).parent / "prefect"), "server", "start",
