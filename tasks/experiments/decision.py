@@ -13,6 +13,11 @@ What this adds, so that every experiment ends and its answer can be trusted:
   test needs to find the material effect with the configured power, 500 to 20,000 by default).
   "Extend" always says until when; at the budget the decision is terminal: a significant but
   immaterial difference is no difference, mixed or thin evidence is inconclusive;
+- the runbook's "no significance after 500 trades" waits for the trade budget: at 500 trades per
+  group the always-valid test has less than half the power of a one-look t test (d = 0.2: 42%
+  against 88%), so stopping there would call most real improvements of d 0.2-0.25 "no
+  difference". 500 stays the floor, and an interval already inside ±(the material effect) ends
+  the experiment sooner;
 - a sample-ratio mismatch blocks promotion and no-difference; capital over the limits is a
   compliance finding.
 
@@ -170,11 +175,9 @@ def _what_rolls_back(c) -> str:
 
 
 def _keep_collecting(s, c, plan) -> str:
-    need = max(c.no_difference_after_trades - _smallest(s), 0)
     return (f"No rule fired yet: {_effect(s, c)}, {_p(s, c)}, {_interval(s)}. {_until(s, c, plan)} "
             f"Would change it: {_what_promotes(c)}; {_what_rolls_back(c)}; an interval inside {_bar(s)} "
-            f"is no difference" + (f", as is no significance after {count(need)} more trades per group" if need else "")
-            + ".")
+            f"is no difference, as is no significance at the budget.")
 
 
 @dataclass(frozen=True)
@@ -235,14 +238,16 @@ DECISION_MATRIX: tuple[Rule, ...] = (
                              f"Sharpe or win-rate guardrail breach, at a later look."),
          _COUNTS + _TEST + _SIZE + ("adjusted_sharpe", "adjusted_win_rate")),
     Rule("no-difference-after-max-trades", "no-difference",
-         lambda s, c: (_smallest(s) >= c.no_difference_after_trades) & ~_significant(s, c),
-         lambda s, c, plan: (f"No significant difference after {count(_smallest(s))}+ trades per group ({_p(s, c)}); "
-                             f"not proof of no effect: power against the material effect {_bar(s)} was "
+         lambda s, c: ~_significant(s, c) & ((s["trade_budget_reached"] > 0) | (
+             (s["planned_end_reached"] > 0) & (_smallest(s) >= c.no_difference_after_trades))),
+         lambda s, c, plan: (f"No significant difference after {count(s['n_control'])}/{count(s['n_variant'])} trades "
+                             f"({_p(s, c)}), at {'the trade budget' if s['trade_budget_reached'] else 'the planned end'}"
+                             f"; not proof of no effect: power against the material effect {_bar(s)} was "
                              f"{percent(s['power_sequential_at_mde' if c.sequential else 'power_fixed_at_mde'])}, "
                              f"equivalence (TOST, fixed-horizon) within {_bar(s)}: p={p_value(s['tost_p'])}"
-                             f" ({'shown' if s['tost_p'] < c.alpha else 'not shown'}). Would change it: nothing; the "
-                             f"runbook concludes here."),
-         _COUNTS + _TEST + ("power_sequential_at_mde", "power_fixed_at_mde", "tost_p", "material_effect")),
+                             f" ({'shown' if s['tost_p'] < c.alpha else 'not shown'}). Conclude it keeping the control "
+                             f"(rollback). Would change it: nothing; the runbook concludes here."),
+         _COUNTS + _TEST + _BUDGET + ("power_sequential_at_mde", "power_fixed_at_mde", "tost_p", "material_effect")),
     Rule("no-material-difference", "no-difference",
          lambda s, c: _inside_material(s),
          lambda s, c, plan: (f"No material difference: the {'always-valid ' if c.sequential else ''}{_interval(s)} lies "
