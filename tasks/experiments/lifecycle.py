@@ -181,6 +181,26 @@ def record_evaluation(store_url: str, experiment_id: int, statistics: dict, deci
         return row
 
 
+def strategy_sharpes(store_url: str, environment: str, strategy: str, exclude_id: int | None = None) -> list[float]:
+    """The variant Sharpe ratio (per trade) of every other experiment of `strategy`, from its latest
+    evaluation: the other trials a deflated Sharpe ratio counts."""
+    with session_for(store_url) as session:
+        ids = [e.id for e in session.exec(select(Experiment).where(Experiment.environment == environment,
+                                                                    Experiment.strategy == strategy)).all()
+               if e.id != exclude_id]
+        latest: dict[int, ExperimentEvaluation] = {}
+        if ids:
+            for evaluation in session.exec(select(ExperimentEvaluation).where(ExperimentEvaluation.experiment_id.in_(ids))
+                                           .order_by(ExperimentEvaluation.evaluated_at)).all():
+                latest[evaluation.experiment_id] = evaluation
+    sharpes = []
+    for evaluation in latest.values():
+        value = (json.loads(evaluation.statistics_json).get("sharpe") or {}).get("variant")
+        if value is not None:
+            sharpes.append(float(value))
+    return sharpes
+
+
 def evaluations_of(store_url: str, experiment_id: int) -> list[ExperimentEvaluation]:
     with session_for(store_url) as session:
         return list(session.exec(select(ExperimentEvaluation).where(ExperimentEvaluation.experiment_id == experiment_id)
