@@ -16,6 +16,7 @@ from blocks import (
     LogDirectory, OffsiteStorage, TradeopsEnvironment,
 )
 from tradeops.config import TradeopsConfig
+from tradeops.environment_snapshot import record_applied
 from tradeops.errors import ConfigError
 
 
@@ -142,4 +143,7 @@ def apply_config(config: TradeopsConfig, base_dir: Path) -> tuple[list[AppliedBl
     for name, block in blocks.items():
         block.save(name, overwrite=True)
         applied.append(AppliedBlock(name, block.get_block_type_name()))
-    return applied, blocks[config.environment.name]
+    environment = blocks[config.environment.name]
+    # what the lifecycle commands read without loading blocks (tradeops/environment_snapshot.py)
+    record_applied(environment, [blocks[n] for n in environment.git_blocks], config.environment.name, config, base_dir)
+    return applied, environment
