@@ -173,7 +173,7 @@ def _create(env, store_url: str, environment: str, actor, args) -> tuple[Any, di
 def refuse_over_capital_limits(store_url: str, environment: str, planned, statuses: tuple[str, ...]) -> None:
     """Runbook 000's limits (10% per experiment, 5% per strategy version) with the experiments in
     `statuses` and `planned` together; over them is a usage error (exit 2), nothing recorded."""
-    from tasks.experiments.decision import capital_findings
+    from tasks.experiments.capital import capital_findings
     from tasks.experiments.lifecycle import arm_capital_pct, list_experiments
 
     others = [r for r in list_experiments(store_url, environment) if r.status in statuses and r.id != planned.id]

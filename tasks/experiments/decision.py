@@ -35,22 +35,17 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
+from .capital import CAPITAL_LIMITS, capital_findings
 from .formatting import count, number, p_value, percent, signed
+
+__all__ = ["ACTIONS", "TERMINAL", "CAPITAL_LIMITS", "DECISION_MATRIX", "Decision", "ExperimentPlan", "Rule",
+           "capital_findings", "decide", "decide_batch"]
 
 if TYPE_CHECKING:
     from .statistics.settings import EvaluationSettings
 
 ACTIONS = ("promote", "rollback", "no-difference", "inconclusive", "extend")
 TERMINAL = ("promote", "rollback", "no-difference", "inconclusive")  # the experiment has its answer: conclude it
-
-# Capital limits in percent of total capital (runbook 000 FINRAComplianceMonitor; at or under is
-# compliant): an experiment's whole allocation, and the largest allocation of one strategy version
-# (control or variant arm) across the strategy's running experiments.
-CAPITAL_LIMITS = {
-    "experiment": (10.0, "experiment allocation", "of total capital"),
-    "strategy": (5.0, "single-strategy allocation", "of total capital"),
-}
-
 
 @dataclass(frozen=True)
 class ExperimentPlan:
@@ -318,20 +313,6 @@ def _first_rule(facts: Mapping[str, np.ndarray], settings) -> np.ndarray:
             fires = np.asarray(rule.applies(facts, settings), dtype=bool) & (chosen < 0)
         chosen = np.where(fires, index, chosen)
     return chosen
-
-
-def capital_findings(capital_pct: float | None, strategy_capital_pct: float | None) -> tuple[str, ...]:
-    """Compliance findings for capital over the per-experiment / per-strategy limits (FINRA 15c3-5)."""
-    findings = []
-    for scope, value in (("experiment", capital_pct), ("strategy", strategy_capital_pct)):
-        if value is None:
-            continue
-        limit, what, of_what = CAPITAL_LIMITS[scope]
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(f"{scope} capital percentage must be a finite non-negative number, got {value!r}")
-        if value > limit:
-            findings.append(f"compliance: {what} {value:g}% {of_what} exceeds the {limit:g}% limit")
-    return tuple(findings)
 
 
 def decide(stats, settings: "EvaluationSettings | None" = None, capital_pct: float | None = None,
