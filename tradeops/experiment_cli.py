@@ -267,9 +267,7 @@ def _promote_production(env, store_url, environment, actor, args, row) -> tuple[
     _audit_production_move(store_url, environment, actor, "strategy_promote", row, change, started, env,
                            {"approved_by": approval.user if approval else None, "override": override},
                            {"author": author, "approval_audit_id": approval.audit_id if approval else None})
-    moved = {"from_commit": change.previous_commit, "from_tag": change.previous_tag, "to_commit": change.commit,
-             "to_tag": change.tag, "by": actor.user, "at": datetime.now(timezone.utc).isoformat(),
-             "evaluation_id": evaluation_id, "override": override}
+    moved = {**_moved(change, actor), "evaluation_id": evaluation_id, "override": override}
     return {"promoted": moved}, {"evidence": evidence.reason, "evaluation_id": evaluation_id, "override": override,
                                  "production": moved}
 
@@ -293,8 +291,7 @@ def _keep_control(env, store_url, environment, actor, row) -> tuple[dict, dict]:
     started = time.perf_counter()
     change = restore(repo, control["commit"], current, actor.user)  # the variant reached production: back to control
     _audit_production_move(store_url, environment, actor, "strategy_rollback", row, change, started, env, {}, {})
-    moved = {"from_commit": change.previous_commit, "from_tag": change.previous_tag, "to_commit": change.commit,
-             "to_tag": change.tag, "by": actor.user, "at": datetime.now(timezone.utc).isoformat()}
+    moved = _moved(change, actor)
     return {"rolled_back": moved}, {"production": moved}
 
 
@@ -320,10 +317,15 @@ def _rollback(env, store_url, environment, actor, args):
     repo = _strategy_repository(env, row.strategy)
     change = restore(repo, promoted["from_commit"], promoted["to_commit"], actor.user)
     _audit_production_move(store_url, environment, actor, "strategy_rollback", row, change, started, env, {}, {})
-    moved = {"from_commit": change.previous_commit, "from_tag": change.previous_tag, "to_commit": change.commit,
-             "to_tag": change.tag, "by": actor.user, "at": datetime.now(timezone.utc).isoformat()}
+    moved = _moved(change, actor)
     row = record_production(store_url, row, rolled_back=moved)
     return experiment_view(row), {"experiment": row.name, "id": row.id, "production": moved}
+
+
+def _moved(change, actor) -> dict:
+    """A production pointer move as the experiment records it."""
+    return {"from_commit": change.previous_commit, "from_tag": change.previous_tag, "to_commit": change.commit,
+            "to_tag": change.tag, "by": actor.user, "at": datetime.now(timezone.utc).isoformat()}
 
 
 def _audit_production_move(store_url, environment, actor, operation, row, change, started, env, flags, details):
