@@ -48,11 +48,11 @@ def percent(share, signed_: bool = False) -> str:
         text = "0%"
     elif abs(value) < 1:
         text = f"{number(value, 2)}%"
-    elif abs(value) >= 99.5 and abs(value) < 100:
-        text = f"{value:.1f}%" if abs(value) < 99.95 else f"{value:.2f}%"
+    elif 99.5 <= abs(value) < 100:  # almost sure, but not sure: never "100%"
+        text = f"{value:.1f}%" if abs(value) < 99.95 else (f"{value:.2f}%" if abs(value) < 99.995 else ">99.99%")
     else:
         text = f"{value:,.1f}%" if abs(value) < 10 else f"{value:,.0f}%"
-    return f"+{text}" if signed_ and value > 0 else text
+    return f"+{text}" if signed_ and value > 0 and not text.startswith(">") else text
 
 
 def p_value(p) -> str:

@@ -276,7 +276,7 @@ class ExperimentStatistics:
         if "deflated_sharpe" in d["extras"]:
             ds = d["extras"]["deflated_sharpe"]
             rows.append(("deflated Sharpe (variant)", "", "", percent(ds["dsr"]),
-                         f"P(true Sharpe > {number(ds['expected_max_sharpe'])}, what the best of {ds['trials']} "
+                         f"P(true Sharpe > {number(ds['expected_max_sharpe'])}, what the best of {count(ds['trials'])} "
                          f"variants of {ds['strategy']} shows by luck)"))
         rows += [
             ("win rate", percent(d["win_rate"]["control"]), percent(d["win_rate"]["variant"]),
