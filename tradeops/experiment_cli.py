@@ -283,7 +283,10 @@ def _keep_control(env, store_url, environment, actor, row) -> tuple[dict, dict]:
         return {}, {"production": f"not checked: {exc}"}
     current = production_commit(repo)
     control = production_record(row).get("control") or {}
-    variant = str(resolve_version(repo, row.variant_version)[1].id) if row.variant_version else None
+    try:
+        variant = str(resolve_version(repo, row.variant_version)[1].id) if row.variant_version else None
+    except VersioningError:  # its tag is gone: it cannot be what production runs by that name
+        variant = None
     if current is None or current != variant or not control.get("commit"):
         kept = {"commit": current, "tag": tag_for(repo, current)}
         return {"kept": kept}, {"production": kept}
