@@ -8,6 +8,10 @@ builds it: `sox_report` followed by `chain_verification` (the chain over the per
 `verify_chain`); and `sox_report_with_chain`, the same two at once on separate connections.
 Baseline: the straightforward way, every entry of the period loaded as an `AuditEntry` ORM object
 (yield_per) and counted in Python. Ours and the baseline must agree on every count.
+Then the detail file every SOX count expands to (issue 15), one CSV row per entry counted with its
+flow run link: ours, `period_entries` (the chain walk's streamed tuples) through the report's CSV
+writer; baseline, the same rows from `AuditEntry` ORM objects (yield_per) through csv.writer. Both
+files must be identical.
 
     .venv/bin/python bench/compliance_report.py [--entries 1000000] [--rounds 3]
         [--server postgresql://postgres@127.0.0.1:5432] [--keep] [--skip-baseline]
@@ -20,17 +24,24 @@ rollbacks among them) are bulk-loaded with COPY as bench/audit.py does, into a d
 from __future__ import annotations
 
 import argparse
+import csv
 import os
+import tempfile
 import time
 from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
 
 from _common import median_seconds, ratio_line
 from audit import _admin, load_entries
 from sqlmodel import Session, select
 
 from flows.compliance_report import chain_verification
+from tasks.audit.canonical import iso_timestamp
+from tasks.compliance.evidence import ENTRY_COLUMNS, EvidenceWriter, Provenance, chain_head, period_entries
 from tasks.compliance.period import parse_period
 from tasks.compliance.sox import APPROVAL_OPERATIONS, STRATEGY_OPERATIONS, sox_report, sox_report_with_chain
+from tasks.reporting import flow_run_linker
 from tradeops.store import AuditEntry, open_store
 
 DATABASE = "tradeops_bench_compliance"
@@ -86,6 +97,36 @@ def flow_section(url: str, period):  # noqa: ANN001
     return report
 
 
+OURS_CSV = Path(tempfile.gettempdir()) / "sox-404-entries-tradeops-bench.csv"  # EvidenceWriter's name for it
+BASELINE_CSV = Path(tempfile.gettempdir()) / "tradeops-bench-sox-entries-orm.csv"
+
+
+def write_detail(url: str, period, head, path: Path) -> None:  # noqa: ANN001
+    """What compliance-report writes: the period's entries up to the head, with their flow run links."""
+    path.unlink(missing_ok=True)
+    provenance = Provenance.of("bench", period, "bench", None, head, datetime(2025, 2, 1, tzinfo=timezone.utc))
+    EvidenceWriter(path.parent, "tradeops-bench", provenance).csv("sox-404-entries", ENTRY_COLUMNS,
+                                                                  period_entries(url, period, head.id))
+
+
+def orm_detail(url: str, period, head, path: Path) -> None:  # noqa: ANN001
+    """The same file from ORM objects."""
+    link = flow_run_linker()
+    provenance = Provenance.of("bench", period, "bench", None, head, datetime(2025, 2, 1, tzinfo=timezone.utc))
+    with open(path, "w", newline="") as handle, Session(open_store(url)) as session:
+        for label, statement in provenance.statements():
+            handle.write(f"# {label}: {statement}\n")
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(ENTRY_COLUMNS)
+        rows = session.exec(select(AuditEntry).where(AuditEntry.timestamp >= period.start,
+                                                     AuditEntry.timestamp < period.end, AuditEntry.id <= head.id)
+                            .order_by(AuditEntry.id).execution_options(yield_per=20_000))
+        for e in rows:
+            writer.writerow([e.id, iso_timestamp(e.timestamp.astimezone(timezone.utc)), e.operation, e.user,
+                             e.success, e.strategy_name, e.version, e.repository_hash, e.flow_run_id,
+                             link(e.flow_run_id), e.entry_hash])
+
+
 def load_average() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -127,8 +168,18 @@ def run(url: str, period, args: argparse.Namespace) -> int:  # noqa: ANN001
     print(f"SOX section as the flow builds it (counts, then the chain over the period): median {section:.3f} s; "
           f"counts and chain at once (sox_report_with_chain): median {together:.3f} s; target < 5 s: "
           f"{'met' if section < 5 else 'met only at once' if together < 5 else 'MISSED'}; {load_average()}")
+    head = chain_head(url)
+    detail = median_seconds(lambda: write_detail(url, period, head, OURS_CSV), args.rounds)
+    print(f"SOX detail file, {report.total:,} entries ({OURS_CSV.stat().st_size / 1e6:.0f} MB): median "
+          f"{detail:.3f} s; {load_average()}")
     if args.skip_baseline:
         return 0
+    baseline_detail = median_seconds(lambda: orm_detail(url, period, head, BASELINE_CSV), args.rounds)
+    same = OURS_CSV.read_bytes() == BASELINE_CSV.read_bytes()
+    print(ratio_line("SOX detail file", detail, "ORM rows written with csv.writer", baseline_detail, args.rounds)
+          + f"; same bytes: {'yes' if same else 'NO'}; {load_average()}")
+    if not same:
+        return 1
     baseline_counts = []
     baseline = median_seconds(lambda: baseline_counts.append(orm_counts(url, period)), args.rounds)
     agree = all(c == counts_of(report) for c in baseline_counts)

@@ -52,7 +52,10 @@ class TradeopsEnvironment(Block):
     experiments_total_capital_usd: float | None = None
     experiments_settings: dict = Field(default_factory=dict, description="Overrides of the evaluation settings.")
     access_users: dict[str, str] = Field(default_factory=dict, description="User -> role (runbook 000 roles).")
-    access_default_user: str | None = Field(None, description="Who runs act as without --user / TRADEOPS_USER.")
+    access_default_user: str | None = Field(
+        None, description="The service user: who runs not started by `tradeops run` act as (schedules, workers, UI).")
+    access_logins: dict[str, str] = Field(
+        default_factory=dict, description="OS login (or service account) -> the tradeops user a CLI command acts as.")
     strategy_approval_required: bool = Field(False, description="Promotion needs another user's approval.")
     metrics_pushgateway_url: SecretStr | None = Field(
         None, description="Pushgateway URL (may hold basic-auth credentials); flows push metrics at each run's end.")

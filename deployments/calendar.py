@@ -91,11 +91,17 @@ def scheduled_jobs() -> list[ScheduledJob]:
 
 def served_deployments(environment: str, schedules: dict[str, str] | None = None) -> list:
     """The scheduled and on-demand jobs as deployments served from one process (`tradeops serve`);
-    `schedules`: another cron for some deployments, by name."""
+    `schedules`: another cron for some deployments, by name. Their runs act as the environment's
+    service user (`[access] user`) and carry its tag from the start (a run of a deployment made
+    elsewhere, prefect.yaml's, gets it when it starts)."""
     from prefect.schedules import Cron
 
+    from blocks import TradeopsEnvironment
     from flows import load_flow
+    from tasks.environment import USER_TAG
 
+    service_user = TradeopsEnvironment.load(environment).access_default_user
+    tags = ["tradeops", *([USER_TAG + service_user] if service_user else [])]
     schedules = dict(schedules or {})
     unknown = sorted(set(schedules) - {job.deployment for job in scheduled_jobs()})
     if unknown:
@@ -105,11 +111,11 @@ def served_deployments(environment: str, schedules: dict[str, str] | None = None
         load_flow(job.flow).to_deployment(
             name=job.deployment, parameters={"environment": environment, **job.parameters}, description=job.source,
             schedules=[Cron(schedules.get(job.deployment, job.cron), timezone="UTC", day_or=job.day_or)],
-            tags=["tradeops"],
+            tags=tags,
         )
         for job in scheduled_jobs()
     ] + [
         load_flow(job.flow).to_deployment(name=job.deployment, parameters={"environment": environment},
-                                          description=job.source, tags=["tradeops"])
+                                          description=job.source, tags=tags)
         for job in on_demand_jobs()
     ]

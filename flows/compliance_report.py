@@ -6,15 +6,17 @@ quarter, the 1st of Jan/Apr/Jul/Oct at 07:00); on demand with `--set period=2026
    failed operations, and the audit chain verified over the period.
 2. FINRA 15c3-5 from the experiments: every experiment's capital against the 10% / 5% limits,
    experiments promoted without a statistical validation or despite its result.
-3. JSON and CSV files and a markdown summary; copied offsite (Object Lock for 7 years where the
-   bucket has it). Each finding names the flow runs behind its evidence, linked to the Prefect UI.
+3. Evidence (tasks/compliance/evidence.py): new files every run (the flow run id in each name,
+   never replacing an earlier run's), each stating the period and whether it is complete or
+   partial, when and for whom it was generated, the flow run and the audit chain head it was
+   computed from; detail files every count expands to (the audit entries, the evaluations), each
+   row linked to its flow run; the markdown report; a manifest of their SHA-256 hashes, whose own
+   hash goes into the audit trail. All copied offsite, never overwriting (Object Lock for 7 years
+   where the bucket has it).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,14 +26,18 @@ from prefect.states import State
 
 from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
 from tasks.audit.exports import AUDIT_RETENTION_DAYS
+from tasks.audit.verify import verify_chain
+from tasks.backup.offsite import publish_offsite
+from tasks.compliance.evidence import ENTRY_COLUMNS, EvidenceWriter, Provenance, chain_head, period_entries
 from tasks.compliance.finra import finra_report
-from tasks.compliance.period import parse_period
+from tasks.compliance.period import Period, parse_period
+from tasks.compliance.report import compliance_markdown, compliance_problems
 from tasks.compliance.sox import sox_report
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
-from tasks.files import atomic_write_text, sha256_file
-from tasks.reporting import final_state, markdown_table, publish_summary
-from tradeops.store.records import append_audit
+from tasks.files import sha256_file
+from tasks.reporting import final_state, flow_run_linker, publish_summary, report_denial
+from tradeops.store.records import append_audit, current_flow_run_id
 
 
 @flow(name="compliance-report", **FAILURE_HOOKS)
@@ -41,133 +47,94 @@ def compliance_report(environment: str = "default", period: str = "previous-mont
     try:
         actor = require_permission(env, FLOW_PERMISSIONS["compliance-report"], "compliance_report")
     except AccessDenied as exc:
-        result = publish_summary("compliance-report", env.name, env.store_url,
-                                 f"# Compliance report {span.label}: {env.name}\n\n**Denied:** {exc}", {}, str(exc))
-        return final_state(result, str(exc))
-    sox = sox_report(env.store_url, span)
+        return report_denial("compliance-report", env.name, env.store_url, f"Compliance report {span.label}: {env.name}",
+                             str(exc))
+    head = chain_head(env.store_url)  # what the report is computed from: nothing appended later is counted
+    run_id = current_flow_run_id()
+    provenance = Provenance.of(env.name, span, actor.user, run_id, head, datetime.now(timezone.utc))
+    sox = sox_report(env.store_url, span, through_id=head.id if head else 0)
     sox.chain = chain_verification(env.store_url, span)
     finra = finra_report(env.store_url, env.name, span)
-    folder = env.block.output_dir("reports", f"compliance-{span.label}")
-    files = write_files(folder, sox, finra)
-    uploaded = copy_offsite(env, span.label, files)
-    state = report_compliance(env, span.label, sox, finra, files, uploaded)
-    append_audit(env.store_url, "compliance_report", actor.user, success=state.is_completed(),
-                 details={"period": span.label, "chain_intact": sox.chain["intact"],
-                          "violations": len(finra.violations), "offsite": uploaded})
-    return state
+    writer = EvidenceWriter(env.block.output_dir("reports", f"compliance-{span.label}"), run_id or "local",
+                            provenance)
+    detail_files = write_files(writer, span, sox, finra, env.store_url, head)
+    markdown = compliance_markdown(provenance, sox, finra, detail_files)
+    report = writer.markdown("compliance-report", markdown)
+    manifest, manifest_sha256 = writer.manifest()
+    uploaded = copy_offsite(env, span.label, writer.paths)
+    failure = compliance_problems(sox, finra)
+    append_audit(env.store_url, "compliance_report", actor.user, success=failure is None,
+                 details={"period": span.label, "status": provenance.status, "chain_intact": sox.chain["intact"],
+                          "chain_head": asdict(head) if head else None, "violations": len(finra.violations),
+                          "manifest": manifest.name, "manifest_sha256": manifest_sha256,
+                          "files": len(writer.paths), "offsite": uploaded["prefix"] if uploaded else None})
+    return report_compliance(env, provenance, sox, finra, markdown, writer.paths, report, manifest_sha256,
+                             uploaded, failure)
 
 
 def chain_verification(store_url: str, span) -> dict:
     """The audit chain over the period (tasks/audit/verify.py): intact, or the first break."""
-    from tasks.audit.verify import verify_chain
-
     report = verify_chain(store_url, span.start, span.end)
     return {**report.to_dict(), "summary": report.summary()}
 
 
-def flow_run_link(flow_run_id: str | None) -> str | None:
-    """Where an auditor opens a run's logs: the Prefect UI when one is configured, else the id."""
-    if not flow_run_id:
-        return None
-    from prefect.settings import get_current_settings
-
-    ui = get_current_settings().ui_url
-    return f"{str(ui).rstrip('/')}/runs/flow-run/{flow_run_id}" if ui else f"flow-run/{flow_run_id}"
-
-
-def _csv(rows: list[dict], columns: list[str]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
-def write_files(folder: Path, sox, finra) -> list[Path]:
+def write_files(writer: EvidenceWriter, span: Period, sox, finra, store_url: str, head) -> dict[str, str]:  # noqa: ANN001
+    """The JSON and CSV files, the detail files every count expands to among them; returns the
+    detail files' names."""
+    link = flow_run_linker()
     for violation in finra.violations:
         for item in violation["evidence"]:
-            item["flow_run_link"] = flow_run_link(item["flow_run_id"])
+            item["flow_run_link"] = link(item["flow_run_id"])
     for entry in sox.failed_operations + sox.approvals:
-        entry["flow_run_link"] = flow_run_link(entry["flow_run_id"])
-    files = {
-        "sox-404.json": json.dumps(asdict(sox), indent=2, default=str),
-        "sox-404-operations.csv": _csv(sox.by_operation, ["name", "count", "failed"]),
-        "sox-404-users.csv": _csv(sox.by_user, ["name", "count", "failed"]),
-        "sox-404-failed.csv": _csv(sox.failed_operations, ["id", "timestamp", "operation", "user", "strategy",
-                                                           "flow_run_id", "flow_run_link"]),
-        "finra-15c3-5.json": json.dumps(asdict(finra), indent=2, default=str),
-        "finra-15c3-5-experiments.csv": _csv(finra.experiments, ["id", "experiment", "strategy", "status",
-                                                                 "capital_pct", "strategy_arm_pct", "split",
-                                                                 "conclusion", "evaluations", "compliant"]),
-        "finra-15c3-5-violations.csv": _csv(
-            [{**v, "flow_runs": " ".join(filter(None, (e["flow_run_link"] for e in v["evidence"])))}
-             for v in finra.violations], ["experiment_id", "experiment", "strategy", "kind", "finding", "flow_runs"]),
-    }
-    paths = []
-    for name, text in files.items():
-        atomic_write_text(folder / name, text)
-        paths.append(folder / name)
-    return paths
+        entry["flow_run_link"] = link(entry["flow_run_id"])
+    for evaluation in finra.evaluations:
+        evaluation["flow_run_link"] = link(evaluation["flow_run_id"])
+    writer.json("sox-404", asdict(sox))
+    writer.csv("sox-404-operations", ["name", "count", "failed"], sox.by_operation)
+    writer.csv("sox-404-users", ["name", "count", "failed"], sox.by_user)
+    writer.csv("sox-404-failed", ["id", "timestamp", "operation", "user", "strategy", "flow_run_id", "flow_run_link"],
+               sox.failed_operations)
+    entries = writer.csv("sox-404-entries", ENTRY_COLUMNS,
+                         period_entries(store_url, span, head.id if head else None))
+    writer.json("finra-15c3-5", asdict(finra))
+    writer.csv("finra-15c3-5-experiments", ["id", "experiment", "strategy", "status", "capital_pct", "strategy_arm_pct",
+                                            "split", "conclusion", "evaluations", "compliant"], finra.experiments)
+    evaluations = writer.csv("finra-15c3-5-evaluations", ["experiment_id", "experiment", "evaluation_id",
+                                                          "evaluated_at", "decision", "p_value", "n_control",
+                                                          "n_variant", "flow_run_id", "flow_run_link"],
+                             finra.evaluations)
+    writer.csv("finra-15c3-5-violations", ["experiment_id", "experiment", "strategy", "kind", "finding", "flow_runs"],
+               [{**v, "flow_runs": " ".join(filter(None, (e["flow_run_link"] for e in v["evidence"])))}
+                for v in finra.violations])
+    return {"entries": entries.name, "evaluations": evaluations.name}
 
 
-def copy_offsite(env: LoadedEnvironment, label: str, files: list[Path]) -> list[str]:
+def copy_offsite(env: LoadedEnvironment, label: str, files: list[Path]) -> dict | None:
+    """Every file, the markdown and the manifest included, under `compliance/<env>/<period>/`, each
+    checked after upload and never overwriting an object (Object Lock for 7 years where the bucket has it)."""
     storage = env.block.offsite()
     if storage is None:
-        return []
-    retain_until = datetime.now(timezone.utc) + timedelta(days=AUDIT_RETENTION_DAYS)
-    keys = []
-    for path in files:
-        key = f"compliance/{env.name}/{label}/{path.name}"
-        storage.upload_file(path, key, sha256=sha256_file(path), retain_until=retain_until)
-        keys.append(key)
-    return keys
+        return None
+    until = datetime.now(timezone.utc) + timedelta(days=AUDIT_RETENTION_DAYS)
+    prefix = f"compliance/{env.name}/{label}/"
+    keys = [publish_offsite(storage, path, prefix + path.name, sha256_file(path), path.stat().st_size,
+                            retain_until=until) for path in files]
+    locked = storage.object_lock_enabled()
+    return {"prefix": prefix, "keys": keys, "object_lock": locked, "retain_until": until.isoformat() if locked else None,
+            "storage": storage.describe()}
 
 
-def report_compliance(env: LoadedEnvironment, label: str, sox, finra, files: list[Path], uploaded: list[str]) -> State:
-    chain_ok = sox.chain["intact"]
-    sections = [
-        f"# Compliance report {label}: {env.name}",
-        "## SOX 404",
-        f"{sox.total} audited operations, {sox.failed} failed. Audit chain over the period: "
-        + ("**intact**" if chain_ok else "**BROKEN**") + f" ({sox.chain['summary']})",
-        "By operation\n\n" + markdown_table(["operation", "count", "failed"],
-                                            [(r["name"], r["count"], r["failed"]) for r in sox.by_operation]),
-        "By user\n\n" + markdown_table(["user", "count", "failed"],
-                                       [(r["name"], r["count"], r["failed"]) for r in sox.by_user]),
-    ]
-    if sox.strategies_modified:
-        sections.append("Strategies modified\n\n" + markdown_table(
-            ["strategy", "operation", "count"],
-            [(r["strategy"], r["operation"], r["count"]) for r in sox.strategies_modified]))
-    if sox.approvals:
-        sections.append("Approvals\n\n" + markdown_table(
-            ["when", "user", "strategy", "version"],
-            [(a["timestamp"][:19], a["user"], a["strategy"], a["version"]) for a in sox.approvals]))
-    if sox.failed_operations:
-        sections.append("Failed operations\n\n" + markdown_table(
-            ["id", "when", "operation", "user", "flow run"],
-            [(f["id"], f["timestamp"][:19], f["operation"], f["user"], f["flow_run_link"] or "")
-             for f in sox.failed_operations]))
-    sections.append("## FINRA 15c3-5")
-    sections.append(markdown_table(
-        ["experiment", "strategy", "status", "capital %", "largest arm % of strategy", "compliant"],
-        [(e["experiment"], e["strategy"], e["status"], f"{e['capital_pct']:.2f}", f"{e['strategy_arm_pct']:.2f}",
-          "yes" if e["compliant"] else "**no**") for e in finra.experiments]) if finra.experiments
-        else "No experiment was active in the period.")
-    if finra.violations:
-        sections.append("Violations\n\n" + markdown_table(
-            ["experiment", "kind", "finding", "evidence (flow runs)"],
-            [(v["experiment"], v["kind"], v["finding"],
-              " ".join(f"[{e['flow_run_id'][:8]}]({e['flow_run_link']})" for e in v["evidence"] if e["flow_run_id"]))
-             for v in finra.violations]))
-    sections.append("Files: " + ", ".join(f"`{p.name}`" for p in files)
-                    + (f"; offsite under `compliance/{env.name}/{label}/`" if uploaded else ""))
-    problems = ([] if chain_ok else ["audit chain broken"]) + [f"{v['experiment']}: {v['finding']}"
-                                                               for v in finra.violations]
-    failure = "; ".join(problems) or None
-    result = {"period": label, "sox": {"total": sox.total, "failed": sox.failed, "chain": sox.chain},
+def report_compliance(env: LoadedEnvironment, provenance: Provenance, sox, finra, markdown: str, files: list[Path],
+                      report: Path, manifest_sha256: str, uploaded: dict | None, failure: str | None) -> State:
+    where = (f"offsite under `{uploaded['prefix']}` ({uploaded['storage']}; "
+             + (f"Object Lock (compliance) until {uploaded['retain_until'][:10]})" if uploaded["object_lock"]
+                else "no Object Lock on this storage)") if uploaded else "not copied offsite (no [offsite] storage)")
+    summary = "\n\n".join([markdown, f"Files ({len(files)}, manifest SHA-256 `{manifest_sha256}`, recorded in the "
+                                     f"audit trail): " + ", ".join(f"`{p.name}`" for p in files) + f"; {where}."])
+    result = {"period": provenance.period, "evidence": provenance.to_dict(),
+              "sox": {"total": sox.total, "failed": sox.failed, "chain": sox.chain},
               "finra": {"experiments": len(finra.experiments), "violations": finra.violations},
-              "files": [str(p) for p in files], "offsite": uploaded}
-    result = publish_summary("compliance-report", env.name, env.store_url, "\n\n".join(sections), result, failure,
-                             reports_dir=str(files[0].parent))
+              "files": [str(p) for p in files], "report": str(report), "manifest_sha256": manifest_sha256,
+              "offsite": uploaded}
+    result = publish_summary("compliance-report", env.name, env.store_url, summary, result, failure)
     return final_state(result, failure)

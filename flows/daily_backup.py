@@ -31,6 +31,7 @@ from tasks.backup import (
     archive_files_task, backup_database_task, backup_repository_task, backup_task_runner, export_audit_task,
 )
 from tasks.backup.catalog import fail_set, last_verified, open_set
+from tasks.backup.encryption import KeyUnavailable, load_key
 from tasks.backup.manifest import ArtifactEntry, Manifest
 from tasks.backup.publish import complete_offsite_copies, publish_set
 from tasks.backup.retention import apply_retention, catalog_facts, deletions, plan_retention
@@ -86,6 +87,12 @@ def run_backup_set(env: LoadedEnvironment, kind: str) -> State:
 
 def _run_backup_set(env: LoadedEnvironment, kind: str) -> State:
     logger = get_run_logger()
+    unusable_key = encryption_key_problem(env.block.backup_encryption_key_block)
+    if unusable_key:  # every artifact would fail sealing: say why once, before anything is written
+        result = {"set_id": None, "failures": {"encryption": unusable_key}, "artifacts": []}
+        return final_state(publish_summary(f"{kind}-backup", env.name, env.store_url,
+                                           f"# {kind} backup\n\nNothing was backed up: {unusable_key}", result,
+                                           unusable_key), unusable_key)
     now = utcnow().replace(microsecond=0)
     set_id = new_set_id(kind, now, current_flow_run_id())
     root = env.block.output_dir("backups", env.name)
@@ -136,6 +143,18 @@ def _run_backup_set(env: LoadedEnvironment, kind: str) -> State:
             logger.info("retention removed %d expired artifact(s), %d set(s) whole: %s", len(plan.remove),
                         len(expired), ", ".join(f"{a.set_id} {a.target} {a.kind}" for a in plan.remove))
     return report_set(env, kind, manifest, final, failures, storage, expired, removed)
+
+
+def encryption_key_problem(key_block: str | None) -> str | None:
+    """Why the configured backup key cannot be used (its Secret block is gone or holds no 256-bit
+    key, e.g. edited in the UI since the last apply), or None."""
+    if not key_block:
+        return None
+    try:
+        load_key(key_block)
+    except KeyUnavailable as exc:
+        return f"backups.encryption_key_block: {exc}"
+    return None
 
 
 def submit_target_backups(env: LoadedEnvironment, staging: Path, incremental: bool) -> tuple[dict, dict[str, str]]:

@@ -41,7 +41,7 @@ from tasks.maintenance.preflight import (
 from tasks.maintenance.checks import run_checks
 from tasks.maintenance.report import report_markdown, results_as_rows
 from tasks.maintenance.thresholds import thresholds_with
-from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
+from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary, report_denial
 from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
 from tradeops.store.records import append_audit
 from tradeops.clock import utcnow
@@ -55,7 +55,8 @@ def db_maintenance(environment: str = "default") -> State:
     try:
         actor = require_permission(env, FLOW_PERMISSIONS["db-maintenance"], "db_maintenance")
     except AccessDenied as exc:
-        return report_maintenance(env, [], {"access": str(exc)})
+        return report_denial("db-maintenance", env.name, env.store_url, f"Database maintenance: {env.name}", str(exc),
+                             reports_dir=str(env.block.output_dir("reports")))
     results, failures = [], {}
     for db in env.block.databases():
         target = f"db:{db.target}"

@@ -36,7 +36,7 @@ from tasks.pitr.prove import restore_and_prove
 from tasks.pitr.report import pitr_report
 from tasks.pitr.restore import PitrError, PitrResult
 from tasks.pitr.rpo import RPO_WINDOW
-from tasks.reporting import final_state, publish_summary
+from tasks.reporting import final_state, publish_summary, report_denial
 from tradeops.store.records import append_audit
 
 
@@ -50,8 +50,12 @@ def pitr_restore(environment: str = "default", target_time: datetime | Literal["
     moment = None if target_time == "latest" else _utc(target_time)
     try:
         actor = require_permission(env, FLOW_PERMISSIONS["pitr-restore"], "pitr_restore")
+    except AccessDenied as exc:
+        return report_denial("pitr-restore", env.name, env.store_url, f"Point-in-time restore ({env.name})", str(exc),
+                             reports_dir=str(env.block.output_dir("reports")))
+    try:
         db = _database(env, database)
-    except (AccessDenied, PitrError) as exc:
+    except PitrError as exc:
         return _report(env, PitrResult(database or "", target_time if moment is None else moment.isoformat(),
                                        inclusive, problems=[str(exc)]), None)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

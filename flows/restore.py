@@ -37,6 +37,7 @@ from tasks.databases import is_sqlite
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import TargetBusy, lock_for, target_lock
+from tasks.reporting import report_denial
 from tasks.restore import fetch_target_task, restore_fetched_task
 from tasks.restore.fetch import RestoreError
 from tasks.restore.plan import RestorePlan, TargetPlan, plan_restore
@@ -60,7 +61,8 @@ def restore(environment: str = "default", set_id: str | None = None, date: Date 
     try:
         actor = require_permission(env, FLOW_PERMISSIONS["restore"], "backup_restore")
     except AccessDenied as exc:
-        return publish_restore_report(env, RestoreReport(failure=str(exc)))
+        return report_denial("restore", env.name, env.store_url, f"Restore ({env.name})", str(exc),
+                             reports_dir=str(env.block.output_dir("reports")))
     try:
         with target_lock(lock_for("restore", env.name, "run", env.store_url), f"the restores of {env.name}"):
             return run_restore(env, actor.user, dict(set_id=set_id, date=date, source=source, targets=targets,

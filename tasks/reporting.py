@@ -9,21 +9,35 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.settings import get_current_settings
 from prefect.states import Completed, Failed, State
 
 from tasks.files import atomic_write_text
 from tradeops.store.records import current_flow_run_id, save_flow_summary
 
+DENIED = "access_denied"  # the result key of a run its acting user may not make (the CLI exits 3)
 STATUS_ICON = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "skip": "➖ skip"}
 
 
 def _cell(value: Any) -> str:
     text = "" if value is None else str(value)
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def flow_run_linker() -> Callable[[str | None], str | None]:
+    """flow_run_link with the settings read once, for many links."""
+    ui = get_current_settings().ui_url
+    base = f"{str(ui).rstrip('/')}/runs/flow-run/" if ui else "flow-run/"
+    return lambda flow_run_id: f"{base}{flow_run_id}" if flow_run_id else None
+
+
+def flow_run_link(flow_run_id: str | None) -> str | None:
+    """Where an auditor opens a run's logs: the Prefect UI when one is configured, else the id."""
+    return flow_run_linker()(flow_run_id) if flow_run_id else None
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -94,3 +108,12 @@ class FlowFailed(Exception, Mapping):
 def final_state(result: dict[str, Any], failure: str | None) -> State:
     """The flow's own final state: Failed with the reason when a check or target failed."""
     return Failed(message=failure, data=FlowFailed(failure, result)) if failure else Completed(data=result)
+
+
+def report_denial(flow_name: str, environment: str, store_url: str, title: str, denial: str,
+                  reports_dir: str | None = None) -> State:
+    """How a privileged flow ends when its acting user lacks the permission (tasks/access.py
+    audited the denial): Failed, touching nothing, its result carrying the denial under `DENIED`."""
+    result = publish_summary(flow_name, environment, store_url, f"# {title}\n\n**Denied:** {denial}",
+                             {DENIED: denial}, denial, reports_dir=reports_dir)
+    return final_state(result, denial)

@@ -44,7 +44,7 @@ def test_a_denied_flow_touches_nothing_and_is_audited(sandbox_env, monkeypatch, 
     monkeypatch.setenv("TRADEOPS_ENVIRONMENT", name)
     code = main(["run", flow, "--user", "bob", "--json"])  # a senior trader: no restores, no maintenance
     answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert code == 1 and answer["state"] == "Failed"
+    assert code == 3 and answer["state"] == "Failed"  # access denied
     assert f"user 'bob' (senior_trader) lacks permission {FLOW_PERMISSIONS[flow]}" in answer["message"]
     [denied] = denials(store, operation)
     assert denied.user == "bob" and FLOW_PERMISSIONS[flow] in json.loads(denied.details)["denied"]
@@ -53,15 +53,22 @@ def test_a_denied_flow_touches_nothing_and_is_audited(sandbox_env, monkeypatch, 
             [operation]
 
 
-def test_the_environment_default_user_acts_for_scheduled_runs(sandbox_env, monkeypatch):
+def test_runs_act_as_the_service_user_unless_tradeops_run_started_them(sandbox_env, monkeypatch):
     from blocks import TradeopsEnvironment
     from tasks.access import current_actor
     from tasks.environment import load_environment
+    from tradeops.store.identity import Identity, bind_identity, identity_scoped
 
     name, _ = sandbox_env
-    monkeypatch.delenv("TRADEOPS_USER", raising=False)
+    monkeypatch.setenv("TRADEOPS_USER", "alice")  # a claim in the environment binds no run
     actor = current_actor(load_environment(name))
     assert (actor.user, actor.role) == ("svc-prefect", "system_administrator")
     assert TradeopsEnvironment.load(name).access_default_user == "svc-prefect"
-    monkeypatch.setenv("TRADEOPS_USER", "alice")
-    assert current_actor(load_environment(name)).role == "strategy_developer"
+
+    @identity_scoped
+    def command() -> str:  # what `tradeops run` binds before it runs the flow in its process
+        bind_identity(Identity("alice", "ops1", impersonated_by="admin"))
+        return current_actor(load_environment(name)).role
+
+    assert command() == "strategy_developer"
+    assert current_actor(load_environment(name)).user == "svc-prefect"  # the binding ended with the command

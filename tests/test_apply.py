@@ -11,12 +11,12 @@ from sqlmodel import select
 from blocks import ALL_BLOCKS, CertificateSet, DatabaseTarget, GitRepositorySet, TradeopsEnvironment
 from tradeops.cli import main
 from tradeops.store import AuditEntry, session_for
+from tradeops.store.identity import os_login
 
 
 def test_apply_upserts_blocks_and_audits(tmp_path, monkeypatch, capsys):
     (tmp_path / "repos" / "alpha" / ".git").mkdir(parents=True)
     monkeypatch.setenv("PLATFORM_DSN", "postgresql://ops:pw@127.0.0.1:5432/platform")
-    monkeypatch.setenv("TRADEOPS_USER", "alice")
     path = tmp_path / "tradeops.toml"
     path.write_text(
         '[environment]\nname = "staging"\ndata_dir = "state"\n'
@@ -41,14 +41,20 @@ def test_apply_upserts_blocks_and_audits(tmp_path, monkeypatch, capsys):
 
     assert asyncio.run(slugs()) == {cls.get_block_type_slug() for cls in ALL_BLOCKS}
 
-    # applying again updates in place (upsert), and each apply leaves an audit record
+    # applying again updates in place (upsert) what changed, and each change leaves an audit record
+    # with the OS login that made it and every key's old and new value; the same file again changes nothing
     path.write_text(path.read_text().replace('"api.internal:443"', '"api.internal:8443"'))
     assert main(["apply", "--config", str(path)]) == 0
     assert CertificateSet.load("staging-certs-tls").endpoints == ["api.internal:8443"]
+    assert main(["apply", "--config", str(path)]) == 0
     with session_for(env.ops_store_url.get_secret_value()) as session:
         entries = session.exec(select(AuditEntry).where(AuditEntry.operation == "config_apply")).all()
-    assert [e.user for e in entries] == ["alice", "alice"]
-    assert json.loads(entries[0].details)["environment"] == "staging"
+    assert [e.user for e in entries] == [os_login(), os_login()]  # no [access] yet: the login's own name
+    first, second = (json.loads(e.details) for e in entries)
+    assert first["environment"] == "staging" and first["created"] and first["login"] == os_login()
+    assert second["changes"] == [{"key": "staging-certs-tls.endpoints", "old": ["api.internal:443"],
+                                  "new": ["api.internal:8443"]}] and second["blocks"] == ["staging-certs-tls"]
+    assert {"key": "staging-db-platform.url", "old": None, "new": "(secret)"} in first["changes"]
     assert "pw" not in entries[0].details
 
 

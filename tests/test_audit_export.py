@@ -23,16 +23,18 @@ from tradeops import audit_cli
 from tradeops.cli import apply_file
 from tradeops.store import AuditEntry, open_store
 from tradeops.store.engine import sqlalchemy_url, upgrade
+from tradeops.store.identity import os_login
 from tradeops.store.records import GENESIS_HASH, append_audit, canonical_audit_content
 
 
-def _environment(tmp_path: Path, offsite: str, endpoint: str | None = None) -> SimpleNamespace:
-    name, store = f"ae-{uuid.uuid4().hex[:6]}", f"sqlite:///{tmp_path / 'ops.db'}"
+def _environment(tmp_path: Path, offsite: str, endpoint: str | None = None, store: str | None = None) -> SimpleNamespace:
+    name, store = f"ae-{uuid.uuid4().hex[:6]}", store or f"sqlite:///{tmp_path / 'ops.db'}"
     endpoint_line = f'endpoint_url = "{endpoint}"\n' if endpoint else ""
     (tmp_path / "tradeops.toml").write_text(
         f'[environment]\nname = "{name}"\ndata_dir = "ops"\n[ops_store]\nurl = "{store}"\n'
         f'[offsite]\nurl = "{offsite}"\n{endpoint_line}'
-        '[access]\nuser = "svc-prefect"\nusers = { svc-prefect = "system_administrator" }\n')
+        '[access]\nuser = "svc-prefect"\nusers = { svc-prefect = "system_administrator" }\n'
+        f'logins = {{ {json.dumps(os_login())} = "svc-prefect" }}\n')
     apply_file(tmp_path / "tradeops.toml", quiet=True)
     upgrade(store)
     for n in range(1, 6):
@@ -54,6 +56,12 @@ def locked_env(tmp_path, s3_endpoint):
 @pytest.fixture
 def folder_env(tmp_path):
     return _environment(tmp_path, f"file://{tmp_path / 'offsite'}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store_env(request, tmp_path):
+    store = request.getfixturevalue("pg_database") if request.param == "postgresql" else None
+    return _environment(tmp_path, f"file://{tmp_path / 'offsite'}", store=store)
 
 
 def run_export(name: str):
@@ -95,10 +103,10 @@ def sql(url: str, statement: str) -> None:
     engine.dispose()
 
 
-def verify(config: Path, *extra: str) -> tuple[int, dict]:
+def verify(config: Path, *extra: str, command: str = "verify") -> tuple[int, dict]:
     parser = argparse.ArgumentParser()
     audit_cli.add_audit_parser(parser.add_subparsers(dest="command"), argparse.ArgumentParser)
-    args = parser.parse_args(["audit", "verify", "--config", str(config), "--json", *extra])
+    args = parser.parse_args(["audit", command, "--config", str(config), "--json", *extra])
     import contextlib
     import io
 
@@ -202,3 +210,38 @@ def test_without_offsite_storage_the_export_fails_saying_why(tmp_path):
     apply_file(tmp_path / "tradeops.toml", quiet=True)
     state, _ = run_export(name)
     assert state.is_failed() and "no offsite storage" in state.message
+
+
+def test_an_auditor_sees_what_is_exported_entry_by_entry(any_store_env):
+    """`audit verify` names the exported head and counts what came after it; `audit show` says of
+    one entry whether it is exported and still matches its copy; `audit list` finds the export's
+    own entry by its flow run."""
+    env = any_store_env
+    state, result = run_export(env.name)
+    assert state.is_completed(), state.message
+    head = result["export"]
+    append_audit(env.store, "strategy_promote", "bob", strategy_name="momentum_alpha", version="v1.5.0")
+    code, report = verify(env.config)
+    exports = report["exports"]
+    assert code == 0 and (exports["latest"]["last_id"], exports["latest"]["head_hash"]) == (6, head["head_hash"])
+    assert exports["unexported"] == 2  # the export's own entry and the promotion
+    assert store_rows(env.store)[-1]["operation"] == "strategy_promote"  # verify appended nothing
+
+    code, shown = verify(env.config, "3", command="show")
+    assert code == 0 and shown["verified"] and shown["exported"] is True
+    assert shown["export"]["copy_matches"] and shown["export"]["head_matches"]
+    assert shown["export"]["entries_key"] == head["entries_key"] and shown["predecessor"]["id"] == 2
+    code, shown = verify(env.config, "8", command="show")
+    assert code == 0 and shown["verified"] and shown["exported"] is False and shown["newest_exported_id"] == 6
+
+    code, listed = verify(env.config, "--operation", "audit_export", command="list")
+    [export_entry] = listed
+    assert export_entry["flow_run_id"] == str(state.state_details.flow_run_id)
+    assert export_entry["flow_run_link"].endswith(export_entry["flow_run_id"])
+    code, same_run = verify(env.config, "--flow-run", export_entry["flow_run_id"], command="list")
+    assert [e["id"] for e in same_run] == [export_entry["id"]]
+
+    rewrite_chain_from(env.store, 3, details='{"n": 3, "note": "rewritten"}')  # every hash recomputed after it
+    code, shown = verify(env.config, "3", command="show")
+    assert code == 1 and shown["hash_holds"] and shown["links_to_predecessor"]  # the chain alone cannot tell
+    assert shown["export"]["copy_matches"] is False and not shown["export"]["head_matches"] and not shown["verified"]

@@ -6,7 +6,9 @@ with SQL straight in the ops store (SQLite and a real PostgreSQL) are caught, na
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
+import io
 import json
 import random
 import sys
@@ -28,6 +30,7 @@ from tasks.audit.canonical import canonical_from_row, iso_timestamp, row_of_entr
 from tradeops import audit_cli  # noqa: E402
 from tradeops.store import AuditEntry, open_store  # noqa: E402
 from tradeops.store.engine import sqlalchemy_url  # noqa: E402
+from tradeops.store.identity import os_login  # noqa: E402
 from tradeops.store.records import GENESIS_HASH, append_audit, canonical_audit_content  # noqa: E402
 
 DAY = datetime(2026, 3, 2, tzinfo=timezone.utc)
@@ -307,16 +310,17 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 
 @pytest.fixture
-def cli_store(monkeypatch, tmp_path):
-    """cmd_audit on an environment whose store is a local SQLite file (no block server needed)."""
+def cli_store(monkeypatch, store_url):
+    """cmd_audit on an environment whose store is SQLite or PostgreSQL (no block server needed)."""
     import blocks
     import tradeops.cli
 
-    url = f"sqlite:///{tmp_path / 'ops.db'}"
-    monkeypatch.setattr(tradeops.cli, "environment_for", lambda config, quiet=False: "prod")
+    url = store_url
+    monkeypatch.setattr(tradeops.cli, "environment_for", lambda config, quiet=False, requested_user=None: "prod")
     monkeypatch.setattr(blocks.TradeopsEnvironment, "load", classmethod(
         lambda cls, name: SimpleNamespace(store_url=lambda: url, offsite=lambda: None,
-                                          access_users={"dana": "compliance_officer"}, access_default_user="dana")))
+                                          access_users={"dana": "compliance_officer"}, access_default_user="dana",
+                                          access_logins={os_login(): "dana"})))
     return url
 
 
@@ -326,8 +330,9 @@ def test_audit_verify_exits_0_on_an_intact_chain(cli_store, capsys):
     assert "audit chain intact: 5 entries" in capsys.readouterr().out
     assert audit_cli.cmd_audit(_parse(["audit", "verify", "--from", "2026-03-02T02:00", "--json"])) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    # entries 3..5, and the entry the first verify recorded (stamped now, so inside the open window)
-    assert result["intact"] and result["entries_checked"] == 4 and result["anchor"]["id"] == 2
+    # entries 3..5: reading the trail does not append to it, so the head did not move
+    assert result["intact"] and result["entries_checked"] == 3 and result["anchor"]["id"] == 2
+    assert list(hashes(cli_store)) == [1, 2, 3, 4, 5]
 
 
 def test_audit_verify_exits_1_naming_the_entry(cli_store, capsys):
@@ -341,6 +346,68 @@ def test_audit_verify_exits_1_naming_the_entry(cli_store, capsys):
     result = json.loads(captured.out.strip().splitlines()[-1])
     assert result["first_break"]["kind"] == "deleted" and result["first_break"]["entry"]["id"] == 4
     assert "entry id 4" in captured.err
+
+
+def audit_json(capsys, *argv: str) -> tuple[int, object]:
+    code = audit_cli.cmd_audit(_parse(["audit", *argv, "--json"]))
+    return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_audit_list_filters_without_sql(cli_store, capsys):
+    """An auditor samples entries by period, user, operation and flow run, as JSON, CSV or a table."""
+    chain_at(cli_store, [DAY + timedelta(hours=h) for h in range(5)])
+    run_id = "0b3c5f0e-8d6a-4c1e-9a51-2f4b7c9d1e11"
+    sql(cli_store, "UPDATE audit_entry SET flow_run_id = :r WHERE id IN (2, 4)", r=run_id)
+    if cli_store.startswith("postgresql"):  # chain_at wrote its ids itself
+        sql(cli_store, "SELECT setval(pg_get_serial_sequence('audit_entry', 'id'), 5)")
+    append_audit(cli_store, "strategy_promote", "bob", strategy_name="momentum_alpha", version="1.2.0",
+                 details={"note": "é, \"quoted\"\nline"}, changed_files=["a.py"])
+    code, everything = audit_json(capsys, "list")
+    assert code == 0 and [e["id"] for e in everything] == [1, 2, 3, 4, 5, 6]
+    assert everything[5]["details"] == {"note": "é, \"quoted\"\nline"} and everything[5]["changed_files"] == ["a.py"]
+    assert everything[1]["flow_run_link"].endswith(f"flow-run/{run_id}") and everything[0]["flow_run_link"] is None
+    assert [e["id"] for e in audit_json(capsys, "list", "--user", "user3")[1]] == [3]
+    assert [e["id"] for e in audit_json(capsys, "list", "--operation", "strategy_promote")[1]] == [6]
+    assert [e["id"] for e in audit_json(capsys, "list", "--flow-run", run_id)[1]] == [2, 4]
+    assert [e["id"] for e in audit_json(capsys, "list", "--from", "2026-03-02T01:00", "--to", "2026-03-02T03:00")[1]] \
+        == [2, 3]
+    assert [e["id"] for e in audit_json(capsys, "list", "--from", "2026-03-02", "--to", "2026-03-02",
+                                        "--flow-run", run_id)[1]] == [2, 4]
+    assert audit_json(capsys, "list", "--to", "2026-03-01")[1] == []
+
+    assert audit_cli.cmd_audit(_parse(["audit", "list", "--csv"])) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [int(r["id"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert json.loads(rows[5]["details"]) == everything[5]["details"] and rows[5]["success"] == "True"
+    assert [r["entry_hash"] for r in rows] == [e["entry_hash"] for e in everything]
+    assert audit_cli.cmd_audit(_parse(["audit", "list", "--user", "bob"])) == 0
+    out, err = capsys.readouterr()
+    assert "strategy_promote" in out and "momentum_alpha 1.2.0" in out and "1 entry" in err
+    assert list(hashes(cli_store)) == [1, 2, 3, 4, 5, 6]  # reads leave no entry
+
+
+def test_audit_show_gives_an_entry_its_hash_predecessor_and_verification(cli_store, capsys):
+    rows = chain_at(cli_store, [DAY + timedelta(hours=h) for h in range(4)])
+    code, shown = audit_json(capsys, "show", "3")
+    assert code == 0 and shown["verified"] and shown["hash_holds"] and shown["links_to_predecessor"]
+    assert shown["entry"]["entry_hash"] == rows[2]["entry_hash"] and shown["entry"]["user"] == "user3"
+    assert shown["predecessor"] == {"id": 2, "entry_hash": rows[1]["entry_hash"]}
+    assert shown["exported"] is None  # no offsite storage: unknown
+    assert audit_json(capsys, "show", "1")[1]["predecessor"] is None
+    sql(cli_store, "UPDATE audit_entry SET details = '{\"n\": 99}' WHERE id = 3")
+    code, shown = audit_json(capsys, "show", "3")
+    assert code == 1 and not shown["verified"] and not shown["hash_holds"]
+    sql(cli_store, "DELETE FROM audit_entry WHERE id = 2")
+    code, shown = audit_json(capsys, "show", "3")
+    assert code == 1 and not shown["links_to_predecessor"] and shown["predecessor"]["id"] == 1
+    assert audit_cli.cmd_audit(_parse(["audit", "show", "4"])) == 0
+    out = capsys.readouterr().out
+    assert f"entry hash:        {rows[3]['entry_hash']} (its content hashes to it)" in out
+    assert "verified:          yes" in out
+    from tradeops.errors import UsageError
+
+    with pytest.raises(UsageError, match="no audit entry id 42"):
+        audit_cli.cmd_audit(_parse(["audit", "show", "42"]))
 
 
 def test_audit_verify_rejects_an_inverted_window(cli_store):
@@ -383,12 +450,35 @@ def test_writers_never_fork_under_a_repeatable_read_default(pg_database):
 
 
 def test_a_failed_append_leaves_the_chain_and_the_lock_free(store_url, six):
-    with pytest.raises(Exception):
-        append_audit(store_url, "x" * 500 if "postgresql" in store_url else None, "alice")
+    with pytest.raises(Exception):  # refused by the database: an integer out of range, a NULL operation
+        append_audit(store_url, "config_apply" if "postgresql" in store_url else None, "alice",
+                     execution_time_ms=2**40)
     entry = append_audit(store_url, "config_apply", "alice")  # the lock was released: this does not hang
     assert entry.prev_hash == six[-1].entry_hash
     assert list(hashes(store_url))[-1] == entry.id and len(hashes(store_url)) == 7  # PostgreSQL skips an id
     assert verify_chain(store_url).intact
+
+
+def test_a_value_too_long_for_its_column_is_refused_before_hashing(store_url, six):
+    """PostgreSQL cuts a varchar(n) value whose excess is all spaces to n characters without an
+    error: stored shorter than it was hashed, the entry would read as tampered. It is refused instead,
+    on both stores; a value that fills its column exactly, trailing spaces and all, is kept whole."""
+    from tradeops.store.records import AuditValueTooLong
+
+    for fields in ({"user": "alice" + " " * 60}, {"strategy_name": "momentum" + " " * 193},
+                   {"version": "1.2.3" + " " * 60}, {"operation": "strategy_version" + " " * 49}):
+        with pytest.raises(AuditValueTooLong, match=f"{next(iter(fields))} is 65|strategy_name is 201"):
+            append_audit(store_url, **{"operation": "strategy_version", "user": "alice", **fields})
+    assert len(hashes(store_url)) == 6  # nothing recorded
+    whole = append_audit(store_url, "strategy_version", "alice" + " " * 59, strategy_name="s" + " " * 199)
+    report = verify_chain(store_url)
+    assert report.intact and report.entries_checked == 7, report.summary()
+    engine = create_engine(sqlalchemy_url(store_url))
+    with engine.connect() as conn:
+        stored = conn.execute(text('SELECT "user", strategy_name FROM audit_entry WHERE id = :id'),
+                              {"id": whole.id}).one()
+    engine.dispose()
+    assert tuple(stored) == ("alice" + " " * 59, "s" + " " * 199)
 
 
 def test_the_database_seals_entries_exactly_as_canonical_audit_content(pg_database):

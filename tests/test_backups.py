@@ -298,6 +298,21 @@ def test_encrypted_sets_verify_only_with_the_right_key(backup_env, tmp_path):
     assert "cannot decrypt platform.dump.enc at chunk 0: wrong key" in state.message
     assert verified["verified"] == 0
 
+    # the Secret edited since the apply into a 128-bit key: the run stops at its start, naming the
+    # block (not one traceback per target), and writes no set
+    with session_for(backup_env.store) as session:
+        sets_before = len(session.exec(select(BackupSet)).all())
+    folders_before = sorted(p.name for p in set_dir.parent.iterdir())
+    Secret(value="ab" * 16).save(f"{backup_env.name}-backup-key", overwrite=True)
+    state, result = run(daily_backup, backup_env.name)
+    assert state.is_failed() and result["set_id"] is None
+    assert (f"backups.encryption_key_block: Secret block '{backup_env.name}-backup-key': the encryption key "
+            "must be 32 bytes") in state.message
+    assert "ab" * 16 not in state.message
+    with session_for(backup_env.store) as session:
+        assert len(session.exec(select(BackupSet)).all()) == sets_before
+    assert sorted(p.name for p in set_dir.parent.iterdir()) == folders_before
+
 
 def test_parallel_directory_dump_restores_with_plain_tools(backup_env, pg_server, tmp_path):
     apply_file(backup_env.config, [("environment.name", backup_env.name),

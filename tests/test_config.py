@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tradeops.cli import main
-from tradeops.config import apply_override, load_config, parse_override
+from tradeops.config import TradeopsConfig, apply_override, load_config, numeric_settings, parse_override
 from tradeops.errors import ConfigError
 
 VALID = """
@@ -63,14 +63,36 @@ def test_valid_file_loads_every_section(tmp_path):
     (VALID + '\n[[databases]]\nname = "platform"\nurl = "sqlite:////x.db"\n', "name 'platform' is used twice"),
     ("[environment\nname=1", "not valid TOML"),
     (VALID + "\n[backups.retention_days]\n\"daily:git\" = 30\n", "backups.retention_days: unknown retention class"),
-    (VALID + "\n[backups.retention_days]\n\"daily:git_bundle\" = 0\n", "retention must be at least 1 day"),
+    (VALID + "\n[backups.retention_days]\n\"daily:git_bundle\" = 0\n", "backups.retention_days.daily:git_bundle: Input should be greater than or equal to 1"),
     (VALID + "\n[maintenance]\nthresholds = { unused_index_mb = 1 }\n",
      "maintenance.thresholds: unknown maintenance threshold(s) unused_index_mb"),
     (VALID.replace('freshness_table = "regime_history"', 'maintenance_blackout = ["13:30"]'),
-     "databases[0].maintenance_blackout[0]: String should match pattern"),
+     "databases[0].maintenance_blackout[0]: '13:30' is not a window HH:MM-HH:MM"),
     (VALID.replace('freshness_table = "regime_history"', 'dump_jobs = 0'),
      "databases[0].dump_jobs: Input should be greater than or equal to 1"),
     (VALID.replace('[offsite]', '[offsite]\nretries = -1'), "offsite.retries: Input should be greater than or equal to 0"),
+    # meaning, not only type (issue 21)
+    (VALID.replace('[offsite]', '[offsite]\nretries = "3"'), "offsite.retries: Input should be a valid integer"),
+    (VALID.replace('[offsite]', '[offsite]\nretry_delay_seconds = nan'), "offsite.retry_delay_seconds:"),
+    (VALID.replace("s3://backups/tradeops", "s3://Backups_2/x"), "'Backups_2' is not a valid S3 bucket name"),
+    (VALID.replace('"http://127.0.0.1:9000"', '"http://127.0.0.1:90000"'), "offsite.endpoint_url: "
+     "'http://127.0.0.1:90000': the port must be a number from 1 to 65535"),
+    (VALID + '[ops_store]\nurl = "sqlite://"\n', "ops_store.url: 'sqlite://' names no file"),
+    (VALID + '[[certificates]]\nname = "tls"\nendpoints = ["api:99999"]\n', "certificates[0].endpoints: 'api:99999'"),
+    (VALID + '[[alerts]]\nname = "hook"\nkind = "webhook"\nurl = "hooks.example.com/x"\n', "alerts[0].url:"),
+    (VALID + '[[logs]]\nname = "p"\npath = "/l"\nreopen_command = [""]\n',
+     "logs[0].reopen_command: the first item must name the program"),
+    (VALID.replace("warn = 25", "warn = 250"), "disk_free_pct.warn = 250 is out of bounds: 0 to 100 %"),
+    (VALID.replace("warn = 25", "warn = 5"), "disk_free_pct: warn (5) must be at or above fail (10)"),
+    (VALID + "\n[maintenance]\nthresholds = { table_sizes_top = 2.5 }\n", "table_sizes_top: expected a whole number"),
+    (VALID + "\n[maintenance]\nthresholds = { dead_tuple_ratio = 2 }\n", "dead_tuple_ratio = 2 is out of bounds: 0 to 1"),
+    (VALID + "\n[experiments]\nsettings = { lift_threshold = 50 }\n",
+     "experiments.settings: lift_threshold = 50 is out of bounds: above 0, at most 10"),
+    (VALID + "\n[experiments]\ntotal_capital_usd = inf\n", "experiments.total_capital_usd: Input should be a finite number"),
+    (VALID + '\n[metrics]\npushgateway_url_env = "PUSH GW"\n', "metrics.pushgateway_url_env: String should match"),
+    (VALID.replace('name = "prod-east"', 'name = "prod-east"\ndescription = "a\\u0000b"'),
+     "environment.description: contains a NUL character"),
+    (VALID.replace("[environment]", "environment = 3\n[other]"), "environment: should be a table"),
 ])
 def test_broken_file_exits_2_naming_the_key(tmp_path, capsys, text, expected):
     path = write(tmp_path, text)
@@ -115,3 +137,52 @@ def test_override_values_are_toml_literals():
 def test_override_of_unknown_list_item_is_an_error():
     with pytest.raises(ConfigError, match="no item 'databases.nope'"):
         apply_override({"databases": [{"name": "platform"}]}, "databases.nope.url", "x")
+
+
+def test_readme_lists_the_bounds_of_every_numeric_setting():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = numeric_settings()
+    assert len(rows) > 40
+    missing = [row for row in rows if "| `%s` | %s | %s |" % row not in readme]
+    assert not missing, f"README.md's bounds table lacks (or misstates) {missing}"
+
+
+def test_every_default_lies_within_its_bounds():
+    from tasks.backup.catalog import RETENTION_DAYS as RETENTION_CLASSES
+    from tasks.experiments.statistics.settings import SETTING_BOUNDS, EvaluationSettings
+    from tasks.health.thresholds import HEALTH_THRESHOLDS
+    from tasks.maintenance.thresholds import MAINTENANCE_BOUNDS, MAINTENANCE_THRESHOLDS
+    from tradeops.config import RETENTION_DAYS
+    from tradeops.config_values import within
+
+    assert all(within(RETENTION_DAYS, days) for days in RETENTION_CLASSES.values())
+    assert all(within(t.bounds, t.warn) and within(t.bounds, t.fail) and t.warns_before_failing(t.warn, t.fail)
+               for t in HEALTH_THRESHOLDS.values())
+    assert all(within(MAINTENANCE_BOUNDS[name], value) for name, value in MAINTENANCE_THRESHOLDS.items())
+    defaults = EvaluationSettings()
+    assert all(getattr(defaults, name) is None or within(bounds, getattr(defaults, name))
+               for name, bounds in SETTING_BOUNDS.items())
+    load_config_defaults = TradeopsConfig()  # every section's defaults pass the schema's own bounds
+    assert load_config_defaults.environment.name == "default"
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("postgresql://ops:hunter2@db.internal:5432/platform?sslmode=require", "ok"),
+    ("postgresql:///platform?host=/var/run/postgresql", "ok"),
+    ("postgresql://ops@[::1]:5432/platform", "ok"),
+    ("postgresql://ops@db1:5432,db2:5433/platform", "ok"),  # libpq's multi-host form (not for the ops store)
+    ("postgresql://ops@db1:5432,db2:99999/platform", "the port must be a number from 1 to 65535, not '99999'"),
+    ("sqlite:////var/lib/platform.db", "ok"),
+    ("postgresql://ops:hunter2@db.internal:5432/platform?sslpassword=x&colour=1", "invalid URI query parameter"),
+    ("postgresql://ops@db/platform#frag", "ok"),
+])
+def test_database_urls_as_libpq_reads_them(url, expected):
+    from tradeops.config_values import POSTGRES_SCHEMES, database_url
+
+    try:
+        database_url(url, (*POSTGRES_SCHEMES, "sqlite"))
+        outcome = "ok"
+    except ValueError as exc:
+        outcome = str(exc)
+        assert "hunter2" not in outcome and "sslpassword=x" not in outcome
+    assert expected in outcome

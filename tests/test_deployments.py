@@ -70,13 +70,21 @@ def test_prefect_deploy_all_against_a_running_server(prefect_harness, tmp_path):
     assert not deployed["restore-on-demand"].schedules  # started from the UI or the CLI
 
 
-def test_serve_builds_one_deployment_per_scheduled_job():
-    served = {d.name: d for d in served_deployments("sandbox")}
+def test_serve_builds_one_deployment_per_scheduled_job(tmp_path):
+    from tradeops.cli import apply_file
+
+    name = f"serve-{tmp_path.name[-8:]}".replace("_", "-").lower()
+    (tmp_path / "tradeops.toml").write_text(
+        f'[environment]\nname = "{name}"\n[access]\nuser = "svc-prefect"\n'
+        'users = { svc-prefect = "system_administrator" }\n')
+    apply_file(tmp_path / "tradeops.toml", quiet=True)
+    served = {d.name: d for d in served_deployments(name)}
     assert set(served) == {job.deployment for job in (*scheduled_jobs(), *on_demand_jobs())}
     assert all(not served[job.deployment].schedules for job in on_demand_jobs())
+    assert all("user:svc-prefect" in d.tags for d in served.values())  # their runs act as the service user
     for job in scheduled_jobs():
         deployment = served[job.deployment]
-        assert deployment.parameters == {"environment": "sandbox", **job.parameters}
+        assert deployment.parameters == {"environment": name, **job.parameters}
         [schedule] = deployment.schedules
         assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.schedule.day_or) == (
             job.cron, "UTC", job.day_or)

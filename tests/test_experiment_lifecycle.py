@@ -28,6 +28,7 @@ from tasks.experiments.statistics import evaluate_experiment
 from tradeops.cli import main
 from tradeops.sandbox_setup import build_sandbox
 from tradeops.store import AuditEntry, Experiment, ExperimentEvaluation, session_for
+from tradeops.store.identity import os_login
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,10 +110,12 @@ def test_lifecycle_by_role_with_limits_and_audit(experiment_env, capsys):
     assert [(a.user, a.success) for a in audits(store, "experiment_start")] == [("alice", False), ("bob", True)]
     assert [(a.user, a.success) for a in audits(store, "experiment_conclude")] == [("bob", False), ("bob", True)]
     denied = json.loads(audits(store, "experiment_start")[0].details)
-    assert "experiment.start" in denied["denied"]
+    assert "experiment.start" in denied["denied"] and denied["exit_code"] == 3
+    over_duration = json.loads(audits(store, "experiment_create")[2].details)
+    assert "at most 90 days" in over_duration["denied"] and over_duration["request"]["duration_days"] == 120
 
 
-def test_bad_lifecycle_input_exits_2_and_records_nothing(experiment_env, capsys):
+def test_bad_input_exits_2_and_capital_refusals_are_audited(experiment_env, capsys):
     name, store = experiment_env
     code, _, err = run(capsys, "create", "--user", "admin", "--strategy", "no_such_strategy", "--param", "x=1",
                        "--capital", "1%")
@@ -136,6 +139,12 @@ def test_bad_lifecycle_input_exits_2_and_records_nothing(experiment_env, capsys)
         assert run(capsys, *base, "--capital", "5%", "--split", "50/50", "--name", f"s-{i}")[0] == 0
     code, _, err = run(capsys, *base, "--capital", "2%", "--split", "50/50", "--name", "s-3")
     assert code == 2 and "single-strategy allocation 6% of total capital exceeds the 5% limit" in err
+    # the two capital refusals are on record with what was asked; the malformed input is not
+    refused = [json.loads(a.details) for a in audits(store, "experiment_create") if not a.success]
+    assert [(r["exit_code"], r["request"]["capital"], r["request"]["name"]) for r in refused] == \
+        [(2, "12%", None), (2, "2%", "s-3")]
+    assert "exceeds the 10" in refused[0]["refused"] and "exceeds the 5% limit" in refused[1]["refused"]
+    assert [a.success for a in audits(store, "experiment_create")] == [False, True, True, False]
 
 
 def trades_file(tmp_path, control: np.ndarray, variant: np.ndarray, suffix: str = ".csv"):
@@ -369,3 +378,54 @@ def test_lifecycle_commands_read_the_applied_snapshot_without_prefect_and_notice
     with session_for(store) as session:
         entries = session.exec(select(AuditEntry).where(AuditEntry.operation == "experiment_create")).all()
     assert [(e.user, e.success, e.flow_run_id) for e in entries] == [("alice", True, None)]
+
+
+def test_the_snapshot_decides_who_acts_as_the_blocks_do(tmp_path):
+    """The fast path applies the identity rules to the snapshot's access table: the OS login's user
+    from `[access] logins`, impersonation only with access.impersonate, a refused one audited (exit 3)
+    alike with and without the snapshot; a read-only command that succeeds appends nothing. A no-op
+    apply writes the snapshot when it is missing and appends nothing."""
+    home, work = tmp_path / "prefect", tmp_path / "work"
+    work.mkdir()
+    _, config = build_sandbox(tmp_path / "sandbox", None, "small", 7)
+    env = {**_clean_env(home), "TRADEOPS_ENVIRONMENT": "sandbox"}
+    login = os_login()
+    store = f"sqlite:///{config.parent / 'ops' / 'ops.db'}"
+    assert _cli(env, work, "apply", "--config", str(config))[0]["code"] == 0
+    snapshot = home / "tradeops-environments" / "sandbox.json"
+    assert json.loads(snapshot.read_text())["access_logins"] == {login: "admin"}
+
+    # the login's user (admin), and admin acting as alice: both names on the entry, on the fast path
+    assert _cli(env, work, "experiment", "create", "--strategy", "momentum_alpha", "--param", "x=1",
+                "--capital", "1%", "--name", "own")[0] == {"code": 0, "prefect": False, "alembic": False}
+    assert _cli(env, work, "experiment", "create", "--strategy", "momentum_alpha", "--param", "x=2",
+                "--capital", "1%", "--name", "as-alice", "--user", "alice")[0]["prefect"] is False
+    created = [(e.user, json.loads(e.details)["login"], json.loads(e.details).get("impersonated_by"))
+               for e in audits(store, "experiment_create")]
+    assert created == [("admin", login, None), ("alice", login, "admin")]
+
+    # a no-op apply: no block saved, no entry appended, the missing snapshot written again
+    applied = len(audits(store, "config_apply"))
+    snapshot.unlink()
+    assert _cli(env, work, "apply", "--config", str(config))[0]["code"] == 0
+    assert snapshot.is_file() and len(audits(store, "config_apply")) == applied
+    written = snapshot.stat().st_mtime_ns
+    assert _cli(env, work, "apply", "--config", str(config))[0]["code"] == 0
+    assert snapshot.stat().st_mtime_ns == written  # a current snapshot of this file: nothing written
+    assert _cli(env, work, "experiment", "show", "own")[0] == {"code": 0, "prefect": False, "alembic": False}
+
+    # the login now maps to carol (compliance officer: may read, may not impersonate)
+    mapped = f'logins = {{ "{login}" = "admin" }}'
+    assert mapped in config.read_text()
+    config.write_text(config.read_text().replace(mapped, f'logins = {{ "{login}" = "carol" }}'))
+    assert _cli(env, work, "apply", "--config", str(config))[0]["code"] == 0  # as admin, who holds config.change
+    assert json.loads(snapshot.read_text())["access_logins"] == {login: "carol"}
+    fast, _ = _cli(env, work, "experiment", "list", "--user", "alice")
+    slow, _ = _cli({**env, "TRADEOPS_NO_ENVIRONMENT_SNAPSHOT": "1"}, work, "experiment", "list", "--user", "alice")
+    assert (fast["code"], fast["prefect"], slow["code"], slow["prefect"]) == (3, False, 3, True)
+    refused = [(e.user, e.success, json.loads(e.details)) for e in audits(store, "experiment_list")]
+    assert [(user, success, details["permission"], details["login"], details["requested_user"])
+            for user, success, details in refused] == [("carol", False, "access.impersonate", login, "alice")] * 2
+    assert refused[0][2]["denied"] == refused[1][2]["denied"]
+    assert _cli(env, work, "experiment", "list")[0] == {"code": 0, "prefect": False, "alembic": False}
+    assert len(audits(store, "experiment_list")) == 2  # the successful read appended nothing

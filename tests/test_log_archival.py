@@ -241,9 +241,9 @@ def test_an_archive_that_cannot_be_written_keeps_the_original(tmp_path):
     old.write_text("2026-10-01T00:00:00Z INFO risk ok\n")
     os.utime(old, (0, 0))
     blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file where the archive folder should be")
     name, config = write_config(tmp_path, logs_dir, archive_dir=str(blocker / "archive"))
-    apply_file(config, quiet=True)
+    apply_file(config, quiet=True)  # apply refuses an archive_dir below a file: it turns into one after
+    blocker.write_text("a file where the archive folder should be")
     state, result = run_archival(name)
     assert state.is_failed()
     assert "risk-2026-10-01.log: not archived, original kept" in state.message

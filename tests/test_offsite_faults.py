@@ -8,6 +8,7 @@ credentials (400), and counts every request so the tests can assert the attempts
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -66,11 +67,20 @@ def test_transient_errors_are_retried_until_the_copy_lands(backup_env, faulty):
     assert verified["verified"] == len(result["artifacts"])
 
 
-def test_exhausted_retries_fail_the_run_and_keep_the_local_set(backup_env, faulty):
+def test_exhausted_retries_fail_the_run_and_keep_the_local_set(backup_env, faulty, caplog):
     faulty.faults.append(Fault(method="PUT", status=503, code="SlowDown"))  # S3 never recovers
+    caplog.set_level(logging.INFO)
     state, result = run(daily_backup, backup_env.name)
     assert state.is_failed()
     keys = _uploaded(result)
+    # issue 21: one line per attempt, no traceback (the last attempt's is logged at debug level only)
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+    log = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Traceback" not in caplog.text
+    for attempt in range(1, RETRIES + 1):
+        assert log.count(f"attempt {attempt} of {RETRIES + 1} failed: PutObject: SlowDown") == len(keys)
+    assert log.count(f"attempt {RETRIES + 1} of {RETRIES + 1} failed: PutObject: SlowDown") == len(keys)
+    assert log.count("; no attempts left") == len(keys) and "next attempt in 0." in log
     assert set(result["failures"]) == {f"offsite {k}" for k in keys}
     for reason in result["failures"].values():
         assert "SlowDown" in reason and f"gave up after {RETRIES + 1} attempts" in reason

@@ -9,6 +9,7 @@ planted offsite is found and named; a damaged segment is refused by its checksum
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -38,8 +39,9 @@ from tasks.pitr.basebackup import base_backups, publish_base_backup, take_base_b
 from tasks.pitr.gaps import find_gaps, wal_inventory
 from tasks.pitr.layout import archive_prefix
 from tasks.pitr.restore import restore_to_time, stop_restored
-from tradeops.cli import apply_file
+from tradeops.cli import apply_file, main
 from tradeops.store import session_for
+from tradeops.store.identity import os_login
 from tradeops.store.models import AlertSent
 from tradeops.wal.names import LONG_HEADER, parse_archived
 from tradeops.wal.spool import push
@@ -368,6 +370,7 @@ min_severity = "low"
 [access]
 users = {{ admin = "system_administrator", dev = "strategy_developer" }}
 user = "admin"
+logins = {{ {json.dumps(os_login())} = "admin" }}
 """)
     try:
         apply_file(config, quiet=True)
@@ -448,11 +451,11 @@ def test_a_gap_fails_the_archive_run_and_alerts_once(flow_env):
         assert alerts_sent(flow_env.store).count(f"wal-gap:platform:{backup.system_identifier}:{missing}") == 1
 
 
-def test_pitr_restore_needs_the_restore_permission(flow_env, monkeypatch):
-    monkeypatch.setenv("TRADEOPS_USER", "dev")
-    state, result = run(pitr_restore, environment=flow_env.name)
-    assert state.is_failed() and "lacks permission backup.restore" in state.message
-    assert result["backup_id"] == ""
+def test_pitr_restore_needs_the_restore_permission(flow_env, capsys):
+    code = main(["run", "pitr-restore", "--set", f"environment={flow_env.name}", "--user", "dev", "--json"])
+    answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 3 and answer["state"] == "Failed" and "lacks permission backup.restore" in answer["message"]
+    assert "lacks permission backup.restore" in answer["result"]["access_denied"]
 
 
 def test_wal_archive_settings_are_validated_naming_the_key():

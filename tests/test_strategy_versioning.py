@@ -33,12 +33,14 @@ from tradeops.errors import TradeopsError
 from tradeops.sandbox.git_repos import create_strategy_repos
 from tradeops.store import AuditEntry, session_for
 from tradeops.store.engine import upgrade
+from tradeops.store.identity import os_login
 from tradeops.strategy_cli import add_strategy_parser, cmd_strategy, run_strategy_command
 
 NOW = datetime(2025, 11, 26, 10, 30, tzinfo=timezone.utc)
 STRATEGY = "mean_reversion"
 USERS = {"alice": "strategy_developer", "bob": "senior_trader", "carol": "senior_trader",
          "admin": "system_administrator", "olga": "compliance_officer"}
+LOGINS = {os_login(): "admin"}  # the test's OS account administers; --user acts as each user
 ALICE = pygit2.Signature("alice", "alice")
 GIT_PERMISSIONS = ("git.read", "git.commit", "git.create_version", "git.merge")
 # runbook 000 "Access Control Management" (rbac.yml), written out from the runbook
@@ -72,7 +74,7 @@ def store(tmp_path) -> str:
 def environment(repos_dir: Path, store: str, approval_required: bool) -> SimpleNamespace:
     """The TradeopsEnvironment fields the strategy commands read."""
     git_set = GitRepositorySet(target="strategies", root=str(repos_dir))
-    return SimpleNamespace(store_url=lambda: store, access_users=USERS, git_sets=lambda: [git_set],
+    return SimpleNamespace(store_url=lambda: store, access_users=USERS, access_logins=LOGINS, git_sets=lambda: [git_set],
                            strategy_approval_required=approval_required)
 
 
@@ -392,7 +394,7 @@ def test_cmd_strategy_acts_on_a_saved_environment(repos_dir, repo, tmp_path, mon
     name = f"strategies-{tmp_path.name[-12:]}".replace("_", "-").lower()
     GitRepositorySet(target="strategies", root=str(repos_dir)).save(f"{name}-git", overwrite=True)
     TradeopsEnvironment(data_dir=str(tmp_path / "ops"), ops_store_url=f"sqlite:///{tmp_path / 'env.db'}",
-                        git_blocks=[f"{name}-git"], access_users=USERS).save(name, overwrite=True)
+                        git_blocks=[f"{name}-git"], access_users=USERS, access_logins=LOGINS).save(name, overwrite=True)
     monkeypatch.setenv("TRADEOPS_ENVIRONMENT", name)
     assert cmd_strategy(parse("versions", STRATEGY, "--user", "alice")) == 0
     assert "v1.3.0" in capsys.readouterr().out

@@ -1,6 +1,7 @@
 """The `tradeops` command: the contract users, deployments and the other flows rely on.
 
-Exit codes: 0 the run Completed, 1 it Failed or Crashed, 2 invalid usage or configuration, 3 access denied.
+Exit codes: 0 the run Completed, 1 it Failed or Crashed, 2 invalid usage or configuration, 3 access denied
+(a privileged flow run its acting user may not make ends Failed, and exits 3).
 With `--json` the last line of stdout is one JSON object.
 """
 
@@ -12,11 +13,13 @@ import json
 import os
 import signal
 import sys
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Sequence
 
+from tradeops.cli_options import port_number
 from tradeops.errors import ConfigError, TradeopsError, UsageError
+from tradeops.store.identity import identity_scoped
 
 PREFECT_DEFAULTS = {
     # The first start of Prefect's ephemeral server creates its SQLite database and can be slow.
@@ -44,14 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, help="tradeops.toml (default: $TRADEOPS_CONFIG or ./tradeops.toml)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="dotted config key (offsite.url=...) or flow parameter (dry_run=true)")
-    run.add_argument("--user", help="acting user for the role check (default: $TRADEOPS_USER, else the "
-                                     "environment's [access] user, else the login name)")
+    run.add_argument("--user", help="act as this user (needs access.impersonate; default: $TRADEOPS_USER, else the "
+                                     "user your OS login maps to in [access] logins)")
     run.add_argument("--json", action="store_true")
 
     serve = sub.add_parser("serve", help="serve every deployment on its schedule from this process (starts a "
                                          "local Prefect server with its scheduler unless PREFECT_API_URL is set)")
     serve.add_argument("--config", type=Path)
-    serve.add_argument("--port", type=int, help="port of the local Prefect server (default 4200, else a free one)")
+    serve.add_argument("--port", type=port_number, help="port of the local Prefect server (default 4200, else a free one)")
     serve.add_argument("--schedule", dest="schedules", action="append", default=[], metavar="DEPLOYMENT=CRON",
                        help="run a deployment on another cron (UTC) for this serve, e.g. "
                             "daily-backup-0200='30 1 * * *'")
@@ -59,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     apply = sub.add_parser("apply", help="validate a tradeops.toml and upsert its blocks")
     apply.add_argument("--config", type=Path, required=True)
     apply.add_argument("--check", action="store_true", help="validate only, save nothing")
+    apply.add_argument("--user", help="act as this user (needs access.impersonate; default: the user your OS "
+                                       "login maps to in [access] logins)")
 
     sandbox = sub.add_parser("sandbox", help="a generated trading platform to operate on")
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True, parser_class=_Parser)
@@ -154,12 +159,13 @@ def resolve_config_path(given: Path | None) -> Path | None:
     return default if default.is_file() else None
 
 
-def environment_for(config: Path | None, quiet: bool = False) -> str:
-    """The environment a command acts on: the config file's (applied first), else
-    $TRADEOPS_ENVIRONMENT or `default`, which must have been applied before."""
+def environment_for(config: Path | None, quiet: bool = False, requested_user: str | None = None) -> str:
+    """The environment a command acts on: the config file's (applied first when it changes
+    anything, as the acting user), else $TRADEOPS_ENVIRONMENT or `default`, which must have been
+    applied before."""
     config_path = resolve_config_path(config)
     if config_path is not None:
-        return apply_file(config_path, quiet=quiet)
+        return apply_file(config_path, quiet=quiet, requested_user=requested_user)
     environment = os.environ.get("TRADEOPS_ENVIRONMENT", "default")
     require_environment(environment)
     return environment
@@ -183,42 +189,63 @@ def split_overrides(raw: list[str], params: Any) -> tuple[list[tuple[str, Any]],
     return dotted, bare
 
 
+@identity_scoped
 def cmd_run(args: argparse.Namespace) -> int:
+    from prefect import tags
+
+    from blocks import TradeopsEnvironment
     from flows import FLOWS, load_flow
+    from tasks.access import cli_actor
+    from tasks.environment import IMPERSONATOR_TAG, USER_TAG
 
     if args.flow not in FLOWS:
         raise UsageError(f"unknown flow {args.flow!r}; flows: {', '.join(FLOWS)}")
     flow_fn = load_flow(args.flow)
     parameters = inspect.signature(flow_fn.fn).parameters
     dotted, params = split_overrides(args.overrides, parameters)
+    validate_flow_parameters(flow_fn, params)  # before anything is applied or any run is created
     config_path = resolve_config_path(args.config)
     if config_path is None and dotted:
         raise UsageError("--set with a dotted key needs --config (or ./tradeops.toml)")
     if config_path is not None:
-        environment = apply_file(config_path, dotted, quiet=args.json)
-        params.setdefault("environment", environment)
-    elif "environment" in parameters:
-        require_environment(params.setdefault("environment", os.environ.get("TRADEOPS_ENVIRONMENT", "default")))
-    with acting_as(args.user):  # flows check and audit the acting user
+        environment = apply_file(config_path, dotted, quiet=args.json, requested_user=args.user)
+        environment = params.setdefault("environment", environment)
+    else:
+        environment = params.setdefault("environment", os.environ.get("TRADEOPS_ENVIRONMENT", "default"))
+    require_environment(environment)
+    # the flow acts as the command's user, and its run says so in the UI: tags user:<name>
+    actor = cli_actor(TradeopsEnvironment.load(environment), args.user, "flow_run", environment)
+    run_tags = [USER_TAG + actor.user]
+    if actor.identity.impersonated_by:
+        run_tags.append(IMPERSONATOR_TAG + actor.identity.impersonated_by)
+    with tags(*run_tags):
         state = run_flow(flow_fn, params)
     return report_run(args.flow, state, as_json=args.json)
 
 
-@contextmanager
-def acting_as(user: str | None):
-    """TRADEOPS_USER set to `user` for the duration (and put back after)."""
-    if not user:
-        yield
-        return
-    before = os.environ.get("TRADEOPS_USER")
-    os.environ["TRADEOPS_USER"] = user
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("TRADEOPS_USER", None)
-        else:
-            os.environ["TRADEOPS_USER"] = before
+def validate_flow_parameters(flow_fn: Any, params: dict[str, Any]) -> None:
+    """Each `--set` flow parameter against the flow function's annotation, with pydantic in the
+    mode Prefect validates parameters in; a bad one exits 2 naming it, and no run is created."""
+    from typing import get_type_hints
+
+    from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+    hints = get_type_hints(flow_fn.fn)
+    problems = []
+    for name, value in params.items():
+        if name not in hints:
+            continue
+        try:
+            TypeAdapter(hints[name], config=ConfigDict(arbitrary_types_allowed=True)).validate_python(value)
+        except ValidationError as exc:
+            reasons = "; ".join(dict.fromkeys(error["msg"] for error in exc.errors(include_url=False)))
+            problems.append(f"--set {name}={value!r}: {reasons} (the flow's {name} is {_type_name(hints[name])})")
+    if problems:
+        raise UsageError("invalid flow parameter(s):\n" + "\n".join(problems))
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
 def require_environment(name: str) -> None:
@@ -265,33 +292,55 @@ def report_run(flow_name: str, state: Any, as_json: bool) -> int:
         from tradeops.render import render_result
 
         print(render_result(flow_name, state.name, state.message, result, flow_run_id))
-    return 0 if state.is_completed() else 1
+    if state.is_completed():
+        return 0
+    from tasks.reporting import DENIED
+
+    return 3 if result.get(DENIED) else 1  # a run its acting user may not make: access denied
 
 
+@identity_scoped
 def apply_file(path: Path, overrides: list[tuple[str, Any]] = (), quiet: bool = False,
-               check_only: bool = False) -> str:
+               check_only: bool = False, requested_user: str | None = None) -> str:
+    """Validate a config file and save the blocks it changes, as the acting user (the login's, or
+    `requested_user` when they may be impersonated), who must hold `config.change` to change an
+    environment with access control; audited with every key's old and new value. A file that
+    changes nothing saves no block and appends nothing (it writes the environment snapshot the
+    lifecycle commands read only when there is no current one of this file)."""
+    from tradeops.apply import authorize_change, plan_config, record_snapshot, save_config
     from tradeops.config import load_config
+    from tradeops.store.records import append_audit
 
     config = load_config(path, overrides)
-    if check_only:
-        return config.environment.name
-    from tradeops.apply import apply_config
-    from tradeops.store.records import acting_user, append_audit
-
-    applied, env_block = apply_config(config, path.resolve().parent)
     environment = config.environment.name
-    append_audit(env_block.store_url(), "config_apply", acting_user(),
-                 details={"config": str(path.resolve()), "environment": environment,
-                          "blocks": [a.name for a in applied], "overrides": [k for k, _ in overrides]})
+    plan = plan_config(config, path)  # every check, before anything is written
+    if check_only:
+        return environment
+    if plan.change.unchanged:
+        record_snapshot(plan)
+        if not quiet:
+            print(f"{path}: environment {environment!r} unchanged, nothing applied", file=sys.stderr)
+        return environment
+    source = str(path.resolve())
+    stores = [plan.environment.store_url()]
+    if not plan.change.created:  # the trail it was applied to records the change (the store may move)
+        from blocks import TradeopsEnvironment
+
+        stores.insert(0, TradeopsEnvironment.load(environment).store_url())
+    actor = authorize_change(plan, requested_user, source)  # before anything is written
+    applied = save_config(plan, path)
+    details = {"config": source, "environment": environment, "created": plan.change.created, "role": actor.role,
+               "blocks": [a.name for a in applied], "overrides": [k for k, _ in overrides],
+               "changes": plan.change.recorded()}
+    for store in dict.fromkeys(stores):
+        append_audit(store, "config_apply", actor.user, details=details)
     if not quiet:
-        print(f"applied {path}: environment {environment!r}, {len(applied)} block(s)", file=sys.stderr)
+        print(f"applied {path}: environment {environment!r}, {len(applied)} block(s) changed", file=sys.stderr)
     return environment
 
 
-
-
 def cmd_apply(args: argparse.Namespace) -> int:
-    environment = apply_file(args.config, check_only=args.check)
+    environment = apply_file(args.config, check_only=args.check, requested_user=args.user)
     print(f"{args.config}: valid (environment {environment!r})" if args.check
           else f"environment {environment!r} applied; run flows with --set environment={environment}")
     return 0
@@ -347,10 +396,22 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from tradeops.store.engine import resolve_store_url, upgrade
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tradeops.config import store_url
+    from tradeops.store.engine import STORE_URL_ENV, resolve_store_url, upgrade
 
     url = args.url or resolve_store_url()  # an explicit --url wins over $TRADEOPS_DATABASE_URL
-    upgrade(url)
+    given = "--url" if args.url else STORE_URL_ENV if os.environ.get(STORE_URL_ENV) else "the default ops store"
+    try:
+        store_url(url)
+    except ValueError as exc:
+        raise UsageError(f"{given}: {exc}") from None
+    try:
+        upgrade(url)
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ConfigError(f"{given}: cannot open the ops store: {reason}") from None
     print("ops store at the newest schema")
     return 0
 

@@ -23,7 +23,8 @@ def set_now(moment: datetime | None) -> None:
     global _fixed
     if moment is not None and moment.tzinfo is None:
         raise ValueError("the clock takes an aware time (UTC)")
-    _fixed = moment
+    # a plain datetime in UTC, whatever subclass came in (pendulum's loses its zone in arithmetic)
+    _fixed = None if moment is None else datetime.fromtimestamp(moment.timestamp(), tz=timezone.utc)
 
 
 @contextmanager

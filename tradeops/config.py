@@ -3,29 +3,59 @@
 Every error names the key at fault (`databases[0].url: ...`) so a broken file is fixed in one
 read. Secrets never need to be in the file: any string may say `${ENV_VAR}`, and database URLs
 may be given as `url_env = "VAR"` instead of `url`.
+
+Values are checked for meaning, not only type: types are strict (no "3" for 3, no true for 1),
+numbers are finite and within the bounds below (listed in the README by `numeric_settings`),
+URLs parse for their scheme, time windows are real times. What needs the environment (variables
+named by `*_env`, Secret blocks, the data folder, the ops store) is checked by `tradeops.apply`.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlparse
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from annotated_types import Interval
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator,
+)
 
+from tradeops.config_values import (
+    POSTGRES_SCHEMES, clock_window, database_url, host_port, http_url, interval_text, offsite_url, within,
+)
 from tradeops.errors import ConfigError
 
 BLOCK_NAME = r"^[a-z0-9][a-z0-9-]*$"
+ENV_VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 Name = Annotated[str, Field(pattern=BLOCK_NAME, max_length=40)]
+BlockName = Annotated[str, Field(pattern=BLOCK_NAME, max_length=100)]  # a block made outside tradeops
+EnvVarName = Annotated[str, Field(pattern=ENV_VAR_NAME)]
+
+# Bounds of the numeric settings (the README's table is checked against these).
+RETENTION_DAYS = Interval(ge=1, le=36_500)  # up to 100 years; the longest default class is 7 years
+RetentionDays = Annotated[int, RETENTION_DAYS]
+GIB = 1024**3
+
+
+def _argv(value: list[str]) -> list[str]:
+    if value and not value[0].strip():
+        raise ValueError("the first item must name the program to run")
+    return value
+
+
+Argv = Annotated[list[str], AfterValidator(_argv)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a TOML string is not a number, a number is not a boolean; finite: no inf or nan
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class EnvironmentSection(_Strict):
@@ -34,43 +64,29 @@ class EnvironmentSection(_Strict):
     data_dir: str | None = None  # local outputs; default: ./var beside the configuration file
 
 
-class OpsStoreSection(_Strict):
-    url: str | None = None
+STORE_SCHEMES = ("sqlite", *POSTGRES_SCHEMES)
+TARGET_SCHEMES = ("sqlite", *POSTGRES_SCHEMES)
 
-    @field_validator("url")
-    @classmethod
-    def _known_scheme(cls, value: str | None) -> str | None:
-        if value is not None:
-            _require_scheme(value, ("sqlite", "postgresql", "postgresql+psycopg2"))
-        return value
+
+def store_url(value: str) -> str:
+    return database_url(value, STORE_SCHEMES, sqlalchemy=True)  # the ops store is opened by SQLAlchemy
+
+
+def target_database_url(value: str) -> str:
+    return database_url(value, TARGET_SCHEMES, allow_query=False)
+
+
+class OpsStoreSection(_Strict):
+    url: Annotated[str, AfterValidator(store_url)] | None = None
 
 
 class OffsiteSection(_Strict):
-    url: str
-    endpoint_url: str | None = None
-    region: str = "us-east-1"
-    aws_credentials_block: str | None = None
-    retries: int = Field(3, ge=0, le=20)
-    retry_delay_seconds: float = Field(2.0, gt=0, le=600)
-
-    @field_validator("url")
-    @classmethod
-    def _file_or_s3(cls, value: str) -> str:
-        parsed = _require_scheme(value, ("file", "s3"))
-        if parsed.scheme == "s3" and not parsed.netloc:
-            raise ValueError(f"{value!r} has no bucket: use s3://bucket/prefix")
-        if parsed.scheme == "file" and not parsed.path.startswith("/"):
-            raise ValueError(f"{value!r} must be an absolute file:///path")
-        return value
-
-    @field_validator("endpoint_url")
-    @classmethod
-    def _http(cls, value: str | None) -> str | None:
-        if value is not None:
-            parsed = _require_scheme(value, ("http", "https"))
-            if not parsed.netloc:
-                raise ValueError(f"{value!r} has no host")
-        return value
+    url: Annotated[str, AfterValidator(offsite_url)]
+    endpoint_url: Annotated[str, AfterValidator(http_url)] | None = None
+    region: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "us-east-1"
+    aws_credentials_block: BlockName | None = None
+    retries: Annotated[int, Interval(ge=0, le=20)] = 3
+    retry_delay_seconds: Annotated[float, Interval(gt=0, le=600)] = 2.0
 
     @model_validator(mode="after")
     def _endpoint_only_for_s3(self) -> OffsiteSection:
@@ -79,26 +95,24 @@ class OffsiteSection(_Strict):
         return self
 
 
+def _clock_window(value: str) -> str:
+    clock_window(value)
+    return value
+
+
 class DatabaseSection(_Strict):
     name: Name
-    url: str | None = None
-    url_env: str | None = None
+    url: Annotated[str, AfterValidator(target_database_url)] | None = None
+    url_env: EnvVarName | None = None
     freshness_table: str | None = None
     freshness_column: str = "ts"
-    probe_query: str = "SELECT 1"
-    dump_jobs: int | None = Field(None, ge=1, le=32)
+    probe_query: Annotated[str, Field(min_length=1)] = "SELECT 1"
+    dump_jobs: Annotated[int, Interval(ge=1, le=32)] | None = None
     critical_work_probe: str | None = None
-    maintenance_blackout: list[Annotated[str, Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")]] = []
+    maintenance_blackout: list[Annotated[str, AfterValidator(_clock_window)]] = []
     # point-in-time recovery (opt-in: the cluster must run archive_mode = on with tradeops' archive_command)
     wal_archive: bool = False
     wal_spool: str | None = None  # the folder archive_command spools WAL into (`tradeops wal push --spool`)
-
-    @field_validator("url")
-    @classmethod
-    def _db_scheme(cls, value: str | None) -> str | None:
-        if value is not None:
-            _require_scheme(value, ("postgresql", "postgres", "sqlite"))
-        return value
 
     @field_validator("freshness_table", "freshness_column")
     @classmethod
@@ -138,12 +152,12 @@ class LogsSection(_Strict):
     name: Name
     path: str
     pattern: str = "*.log"
-    rotate_bytes: int = Field(10 * 1024 * 1024, gt=0)  # runbook 001: 10 MB per file
-    local_retention_days: int = Field(30, ge=1)  # runbook 001: 30 days locally
-    offsite_retention_days: int = Field(365, ge=1)  # runbook 001: 1 year in the archive
+    rotate_bytes: Annotated[int, Interval(ge=1024, le=1024 * GIB)] = 10 * 1024 * 1024  # runbook 001: 10 MB per file
+    local_retention_days: RetentionDays = 30  # runbook 001: 30 days locally
+    offsite_retention_days: RetentionDays = 365  # runbook 001: 1 year in the archive
     archive_dir: str | None = None  # default <data_dir>/log-archive
-    reopen_command: list[str] = []  # argv run after a rotation, e.g. ["pkill", "-HUP", "-f", "trading-engine"]
-    writer_grace_seconds: float = Field(10.0, ge=0)
+    reopen_command: Argv = []  # argv run after a rotation, e.g. ["pkill", "-HUP", "-f", "trading-engine"]
+    writer_grace_seconds: Annotated[float, Interval(ge=0, le=3600)] = 10.0
 
     @model_validator(mode="after")
     def _offsite_outlives_local(self) -> LogsSection:
@@ -160,17 +174,15 @@ class CertificatesSection(_Strict):
     endpoints: list[str] = []
     hostnames: dict[str, list[str]] = {}  # certificate file name -> host names it must serve
     ca_file: str | None = None  # trusted roots (PEM); default the system's
-    renew_command: list[str] = []  # argv; {cert}, {key}, {domain} filled in
-    renew_below_days: int = Field(30, ge=1)  # runbook 001: renew 30 days before expiry
-    renew_timeout_seconds: float = Field(300, gt=0)
+    renew_command: Argv = []  # argv; {cert}, {key}, {domain} filled in
+    renew_below_days: Annotated[int, Interval(ge=1, le=365)] = 30  # runbook 001: renew 30 days before expiry
+    renew_timeout_seconds: Annotated[float, Interval(gt=0, le=3600)] = 300
 
     @field_validator("endpoints")
     @classmethod
     def _host_port(cls, values: list[str]) -> list[str]:
         for value in values:
-            host, _, port = value.rpartition(":")
-            if not host or not port.isdigit():
-                raise ValueError(f"{value!r} is not host:port")
+            host_port(value)
         return values
 
 
@@ -182,8 +194,8 @@ class ConfigFilesSection(_Strict):
 class AlertSection(_Strict):
     name: Name
     kind: Literal["log", "webhook", "alertmanager"]
-    url: str | None = None
-    url_env: str | None = None
+    url: Annotated[str, AfterValidator(http_url)] | None = None
+    url_env: EnvVarName | None = None
     min_severity: Literal["critical", "high", "medium", "low"] = "high"
 
     @model_validator(mode="after")
@@ -208,23 +220,45 @@ class HealthSection(_Strict):
             unknown = set(levels) - {"warn", "fail"}
             if unknown:
                 raise ValueError(f"{metric}: only warn and fail can be set, not {', '.join(sorted(unknown))}")
+            default = HEALTH_THRESHOLDS[metric]
+            for level, number in levels.items():
+                if not within(default.bounds, number):
+                    raise ValueError(f"{metric}.{level} = {number:g} is out of bounds: "
+                                     f"{interval_text(default.bounds)} {default.unit}")
+            warn, fail = levels.get("warn", default.warn), levels.get("fail", default.fail)
+            if not default.warns_before_failing(warn, fail):
+                side = "at or above" if default.direction == "low_is_bad" else "at or below"
+                raise ValueError(f"{metric}: warn ({warn:g}) must be {side} fail ({fail:g}), or it can never warn")
         return value
 
 
 class MaintenanceSection(_Strict):
-    thresholds: dict[str, float] = {}  # overrides of MAINTENANCE_THRESHOLDS (tasks/maintenance/thresholds.py)
+    # overrides of MAINTENANCE_THRESHOLDS (tasks/maintenance/thresholds.py); whole numbers where the default is one
+    thresholds: dict[str, int | float] = {}
     reindex_bloated_indexes: bool = False  # opt-in: REINDEX INDEX CONCURRENTLY over the bloat threshold
 
-    @field_validator("thresholds")
+    @field_validator("thresholds", mode="before")
     @classmethod
-    def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
-        from tasks.maintenance.thresholds import MAINTENANCE_THRESHOLDS
+    def _known_thresholds(cls, value: Any) -> Any:
+        from tasks.maintenance.thresholds import MAINTENANCE_BOUNDS, MAINTENANCE_THRESHOLDS
 
+        if not isinstance(value, dict):
+            return value  # the type check says what it should be
         unknown = sorted(set(value) - set(MAINTENANCE_THRESHOLDS))
         if unknown:
-            raise ValueError(f"unknown maintenance threshold(s) {', '.join(unknown)}; known: "
+            raise ValueError(f"unknown maintenance threshold(s) {', '.join(map(str, unknown))}; known: "
                              f"{', '.join(sorted(MAINTENANCE_THRESHOLDS))}")
-        return value
+        checked = {}
+        for name, number in value.items():
+            whole = isinstance(MAINTENANCE_THRESHOLDS[name], int)
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+                raise ValueError(f"{name}: expected a {'whole ' if whole else ''}number, not {number!r}")
+            if whole and not float(number).is_integer():
+                raise ValueError(f"{name}: expected a whole number, not {number!r}")
+            if not within(MAINTENANCE_BOUNDS[name], number):
+                raise ValueError(f"{name} = {number:g} is out of bounds: {interval_text(MAINTENANCE_BOUNDS[name])}")
+            checked[name] = int(number) if whole else number
+        return checked
 
 
 class StrategiesSection(_Strict):
@@ -235,15 +269,29 @@ class ExperimentsSection(_Strict):
     database: str | None = None  # the [[databases]] entry holding the trades
     trades_query: str | None = None  # names the experiment as :experiment; returns trade_id, group, pnl, ts
     discover_query: str | None = None  # experiments the platform runs: name, strategy, split, capital_pct, ...
-    total_capital_usd: float | None = Field(None, gt=0)  # converts --capital between USD and percent
+    # converts --capital between USD and percent
+    total_capital_usd: Annotated[float, Interval(gt=0, le=1e15)] | None = None
     settings: dict[str, Any] = {}  # overrides of EvaluationSettings (tasks/experiments/statistics/settings.py)
 
     @field_validator("settings")
     @classmethod
     def _known_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
         from tasks.experiments.evaluation import settings_with
+        from tasks.experiments.statistics.settings import SETTING_BOUNDS, EvaluationSettings
 
-        settings_with(value)  # a ValueError names the unknown or invalid setting
+        types = get_type_hints(EvaluationSettings)
+        unknown = sorted(set(value) - set(types))
+        if unknown:
+            raise ValueError(f"unknown evaluation setting(s) {', '.join(unknown)}; known: {', '.join(sorted(types))}")
+        for name, setting in value.items():
+            try:
+                TypeAdapter(types[name], config=_Strict.model_config).validate_python(setting)
+            except ValidationError as exc:
+                raise ValueError(f"{name}: {exc.errors()[0]['msg']}, not {setting!r}") from None
+            bounds = SETTING_BOUNDS.get(name)
+            if bounds is not None and setting is not None and not within(bounds, setting):
+                raise ValueError(f"{name} = {setting!r} is out of bounds: {interval_text(bounds)}")
+        settings_with(value)  # the rules between settings (a ValueError names them)
         return value
 
     @model_validator(mode="after")
@@ -255,12 +303,16 @@ class ExperimentsSection(_Strict):
 
 class AccessSection(_Strict):
     users: dict[str, str] = {}  # user -> role (tasks/access.py ROLES, runbook 000 rbac.yml)
-    user: str | None = None  # who scheduled runs act as, when neither --user nor TRADEOPS_USER says
+    user: str | None = None  # the service user: who runs not started by `tradeops run` act as
+    logins: dict[str, str] = {}  # OS login (or service account) -> the user a CLI command acts as
 
     @model_validator(mode="after")
     def _default_user_has_a_role(self) -> AccessSection:
         if self.user is not None and self.user not in self.users:
             raise ValueError(f"user {self.user!r} is not in users")
+        for login, user in self.logins.items():
+            if user not in self.users:
+                raise ValueError(f"logins: {login!r} maps to {user!r}, who is not in users")
         return self
 
     @field_validator("users")
@@ -275,19 +327,17 @@ class AccessSection(_Strict):
 
 
 class BackupsSection(_Strict):
-    retention_days: dict[str, int] = {}
-    encryption_key_block: str | None = None  # a Prefect Secret block with the 256-bit key
+    retention_days: dict[str, RetentionDays] = {}
+    encryption_key_block: BlockName | None = None  # a Prefect Secret block with the 256-bit key
 
     @field_validator("retention_days")
     @classmethod
     def _known_classes(cls, value: dict[str, int]) -> dict[str, int]:
         from tasks.backup.catalog import RETENTION_DAYS
 
-        for name, days in value.items():
+        for name in value:
             if name not in RETENTION_DAYS:
                 raise ValueError(f"unknown retention class {name!r}; known: {', '.join(sorted(RETENTION_DAYS))}")
-            if days < 1:
-                raise ValueError(f"{name}: retention must be at least 1 day, not {days}")
         return value
 
 
@@ -295,8 +345,8 @@ class MetricsSection(_Strict):
     """Where flows push their metrics at the end of each run (tasks/metrics/push.py); the URL may
     hold basic-auth credentials, so it can come from an environment variable instead."""
 
-    pushgateway_url: str | None = None
-    pushgateway_url_env: str | None = None
+    pushgateway_url: Annotated[str, AfterValidator(http_url)] | None = None
+    pushgateway_url_env: EnvVarName | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> "MetricsSection":
@@ -350,11 +400,65 @@ class TradeopsConfig(_Strict):
         return self
 
 
-def _require_scheme(value: str, schemes: tuple[str, ...]):
-    parsed = urlparse(value)
-    if parsed.scheme not in schemes:
-        raise ValueError(f"{value!r} is not a valid URL here: the scheme must be one of {', '.join(schemes)}")
-    return parsed
+def _interval_of(annotation: Any, metadata: list[Any]) -> tuple[Any, Interval | None]:
+    """(the bare type, its bounds) of a field's annotation: through Optional and Annotated."""
+    bounds = next((m for m in metadata if isinstance(m, Interval)), None)
+    while True:
+        if get_origin(annotation) is Annotated:
+            base, *extra = get_args(annotation)
+            bounds = bounds or next((m for m in extra if isinstance(m, Interval)), None)
+            annotation = base
+        elif get_origin(annotation) in (Union, UnionType) and type(None) in get_args(annotation):
+            annotation = next(a for a in get_args(annotation) if a is not type(None))
+        else:
+            return annotation, bounds
+
+
+def numeric_settings() -> list[tuple[str, str, str]]:
+    """(key, default, bounds) of every numeric setting of tradeops.toml, in file order: the
+    schema's fields, then the thresholds and evaluation settings overridable by name. The README's
+    table lists exactly these (tests/test_config.py checks it)."""
+    from tasks.experiments.statistics.settings import SETTING_BOUNDS, EvaluationSettings
+    from tasks.health.thresholds import HEALTH_THRESHOLDS
+    from tasks.maintenance.thresholds import MAINTENANCE_BOUNDS, MAINTENANCE_THRESHOLDS
+
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            annotation, bounds = _interval_of(field.annotation, field.metadata)
+            key = f"{prefix}{name}"
+            if get_origin(annotation) is list and isinstance(get_args(annotation)[0], type) \
+                    and issubclass(get_args(annotation)[0], BaseModel):
+                walk(get_args(annotation)[0], f"{key}[].")
+            elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, f"{key}.")
+            elif get_origin(annotation) is dict:
+                value, value_bounds = _interval_of(get_args(annotation)[1], [])
+                if value_bounds is not None:
+                    rows.append((f"{key}.<class>", "per class", interval_text(value_bounds)))
+            elif bounds is not None:
+                rows.append((key, _shown(field.default), interval_text(bounds)))
+
+    walk(TradeopsConfig, "")
+    for metric, threshold in HEALTH_THRESHOLDS.items():
+        rows.append((f"health.thresholds.{metric}.warn / .fail", f"{threshold.warn:g} / {threshold.fail:g}",
+                     f"{interval_text(threshold.bounds)} {threshold.unit}"))
+    for name, default in MAINTENANCE_THRESHOLDS.items():
+        whole = ", whole" if isinstance(default, int) else ""
+        rows.append((f"maintenance.thresholds.{name}", _shown(default), interval_text(MAINTENANCE_BOUNDS[name]) + whole))
+    types = get_type_hints(EvaluationSettings)
+    for name, bounds in SETTING_BOUNDS.items():
+        whole = ", whole" if types[name] is int else ""
+        rows.append((f"experiments.settings.{name}", _shown(getattr(EvaluationSettings(), name)),
+                     interval_text(bounds) + whole))
+    return rows
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -369,16 +473,25 @@ def _location(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+# pydantic's wording for a wrong container type, in TOML's words
+_TOML_TYPES = {"model_type": "should be a table ([section] or { ... })", "dict_type": "should be a table ({ ... })",
+               "list_type": "should be an array ([...])"}
+
+
 def describe_validation_error(source: str, error: ValidationError) -> str:
     """One line per problem, each naming the dotted key, e.g. `offsite.url: ...`."""
     lines = []
-    for item in error.errors():
+    for item in error.errors(include_url=False):
         key = _location(item["loc"])
         if item["type"] == "extra_forbidden":
-            lines.append(f"{source}: {key}: unknown key")
+            message = "unknown key"
+        elif item["type"] in _TOML_TYPES:
+            message = _TOML_TYPES[item["type"]]
         else:
             message = item["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}: {key}: {message}")
+        line = f"{source}: {key}: {message}"
+        if line not in lines:
+            lines.append(line)
     return "\n".join(lines)
 
 
@@ -441,16 +554,48 @@ def _list_item(items: list[Any], part: str, where: str) -> Any:
 
 
 def load_document(path: Path) -> dict[str, Any]:
+    """The TOML document of `path`: UTF-8 text (TOML's only encoding) that parses."""
     if not path.is_file():
         raise ConfigError(f"{path}: no such configuration file")
     try:
-        return tomllib.loads(path.read_text())
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(f"{path}: not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column {column}; "
+                          "TOML files are UTF-8: save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+
+
+def _reject_nul(value: Any, key: str, source: str) -> None:
+    """No string may hold a NUL character (TOML allows \\u0000): no path, URL or name can."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _reject_nul(item, f"{key}.{name}" if key else name, source)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _reject_nul(item, f"{key}[{i}]", source)
+    elif isinstance(value, str) and "\x00" in value:
+        raise ConfigError(f"{source}: {key}: contains a NUL character (\\u0000)")
 
 
 def validate_document(document: dict[str, Any], source: str) -> TradeopsConfig:
-    expanded = expand_env_refs(document)
+    if not document:
+        raise ConfigError(f"{source}: declares nothing (an empty file?): give at least [environment] name = \"...\"")
+    try:
+        expanded = expand_env_refs(document)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    _reject_nul(expanded, "", source)
     try:
         return TradeopsConfig.model_validate(expanded)
     except ValidationError as exc:

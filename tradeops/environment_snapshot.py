@@ -1,8 +1,10 @@
 """What the lifecycle commands need of an environment, readable without Prefect.
 
 `tradeops experiment create|start|list|show|conclude|rollback` need five things of the applied
-environment: the ops store URL, the role table and default user, the total capital, whether
-promotions need approval, and where the strategy repositories are. Loading them as blocks costs
+environment: the ops store URL, the access table (users and their roles, OS logins and the users
+they act as, the service user), the total capital, whether promotions need approval, and where
+the strategy repositories are. The snapshot keeps the block's attribute names, so the identity
+rules (tasks.access.cli_actor) read either and decide alike. Loading them as blocks costs
 an import of Prefect and, on the embedded default, the start of an ephemeral API server: 7-13 s
 for work that takes ~85 ms. So `tradeops apply` also writes those values to a small snapshot
 beside Prefect's own files, `$PREFECT_HOME/tradeops-environments/<environment>.json` (mode
@@ -34,7 +36,7 @@ from urllib.parse import urlsplit
 
 from tasks.files import atomic_output, git_repositories
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: access_logins (an older snapshot is not read: the blocks decide)
 FOLDER = "tradeops-environments"
 DISABLE_ENV = "TRADEOPS_NO_ENVIRONMENT_SNAPSHOT"  # set to 1: always load the blocks (the old path)
 LOCAL_PREFECT_CONFIG = (".env", "prefect.toml")  # Prefect reads settings from these in the working folder
@@ -61,6 +63,7 @@ class EnvironmentSnapshot:
     ops_store_url: str | None  # None: the configured URL carries a password (or is unset and data_dir decides)
     ops_store_url_secret: bool
     access_users: dict[str, str] = field(default_factory=dict)
+    access_logins: dict[str, str] = field(default_factory=dict)
     access_default_user: str | None = None
     experiments_total_capital_usd: float | None = None
     strategy_approval_required: bool = False
@@ -110,7 +113,7 @@ def snapshot_of(block: Any, git_sets: list[Any], environment: str, config_hash: 
     return EnvironmentSnapshot(
         name=environment, data_dir=block.data_dir, ops_store_url=None if secret else configured,
         ops_store_url_secret=secret, access_users=dict(block.access_users or {}),
-        access_default_user=block.access_default_user,
+        access_logins=dict(block.access_logins or {}), access_default_user=block.access_default_user,
         experiments_total_capital_usd=block.experiments_total_capital_usd,
         strategy_approval_required=bool(block.strategy_approval_required),
         git=tuple(GitSetSnapshot(g.target, g.root, tuple(g.paths)) for g in git_sets),
@@ -203,10 +206,10 @@ def _server_stamps(names: tuple[str, ...], api_url: str) -> list[tuple[str, str]
 
 # -- reading and writing -----------------------------------------------------------------------
 
-def record_applied(env_block: Any, git_blocks: list[Any], environment: str, config: Any, base_dir: Path
-                   ) -> Path | None:
-    """Called by `tradeops apply` once the blocks are saved."""
-    return write_snapshot(snapshot_of(env_block, git_blocks, environment, config_sha256(config, base_dir)))
+def record_applied(env_block: Any, git_blocks: list[Any], environment: str, config_hash: str) -> Path | None:
+    """Called by `tradeops apply` once the saved blocks are those of the configuration `config_hash`
+    names (`config_sha256`)."""
+    return write_snapshot(snapshot_of(env_block, git_blocks, environment, config_hash))
 
 
 def snapshot_path(environment: str) -> Path:

@@ -27,13 +27,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tradeops.cli_options import add_environment_options
-from tradeops.errors import UsageError
+from tradeops.cli_options import add_environment_options, bounded
+from tradeops.errors import TradeopsError, UsageError
+from tradeops.store.identity import identity_scoped
 
 PERMISSIONS = {"create": "experiment.create", "start": "experiment.start", "list": "experiment.read",
                "show": "experiment.read", "conclude": "experiment.stop", "rollback": "experiment.stop",
                "override": "experiment.override"}  # conclude --override: promote against the evaluation
 PRODUCTION_PERMISSION = "git.merge"  # moving the production pointer, as `tradeops strategy promote|rollback`
+READ_ONLY = ("list", "show")  # no audit entry when they succeed
+REQUEST_FIELDS = ("experiment", "strategy", "version", "capital", "split", "duration_days", "name", "action",
+                  "override", "note", "status")
 
 
 def add_experiment_parser(sub: Any, parser_class: type) -> None:
@@ -48,7 +52,7 @@ def add_experiment_parser(sub: Any, parser_class: type) -> None:
                         help="a variant parameter (repeat); values are JSON when they parse as JSON")
     create.add_argument("--split", default="90/10", help="control/variant percent of traffic (default 90/10)")
     create.add_argument("--capital", required=True, help="the experiment's capital: USD, or a percentage like 5%%")
-    create.add_argument("--duration-days", type=int, default=None, help="default 28")
+    create.add_argument("--duration-days", type=bounded(int, 1, 3650, " days"), default=None, help="default 28")
     create.add_argument("--name", help="default: <strategy>-<first param>-<date>")
     for name, text in (("start", "start a draft"), ("show", "one experiment and its evaluations"),
                        ("rollback", "move production back to where the experiment's promotion found it")):
@@ -71,16 +75,20 @@ def add_experiment_parser(sub: Any, parser_class: type) -> None:
     evaluate.add_argument("--json", action="store_true")
 
 
+@identity_scoped
 def cmd_experiment(args: argparse.Namespace) -> int:
     if args.experiment_command == "evaluate":
         return evaluate_file(args)
-    environment, env = lifecycle_environment(args.config)
+    environment, env = lifecycle_environment(args.config, args.user)
     return run_lifecycle_command(env, environment, args)
 
 
-def lifecycle_environment(config: Path | None):
+def lifecycle_environment(config: Path | None, requested_user: str | None = None):
     """(name, view) of the environment a lifecycle command acts on: the snapshot while it is
-    current, else the blocks (applying the configuration file first, as `tradeops run` does)."""
+    current, else the blocks (applying the configuration file first, as `tradeops run` does, as
+    the acting user: `requested_user` when they may be impersonated). A snapshot made from the
+    same configuration is what applying it again would find unchanged, so the file is not applied
+    then (an unchanged file writes nothing and appends nothing either way)."""
     from tradeops.cli import environment_for, resolve_config_path
     from tradeops.environment_snapshot import config_sha256, read_snapshot, snapshot_of, write_snapshot
 
@@ -96,7 +104,7 @@ def lifecycle_environment(config: Path | None):
     snapshot = read_snapshot(name, config_hash)
     if snapshot is not None:
         return name, snapshot
-    environment = environment_for(config, quiet=True)  # applies the file (which writes a snapshot)
+    environment = environment_for(config, quiet=True, requested_user=requested_user)  # writes a snapshot
     snapshot = read_snapshot(environment, config_hash)
     if snapshot is not None:
         return environment, snapshot
@@ -109,27 +117,37 @@ def lifecycle_environment(config: Path | None):
     return environment, snapshot_of(block, git_sets, environment, keep_secret=True)
 
 
+@identity_scoped
 def run_lifecycle_command(env, environment: str, args: argparse.Namespace) -> int:
-    """Check the actor's role, act, audit (denials too), print."""
-    from tasks.access import AccessDenied, actor_for
+    """Check the actor (the OS login's user, or an allowed impersonation) and their role, act,
+    audit (refusals too; a read-only command that succeeds appends nothing), print. `env` is the
+    environment's snapshot view or its block: the same attribute names."""
+    from tasks.access import audited_refusal, cli_actor, refusal_details
     from tradeops.store.records import append_audit
 
     store_url = env.store_url()
-    actor = actor_for(env.access_users, args.user, env.access_default_user)
     command = args.experiment_command
     operation = f"experiment_{command}"
+    actor = cli_actor(env, args.user, operation, environment)
     started = time.perf_counter()  # runbook 000 times creation and capital allocation (metrics)
     try:
         output, details = LIFECYCLE[command](env, store_url, environment, actor, args)
-    except AccessDenied as exc:
-        append_audit(store_url, operation, actor.user, success=False, execution_time_ms=_elapsed_ms(started),
-                     details={"denied": str(exc), "role": actor.role, "environment": environment})
+    except TradeopsError as exc:  # denied (role, its capital or duration limit: exit 3), over the capital limits (2)
+        if audited_refusal(exc):
+            append_audit(store_url, operation, actor.user, success=False, execution_time_ms=_elapsed_ms(started),
+                         details={**refusal_details(exc), "role": actor.role, "environment": environment,
+                                  **refused_request(args)})
         raise
-    if command not in ("list", "show"):
+    if command not in READ_ONLY:
         append_audit(store_url, operation, actor.user, execution_time_ms=_elapsed_ms(started),
                      details={"role": actor.role, **details})
     print(json.dumps(output, default=str) if args.json else render(command, output))
     return 0
+
+
+def refused_request(args: argparse.Namespace) -> dict:
+    """What was asked, as given, so the entry of a refusal says what was refused."""
+    return {"request": {name: getattr(args, name) for name in REQUEST_FIELDS if hasattr(args, name)}}
 
 
 def _elapsed_ms(started: float) -> int:
@@ -154,9 +172,7 @@ def _create(env, store_url: str, environment: str, actor, args) -> tuple[Any, di
     if not params:
         raise UsageError("--param: give at least one variant parameter (key=value)")
     capital = parse_capital(args.capital, env.experiments_total_capital_usd)
-    duration = args.duration_days or DEFAULT_DURATION_DAYS
-    if duration < 1:
-        raise UsageError(f"--duration-days {duration}: must be at least 1")
+    duration = args.duration_days or DEFAULT_DURATION_DAYS  # --duration-days is bounded by its parser
     actor.require(PERMISSIONS["create"], capital_usd=capital.usd, duration_days=duration)
     repo = _strategy_repository(env, args.strategy)  # an unknown strategy is a usage error naming the known ones
     version = _plain_version(resolve_version(repo, args.version)[0]) if args.version else None
@@ -172,15 +188,17 @@ def _create(env, store_url: str, environment: str, actor, args) -> tuple[Any, di
 
 def refuse_over_capital_limits(store_url: str, environment: str, planned, statuses: tuple[str, ...]) -> None:
     """Runbook 000's limits (10% per experiment, 5% per strategy version) with the experiments in
-    `statuses` and `planned` together; over them is a usage error (exit 2), nothing recorded."""
+    `statuses` and `planned` together; over them is a usage error (exit 2): nothing is created or
+    started, and the caller audits the refusal."""
+    from tasks.access import LimitRefused
     from tasks.experiments.capital import capital_findings
     from tasks.experiments.lifecycle import arm_capital_pct, list_experiments
 
     others = [r for r in list_experiments(store_url, environment) if r.status in statuses and r.id != planned.id]
     breaches = capital_findings(planned.capital_pct, arm_capital_pct(planned.strategy, [*others, planned]))
     if breaches:
-        raise UsageError(f"capital limits (runbook 000) for {planned.name or 'the new experiment'}: "
-                         + "; ".join(breaches))
+        raise LimitRefused(f"capital limits (runbook 000) for {planned.name or 'the new experiment'}: "
+                           + "; ".join(breaches))
 
 
 def _start(env, store_url, environment, actor, args):

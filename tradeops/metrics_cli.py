@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tradeops.cli_options import port_number
 from tradeops.errors import UsageError
 
 DEFAULT_PORT = 8000  # runbook 000's scrape config: targets ['localhost:8000'], metrics_path /metrics
@@ -22,7 +23,7 @@ def add_metrics_parser(sub: Any, parser_class: type) -> None:
     metrics = sub.add_parser("metrics", help="Prometheus metrics of an environment (from its ops store)")
     commands = metrics.add_subparsers(dest="metrics_command", required=True, parser_class=parser_class)
     serve = commands.add_parser("serve", help="answer Prometheus scrapes on http://ADDRESS:PORT/metrics")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0: any free port")
+    serve.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0: any free port")
     serve.add_argument("--address", default="0.0.0.0", help="interface to listen on (default: all)")
     serve.add_argument("--config", type=Path, help="tradeops.toml (default: $TRADEOPS_CONFIG or ./tradeops.toml)")
     show = commands.add_parser("show", help="print the metrics once, in Prometheus' text format")

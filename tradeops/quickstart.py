@@ -64,8 +64,11 @@ Where to look
   backup sets       {Path(block.data_dir) / 'backups' / environment}
   ops store         {store}
   offsite storage   {offsite.describe() if offsite else '(none configured)'}
-Check the audit trail against its offsite exports (as the sandbox's compliance officer):
+Read the audit trail as an auditor does (your login administers the sandbox; --user carol acts as its
+compliance officer, both names recorded):
   .venv/bin/tradeops audit verify --config {config} --user carol
+  .venv/bin/tradeops audit list --config {config} --operation config_apply
+  .venv/bin/tradeops audit show 1 --config {config}
 Open the Prefect UI on this history:
   PREFECT_HOME={home} .venv/bin/prefect server start
   then browse http://127.0.0.1:4200 (Runs, Artifacts, Blocks)""")

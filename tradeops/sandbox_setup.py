@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tasks.files import atomic_write_text
 from tradeops.errors import ConfigError
+from tradeops.store.identity import os_login
 from tradeops.sandbox import SandboxError, SandboxPlatform, create_sandbox
 
 SANDBOX_TOML = """\
@@ -73,9 +75,11 @@ WHERE e.status = 'active'
 total_capital_usd = 100000000
 
 [access]
-# runbook 000's example users (rbac.yml); scheduled runs act as svc-prefect; --user or TRADEOPS_USER picks another
+# runbook 000's example users (rbac.yml); runs not started by `tradeops run` (schedules, workers) act as svc-prefect
 users = {{ alice = "strategy_developer", bob = "senior_trader", admin = "system_administrator", carol = "compliance_officer", svc-prefect = "system_administrator" }}
 user = "svc-prefect"
+# whoever built the sandbox administers it; as administrator, `--user alice` acts as alice (both names recorded)
+logins = {{ {login} = "admin" }}
 
 [maintenance]
 # the small sandbox's planted unused index is a few kB: list unused indexes of any size here
@@ -92,6 +96,6 @@ def build_sandbox(directory: Path, database_url: str | None, scale: str, seed: i
     config_path = platform.directory / "tradeops.toml"
     atomic_write_text(config_path, SANDBOX_TOML.format(
         config=config_path, scale=scale, seed=seed, offsite=platform.directory / "offsite",
-        database_url=platform.database_url,
+        database_url=platform.database_url, login=json.dumps(os_login()),
     ))
     return platform, config_path

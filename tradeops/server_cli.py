@@ -16,7 +16,10 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from tradeops.cli_options import bounded
 from tradeops.errors import UsageError
+
+WEEK_SECONDS = 7 * 24 * 3600
 
 
 def add_server_parser(sub: Any, parser_class: type) -> None:
@@ -24,16 +27,16 @@ def add_server_parser(sub: Any, parser_class: type) -> None:
     commands = server.add_subparsers(dest="server_command", required=True, parser_class=parser_class)
     setup = commands.add_parser("setup-automations", help="create or update the automation that marks flow runs "
                                                           "without heartbeats Crashed")
-    setup.add_argument("--within", type=int, metavar="SECONDS",
+    setup.add_argument("--within", type=bounded(int, 30, WEEK_SECONDS, " seconds"), metavar="SECONDS",
                        help="heartbeat silence that makes a zombie (default: 3 heartbeats, from "
                             "PREFECT_FLOWS_HEARTBEAT_FREQUENCY, 180 s unless set)")
     setup.add_argument("--json", action="store_true")
     sweep = commands.add_parser("sweep", help="mark zombie runs Crashed and send the failure notifications "
                                               "no hook sent")
-    sweep.add_argument("--stale-minutes", type=float, default=15,
+    sweep.add_argument("--stale-minutes", type=bounded(float, 1, 7 * 24 * 60, " minutes"), default=15,
                        help="a run whose process cannot be checked here is a zombie after this long without a "
                             "heartbeat (default 15)")
-    sweep.add_argument("--notify-window-minutes", type=float, default=60,
+    sweep.add_argument("--notify-window-minutes", type=bounded(float, 0, 7 * 24 * 60, " minutes"), default=60,
                        help="catch up on failed runs that started this recently (default 60)")
     sweep.add_argument("--json", action="store_true")
 

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from tasks.strategies import APPROVAL_PERMISSION
 from tradeops.cli_options import add_environment_options
+from tradeops.store.identity import identity_scoped
 
 PERMISSIONS = {"version": "git.create_version", "versions": "git.read", "diff": "git.read",
                "approve": APPROVAL_PERMISSION, "promote": "git.merge", "rollback": "git.merge"}
@@ -53,11 +54,12 @@ def add_strategy_parser(sub: Any, parser_class: type) -> None:
     common(commands.add_parser("rollback", help="point production back at the previously promoted version"))
 
 
+@identity_scoped
 def cmd_strategy(args: argparse.Namespace) -> int:
     from blocks import TradeopsEnvironment
     from tradeops.cli import environment_for
 
-    environment = environment_for(args.config, quiet=True)
+    environment = environment_for(args.config, quiet=True, requested_user=args.user)
     return run_strategy_command(TradeopsEnvironment.load(environment), environment, args)
 
 
@@ -80,16 +82,17 @@ class Outcome:
     details: dict = field(default_factory=dict)
 
 
+@identity_scoped
 def run_strategy_command(block: Any, environment: str, args: argparse.Namespace) -> int:
     """Check the actor's role, act on the repository, audit (denials too), print."""
-    from tasks.access import AccessDenied, actor_for
+    from tasks.access import AccessDenied, cli_actor
     from tasks.strategies.versioning import find_strategy_repository, open_repository
     from tradeops.store.records import append_audit
 
     store_url = block.store_url()
-    actor = actor_for(block.access_users, args.user, getattr(block, "access_default_user", None))
     command = args.strategy_command
     operation = f"strategy_{command}"
+    actor = cli_actor(block, args.user, operation, environment)
     ctx = Context(block, store_url, environment, actor, bool(getattr(block, "strategy_approval_required", False)))
     flags = {"sox_404": True, "change_control": command in CHANGES, "approval_required": ctx.approval_required}
     started = time.perf_counter()

@@ -176,6 +176,7 @@ class ExportCheck:
     heads_total: int = 0
     latest: ExportedHead | None = None
     mismatch: dict | None = None  # kind (modified, deleted, inserted), entry_id, export_key, message
+    unexported: int = 0  # entries in the store after the newest exported head
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -185,17 +186,20 @@ class ExportCheck:
     def to_dict(self) -> dict:
         return {"intact": self.intact, "heads_checked": self.heads_checked, "heads_total": self.heads_total,
                 "latest": vars(self.latest) if self.latest else None, "mismatch": self.mismatch,
-                "notes": self.notes}
+                "unexported": self.unexported, "notes": self.notes}
 
     def summary(self) -> str:
         if self.mismatch:
             return f"audit chain differs from its offsite export ({self.mismatch['kind']}): {self.mismatch['message']}"
+        pending = ("every entry is exported" if not self.unexported else
+                   f"{self.unexported} newer {'entry is' if self.unexported == 1 else 'entries are'} not exported yet")
         if not self.heads_total:
-            return "no audit chain head has been exported offsite yet"
+            return f"no audit chain head has been exported offsite yet: {pending}"
         latest = self.latest
         counted = "the exported head matches" if self.heads_checked == 1 else \
             f"all {self.heads_checked} exported heads match"
-        return f"{counted} (latest: entry id {latest.last_id}, exported {latest.day})"
+        return (f"{counted} (latest: entry id {latest.last_id}, hash {latest.head_hash}, exported {latest.day}); "
+                f"{pending}")
 
 
 def check_against_exports(chain, storage, environment: str, work_dir: Path) -> ExportCheck:
@@ -203,7 +207,8 @@ def check_against_exports(chain, storage, environment: str, work_dir: Path) -> E
     not, the exported entries since the last head that held are compared with the store's rows to
     name the first entry changed, deleted or inserted after the export (files land in `work_dir`)."""
     heads = exported_heads(storage, environment)
-    check = ExportCheck(heads_total=len(heads), latest=heads[-1] if heads else None)
+    check = ExportCheck(heads_total=len(heads), latest=heads[-1] if heads else None,
+                        unexported=chain.count_after(heads[-1].last_id if heads else 0))
     if not heads:
         check.notes.append(f"no audit chain head exported under {export_root(environment)} yet")
         return check

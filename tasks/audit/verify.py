@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -197,15 +198,18 @@ class StoreChain:
             head, last_id = result.head, result.last_id or last_id
         return WalkResult(checked, head, last_id, None, None, None)
 
-    def rows(self, low: int | None, high: int | None) -> Iterator[Row]:
-        """Rows with low <= id <= high (either open), in id order, streamed."""
-        where = " AND ".join(c for c in (low is not None and "id >= %(low)s",
-                                         high is not None and "id <= %(high)s") if c) or "TRUE"
+    def rows(self, low: int | None, high: int | None, matching: dict[str, str] | None = None) -> Iterator[Row]:
+        """Rows with low <= id <= high (either open) and the column values in `matching`, in id
+        order, streamed."""
+        matching = matching or {}
+        conditions = [low is not None and "id >= %(low)s", high is not None and "id <= %(high)s",
+                      *(f'"{_TABLE.c[column].name}" = %(m_{column})s' for column in matching)]
+        where = " AND ".join(c for c in conditions if c) or "TRUE"
         sql = f"SELECT {self.columns} FROM audit_entry WHERE {where} ORDER BY id"
-        params = {"low": low, "high": high}
+        params = {"low": low, "high": high, **{f"m_{column}": value for column, value in matching.items()}}
         if self.postgres:
             return self._pg_stream(sql, params)
-        return self._sqlite_stream(sql.replace("%(low)s", ":low").replace("%(high)s", ":high"), params)
+        return self._sqlite_stream(re.sub(r"%\((\w+)\)s", r":\1", sql), params)
 
     def _pg_stream(self, sql: str, params: dict) -> Iterator[Row]:
         raw = self.connection.connection.dbapi_connection
@@ -224,6 +228,13 @@ class StoreChain:
         sql = f"SELECT {self.columns} FROM audit_entry WHERE {where} ORDER BY {order} LIMIT {int(limit)}"
         rows = self.connection.execute(text(sql), params).all()
         return [tuple(r) if self.postgres else _sqlite_row(r) for r in rows]
+
+    def row_at(self, entry_id: int) -> Row | None:
+        rows = self._query("id = :id", {"id": entry_id})
+        return rows[0] if rows else None
+
+    def count_after(self, entry_id: int) -> int:
+        return self.connection.execute(select(func.count()).where(_TABLE.c.id > entry_id)).scalar()
 
     # ChainLookup
     def rows_before(self, entry_id: int, count: int) -> list[Row]:

@@ -9,11 +9,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from tasks.backup.encryption import load_key, seal_entries
-from tasks.backup.offsite import not_retryable, publish_offsite
+from tasks.backup.offsite import not_retryable, publish_offsite, s3_reason
 from tasks.backup.targets import archive_files, backup_database, backup_repository, export_audit
 from tasks.backup.verify import verify_artifact
 from tasks.crash_points import crash_point
 from tasks.locks import Lock, target_lock
+from tasks.retries import short_retry_logs
 from tradeops.errors import ConfigError
 
 
@@ -79,6 +80,7 @@ def archive_files_task(target: str, paths: list[str], set_dir: Path, last_day_on
 
 _publish_offsite_task = task(publish_offsite, name="publish-offsite", cache_policy=NO_CACHE,
                              retry_condition_fn=_transient, retry_jitter_factor=0.5, task_run_name="offsite-{key}")
+short_retry_logs("publish-offsite", s3_reason)  # one line per attempt; the traceback only at debug level
 
 
 def publish_offsite_task_for(storage):

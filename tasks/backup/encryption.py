@@ -28,6 +28,10 @@ class DecryptionError(Exception):
     """Wrong key, or the encrypted bytes were changed, truncated or reordered."""
 
 
+class KeyUnavailable(DecryptionError):
+    """The key's Secret block is missing or does not hold a 256-bit key: nothing can be sealed or opened."""
+
+
 def parse_key(text: str) -> bytes:
     """A 256-bit key from its hex or base64 text."""
     text = text.strip()
@@ -84,10 +88,19 @@ def decrypt_file(source: Path, destination: Path, key: bytes) -> None:
 
 
 def load_key(secret_block: str) -> bytes:
-    """The key from the named Prefect Secret block (never from a parameter or a file in git)."""
+    """The key from the named Prefect Secret block (never from a parameter or a file in git);
+    KeyUnavailable names the block when it is missing or holds no 256-bit key (never the value)."""
     from prefect.blocks.system import Secret
 
-    return parse_key(str(Secret.load(secret_block).get()))
+    try:
+        secret = Secret.load(secret_block)
+    except ValueError:
+        raise KeyUnavailable(f"no Secret block named {secret_block!r}: create it with the key "
+                             "(64 hex digits or base64 of 32 bytes)") from None
+    try:
+        return parse_key(str(secret.get()))
+    except ValueError as exc:
+        raise KeyUnavailable(f"Secret block {secret_block!r}: {exc}") from None
 
 
 def seal_entries(entries: list, set_dir: Path, key: bytes) -> list:

@@ -49,13 +49,16 @@ def offsite_failure_reason(exc: BaseException, attempts: int) -> str:
     """One short line for the run summary: S3's own answer, and whether retrying was tried."""
     if not_retryable(exc):
         return str(exc)
+    return f"{s3_reason(exc)} (gave up after {attempts} attempts)"
+
+
+def s3_reason(exc: BaseException) -> str:
+    """S3's own answer (`PutObject: SlowDown: Please reduce your request rate.`), else the error."""
     error = _client_error(exc)
     if error is not None:
         detail = error.response.get("Error", {})
-        reason = f"{error.operation_name}: {detail.get('Code', '')}: {detail.get('Message', '')}"
-    else:
-        reason = f"{type(exc).__name__}: {exc}"
-    return f"{reason} (gave up after {attempts} attempts)"
+        return f"{error.operation_name}: {detail.get('Code', '')}: {detail.get('Message', '')}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _client_error(exc: BaseException):

@@ -21,6 +21,7 @@ class FinraReport:
     period: str
     experiments: list[dict] = field(default_factory=list)
     violations: list[dict] = field(default_factory=list)
+    evaluations: list[dict] = field(default_factory=list)  # every evaluation an experiment's count counts
 
 
 def _active_in(row: Experiment, period: Period) -> bool:
@@ -39,6 +40,10 @@ def finra_report(store_url: str, environment: str, period: Period) -> FinraRepor
         arm = arm_capital_pct(row.strategy, active)
         findings = capital_findings(row.capital_pct, arm)
         evaluations = evaluations_of(store_url, row.id)
+        report.evaluations += [{"experiment_id": row.id, "experiment": row.name, "evaluation_id": e.id,
+                                "evaluated_at": e.evaluated_at.isoformat(), "decision": e.decision,
+                                "p_value": e.p_value, "n_control": e.n_control, "n_variant": e.n_variant,
+                                "flow_run_id": e.flow_run_id} for e in evaluations]
         report.experiments.append({
             "id": row.id, "experiment": row.name, "strategy": row.strategy, "status": row.status,
             "capital_pct": row.capital_pct, "strategy_arm_pct": round(arm, 6), "split": row.split,

@@ -34,8 +34,11 @@ class SoxReport:
     chain: dict = field(default_factory=dict)
 
 
-def _in(period: Period):
-    return (AuditEntry.timestamp >= period.start) & (AuditEntry.timestamp < period.end)
+def _in(period: Period, through_id: int | None = None):
+    """The period's entries; with `through_id`, only those up to that entry (the chain head the
+    report states), so entries appended while it is built are not counted."""
+    inside = (AuditEntry.timestamp >= period.start) & (AuditEntry.timestamp < period.end)
+    return inside if through_id is None else inside & (AuditEntry.id <= through_id)
 
 
 @dataclass(frozen=True)
@@ -49,19 +52,20 @@ class _Group:
     failed: int
 
 
-def sox_report(store_url: str, period: Period) -> SoxReport:
+def sox_report(store_url: str, period: Period, through_id: int | None = None) -> SoxReport:
     report = SoxReport(period.label)
+    window = _in(period, through_id)
     with session_for(store_url) as session:
-        groups = _grouped(session, period)
+        groups = _grouped(session, window)
         report.by_operation = _totals(groups, lambda g: g.operation)
         report.by_user = _totals(groups, lambda g: g.user)
         report.strategies_modified = _strategies_modified(groups)
         if any(g.operation in APPROVAL_OPERATIONS for g in groups):
-            rows = session.exec(select(AuditEntry).where(_in(period), AuditEntry.operation.in_(APPROVAL_OPERATIONS))
+            rows = session.exec(select(AuditEntry).where(window, AuditEntry.operation.in_(APPROVAL_OPERATIONS))
                                 .order_by(AuditEntry.id)).all()
             report.approvals = [_entry(e) for e in rows]
         if any(g.failed for g in groups):
-            rows = session.exec(select(AuditEntry).where(_in(period), AuditEntry.success.is_(False))
+            rows = session.exec(select(AuditEntry).where(window, AuditEntry.success.is_(False))
                                 .order_by(AuditEntry.id).limit(FAILED_LISTED)).all()
             report.failed_operations = [_entry(e) for e in rows]
     report.total = sum(r["count"] for r in report.by_operation)
@@ -80,11 +84,11 @@ def sox_report_with_chain(store_url: str, period: Period, verify: Callable[[], d
     return report
 
 
-def _grouped(session, period: Period) -> list[_Group]:  # noqa: ANN001
+def _grouped(session, window) -> list[_Group]:  # noqa: ANN001
     """The one pass over the period's entries; everything counted in the report is summed from it."""
     failed = func.sum(case((AuditEntry.success.is_(False), 1), else_=0))
     columns = (AuditEntry.operation, AuditEntry.user, AuditEntry.strategy_name)
-    rows = session.exec(select(*columns, func.count(), failed).where(_in(period)).group_by(*columns)).all()
+    rows = session.exec(select(*columns, func.count(), failed).where(window).group_by(*columns)).all()
     return [_Group(operation, user, strategy, count, int(bad or 0)) for operation, user, strategy, count, bad in rows]
 
 

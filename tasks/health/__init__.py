@@ -10,10 +10,12 @@ from tasks.health.logs import check_newest_log
 from tasks.health.result import CheckResult
 from tasks.health.system import check_disk_free, check_memory
 from tasks.health.thresholds import HEALTH_THRESHOLDS, thresholds_with
+from tasks.retries import short_retry_logs
 
 # The database check receives the DSN: never hash it into a cache key.
 check_database_task = task(check_database, name="check-database", retries=1, retry_delay_seconds=2,
                            cache_policy=NO_CACHE)
+short_retry_logs("check-database")  # one line per failed attempt; the traceback only at debug level
 check_disk_free_task = task(check_disk_free, name="check-disk-free")
 check_memory_task = task(check_memory, name="check-memory")
 check_certificates_task = task(check_certificates, name="check-certificates")

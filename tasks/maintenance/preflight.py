@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 
 from sqlmodel import select
 
 from tasks.backup.catalog import SIDE_KINDS
+from tradeops.config_values import clock_window
 from tradeops.store import BackupArtifact, BackupSet, session_for
 
 PREFLIGHT_LIMITS = {
@@ -109,8 +110,7 @@ def blackout_window(now: datetime, windows: list[str]) -> str | None:
     """The window ("HH:MM-HH:MM", UTC, may cross midnight) that `now` falls in, if any."""
     moment = now.time()
     for window in windows:
-        start_text, _, end_text = window.partition("-")
-        start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
+        start, end = clock_window(window)  # the parser apply checked the windows with
         inside = start <= moment < end if start <= end else (moment >= start or moment < end)
         if inside:
             return window

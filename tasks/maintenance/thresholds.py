@@ -1,12 +1,18 @@
 """The maintenance report's limits, as data: each value names where it comes from.
 
 Override per run with `run_checks(conn, thresholds={...})`; unknown names are refused so a typo
-cannot silently fall back to a default.
+cannot silently fall back to a default. An environment's override (`[maintenance] thresholds`)
+must have the default's type (a whole number where the default is one) and lie within
+`MAINTENANCE_BOUNDS`.
 """
 
 from __future__ import annotations
 
+from annotated_types import Interval
+
 MIB = 1024 * 1024
+TIB = 1024 * MIB * 1024
+XID_SPACE = 2**31  # transaction IDs a PostgreSQL cluster has before wraparound
 
 MAINTENANCE_THRESHOLDS: dict[str, float | int] = {
     # PgHero long_running_query_sec default (PGHERO_LONG_RUNNING_QUERY_SEC, 60)
@@ -43,6 +49,32 @@ MAINTENANCE_THRESHOLDS: dict[str, float | int] = {
     "index_bloat_min_bytes": 1 * MIB,
     # tradeops choice: how many of the largest tables the size listing shows
     "table_sizes_top": 10,
+}
+
+
+RATIO = Interval(ge=0, le=1)
+DAY_SECONDS = 24 * 3600
+
+# What an override may be: ratios are fractions, transaction counts fit the XID space, sizes up to
+# a TiB, durations up to a day (query timings) or ten years (days since ANALYZE).
+MAINTENANCE_BOUNDS: dict[str, Interval] = {
+    "long_running_query_seconds": Interval(ge=1, le=DAY_SECONDS),
+    "idle_in_transaction_seconds": Interval(ge=1, le=DAY_SECONDS),
+    "total_connections_max": Interval(ge=1, le=1_000_000),
+    "xid_remaining_flag": Interval(ge=0, le=XID_SPACE),
+    "xid_remaining_critical": Interval(ge=0, le=XID_SPACE),
+    "autovacuum_freeze_margin": Interval(ge=0, le=XID_SPACE),
+    "sequence_used_ratio": RATIO,
+    "unused_index_min_bytes": Interval(ge=0, le=TIB),
+    "cache_hit_rate_min": RATIO,
+    "slow_query_min_calls": Interval(ge=0, le=1_000_000_000),
+    "slow_query_min_mean_ms": Interval(ge=0, le=DAY_SECONDS * 1000),
+    "dead_tuple_ratio": RATIO,
+    "dead_tuple_min": Interval(ge=0, le=1_000_000_000),
+    "stale_analyze_days": Interval(ge=1, le=3650),
+    "index_bloat_ratio": RATIO,
+    "index_bloat_min_bytes": Interval(ge=0, le=TIB),
+    "table_sizes_top": Interval(ge=1, le=1000),
 }
 
 

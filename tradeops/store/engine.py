@@ -28,13 +28,14 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+STORE_URL_ENV = "TRADEOPS_DATABASE_URL"  # wins over every configured store URL
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
 def resolve_store_url(configured: str | None = None, data_dir: str | Path | None = None) -> str:
     """TRADEOPS_DATABASE_URL, else the configured URL, else SQLite in data_dir (or $TRADEOPS_HOME, ./var)."""
-    url = os.environ.get("TRADEOPS_DATABASE_URL") or configured
+    url = os.environ.get(STORE_URL_ENV) or configured
     if url:
         return url.replace("postgres://", "postgresql://", 1)
     folder = Path(data_dir or os.environ.get("TRADEOPS_HOME", "var")).resolve()

@@ -18,18 +18,23 @@ from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlmodel import Session, select
 
 from tasks.audit.canonical import PG_ISO_TIMESTAMP, sealed_template_parts
+from tradeops.errors import UsageError
 from tradeops.store.engine import open_store, session_for
+from tradeops.store.identity import bound_identity
 from tradeops.store.models import AuditEntry, FlowRunSummary, HealthResult, utcnow
 
 GENESIS_HASH = "0" * 64
 
 
-def acting_user() -> str:
-    """Who is acting: TRADEOPS_USER, else the login name (issue 7 brings roles on top)."""
-    import getpass
-    import os
+class AuditValueTooLong(UsageError):
+    """A value longer than its audit_entry column: refused before it is hashed, because PostgreSQL
+    stores a varchar(n) value whose excess is all spaces cut to n characters (no error), so the
+    stored entry would no longer hash to what was sealed and `audit verify` would cry tamper."""
 
-    return os.environ.get("TRADEOPS_USER") or getpass.getuser()
+
+# (column, its varchar length) for the columns an appender fills; the sealed ones are ours.
+_BOUNDED_COLUMNS = tuple((column.name, column.type.length) for column in AuditEntry.__table__.columns
+                         if getattr(column.type, "length", None) and column.name not in ("prev_hash", "entry_hash"))
 
 
 def current_flow_run_id() -> str | None:
@@ -101,7 +106,14 @@ def append_audit(url: str | None, operation: str, user: str, *, success: bool = 
     reads the sealed entry back. So the lock is held for server time only, never across a network
     round trip or Python; the entry is durable before we return; a crash can only lose a suffix of
     the chain; and writers do not wait for one fsync each in turn (bench/audit.py: 8 writers).
+
+    A value longer than its column is refused before anything is sealed (AuditValueTooLong, exit 2).
+    Entries appended while a command's identity is bound (tradeops.store.identity) record its OS
+    login, and the impersonating user, in `details`.
     """
+    identity = bound_identity()
+    if identity is not None:  # a command's entries say which OS account ran it, and who impersonated
+        details = {**identity.details(), **(details or {})}
     values: dict[str, Any] = dict(
         operation=operation, user=user, success=success,
         strategy_name=strategy_name, version=version, repository_hash=repository_hash,
@@ -110,6 +122,11 @@ def append_audit(url: str | None, operation: str, user: str, *, success: bool = 
         details=json.dumps(details or {}, sort_keys=True, default=str),
         flow_run_id=current_flow_run_id(),
     )
+    for column, limit in _BOUNDED_COLUMNS:
+        value = values[column]
+        if value is not None and len(value) > limit:
+            raise AuditValueTooLong(f"audit entry {operation!r}: {column} is {len(value)} characters, more than its "
+                                    f"column holds ({limit}): {value[:40]!r}...; nothing recorded")
     engine = open_store(url)
     if engine.dialect.name != "postgresql":
         with session_for(url) as session:

@@ -4,10 +4,35 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from annotated_types import Interval
+
 # GrowthBook's default for its sequential t-test (gbstats SequentialConfig): the total sample
 # size at which the confidence sequence is tightest.
 GROWTHBOOK_SEQUENTIAL_TUNING = 5000.0
 MULTIPLE_TESTING = ("holm", "benjamini-hochberg")
+
+
+# What an environment's override (`[experiments] settings`) may be: probabilities strictly between
+# 0 and 1, effect sizes and multipliers positive and at most 10 (1000%, 10 sd), trade counts up
+# to ten million. __post_init__ adds the rules between settings.
+PROBABILITY = Interval(gt=0, lt=1)
+POSITIVE_UP_TO_10 = Interval(gt=0, le=10)
+TRADE_COUNT = Interval(ge=2, le=10_000_000)
+SETTING_BOUNDS: dict[str, Interval] = {
+    "alpha": PROBABILITY,
+    "min_trades_per_group": TRADE_COUNT,
+    "no_difference_after_trades": TRADE_COUNT,
+    "lift_threshold": POSITIVE_UP_TO_10,
+    "absolute_threshold": Interval(gt=0, le=1e12),
+    "near_zero_control_mean": POSITIVE_UP_TO_10,
+    "min_cohen_d": POSITIVE_UP_TO_10,
+    "srm_threshold": PROBABILITY,
+    "sequential_tuning": Interval(gt=0, le=1e9),
+    "power": PROBABILITY,
+    "minimum_detectable_effect": POSITIVE_UP_TO_10,
+    "iqr_multiplier": Interval(gt=0, le=100),
+    "psr_benchmark_sharpe": Interval(ge=-10, le=10),
+}
 
 
 @dataclass(frozen=True)
