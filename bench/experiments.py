@@ -4,8 +4,10 @@ Ours: one vectorised call (experiments along axis 0). Baselines: a loop calling 
 experiment and a loop calling scipy per experiment for the same statistics (Welch and Student t,
 Welch CI, Mann-Whitney U, normality per group, Levene, Cohen's d, Hedges' g, IQR outliers and
 Welch without them, SRM chi-square, Welch TOST, win-rate test, per-trade Sharpe and PSR,
-always-valid p and interval, Holm). Every shared number is checked to 1e-9 before timing.
-Ours also computes the power figures, which the loops leave out.
+always-valid p-values and interval, Holm within each kind of p-value, the t power against the
+material effect). Every shared number is checked to 1e-9 before timing. Ours also computes the
+trades needed (noncentral t and sequential), the trade budget, MinTRL and the Bayesian summary,
+which the loops leave out.
 
     .venv/bin/python bench/experiments.py [--experiments 1000] [--trades 5000] [--rounds 3] [--baseline-rounds 1]
 """
@@ -31,7 +33,9 @@ COMPARED = ("welch_t", "welch_p", "welch_ci_low", "welch_ci_high", "student_p", 
             "normality_p_control", "normality_p_variant", "levene_p", "cohen_d", "hedges_g", "outliers_control",
             "outliers_variant", "without_outliers_welch_p", "srm_p_value", "tost_p", "win_rate_p", "sharpe_p",
             "psr_control", "psr_variant", "sequential_p", "sequential_ci_low", "sequential_ci_high",
-            "holm_mean_pnl", "holm_sharpe", "holm_win_rate")
+            "sharpe_sequential_p", "win_rate_sequential_p", "sequential_adjusted_mean_pnl", "sequential_adjusted_sharpe",
+            "sequential_adjusted_win_rate", "fixed_adjusted_mean_pnl", "fixed_adjusted_sharpe",
+            "fixed_adjusted_win_rate", "power_fixed_at_mde")
 
 
 def _sharpe(x):
@@ -40,25 +44,48 @@ def _sharpe(x):
     return sr, var
 
 
-def _shared_formulas(c, v, welch_t, welch_diff, holm):
-    """What no library offers per experiment: Sharpe/PSR, always-valid test, SRM, win rate, Holm."""
+def _always_valid_p(estimate, se, n):
+    rho2 = (-2 * math.log(SETTINGS.alpha) + math.log(-2 * math.log(SETTINGS.alpha) + 1)) / SETTINGS.sequential_tuning
+    grow = n * rho2 + 1
+    return min(1.0, math.exp(-(rho2 * n * (estimate / se) ** 2 / (2 * grow) - 0.5 * math.log(grow))))
+
+
+def _shared_formulas(c, v, welch_t, welch_p, welch_diff, holm):
+    """What no library offers per experiment: Sharpe/PSR, always-valid tests, SRM, win rate, Holm
+    within each kind of p-value."""
     n = len(c) + len(v)
     (src, varc), (srv, varv) = _sharpe(c), _sharpe(v)
-    sharpe_p = 2 * stats.norm.sf(abs(srv - src) / math.sqrt(varc + varv))
+    sharpe_se = math.sqrt(varc + varv)
+    sharpe_p = 2 * stats.norm.sf(abs(srv - src) / sharpe_se)
     se = welch_diff / welch_t
     rho2 = (-2 * math.log(SETTINGS.alpha) + math.log(-2 * math.log(SETTINGS.alpha) + 1)) / SETTINGS.sequential_tuning
     grow = n * rho2 + 1
     half = se * math.sqrt(n) * math.sqrt(2 * grow * math.log(math.sqrt(grow) / SETTINGS.alpha) / (n**2 * rho2))
-    seq_p = min(1.0, math.exp(-(rho2 * n * welch_t**2 / (2 * grow) - 0.5 * math.log(grow))))
+    seq_p = _always_valid_p(welch_diff, se, n)
     table = [[(v > 0).sum(), (v <= 0).sum()], [(c > 0).sum(), (c <= 0).sum()]]
     win_p = stats.chi2_contingency(table, correction=False).pvalue
+    rc, rv = (c > 0).mean(), (v > 0).mean()
+    win_seq_p = _always_valid_p(rv - rc, math.sqrt(rc * (1 - rc) / len(c) + rv * (1 - rv) / len(v)), n)
+    sharpe_seq_p = _always_valid_p(srv - src, sharpe_se, n)
     srm_p = stats.chisquare([len(c), len(v)], [n * SPLIT[0] / 100, n * SPLIT[1] / 100]).pvalue
-    adjusted = holm([seq_p, sharpe_p, win_p])
+    always_valid = holm([seq_p, sharpe_seq_p, win_seq_p])
+    fixed = holm([welch_p, sharpe_p, win_p])
     return {"sharpe_p": sharpe_p, "psr_control": stats.norm.cdf(src / math.sqrt(varc)),
             "psr_variant": stats.norm.cdf(srv / math.sqrt(varv)), "sequential_p": seq_p,
             "sequential_ci_low": welch_diff - half, "sequential_ci_high": welch_diff + half,
-            "win_rate_p": win_p, "srm_p_value": srm_p, "holm_mean_pnl": adjusted[0], "holm_sharpe": adjusted[1],
-            "holm_win_rate": adjusted[2]}
+            "win_rate_p": win_p, "srm_p_value": srm_p, "sharpe_sequential_p": sharpe_seq_p,
+            "win_rate_sequential_p": win_seq_p, "sequential_adjusted_mean_pnl": always_valid[0],
+            "sequential_adjusted_sharpe": always_valid[1], "sequential_adjusted_win_rate": always_valid[2],
+            "fixed_adjusted_mean_pnl": fixed[0], "fixed_adjusted_sharpe": fixed[1], "fixed_adjusted_win_rate": fixed[2]}
+
+
+def _power_t(c, v):
+    """Welch's two-sided power against the material effect: the noncentral t, by scipy."""
+    a, b = c.var(ddof=1) / len(c), v.var(ddof=1) / len(v)
+    df = (a + b) ** 2 / (a**2 / (len(c) - 1) + b**2 / (len(v) - 1))
+    shift, crit = _tost_bound(c, v) / math.sqrt(a + b), stats.t.isf(SETTINGS.alpha / 2, df)
+    far = stats.nct.cdf(-crit, df, shift)
+    return stats.nct.sf(crit, df, shift) + (0.0 if math.isnan(far) else far)
 
 
 def _inside_fences(x):
@@ -66,8 +93,11 @@ def _inside_fences(x):
     return x[(x >= q1 - 1.5 * (q3 - q1)) & (x <= q3 + 1.5 * (q3 - q1))]
 
 
-def _tost_bound(c):
-    return SETTINGS.minimum_detectable_effect * abs(c.mean())
+def _tost_bound(c, v):
+    """The material effect: the larger of 10% of |control mean| and Cohen's d 0.2 x pooled sd."""
+    nc, nv = len(c), len(v)
+    pooled = math.sqrt(((nc - 1) * c.var(ddof=1) + (nv - 1) * v.var(ddof=1)) / (nc + nv - 2))
+    return max(SETTINGS.lift_threshold * abs(c.mean()), SETTINGS.min_cohen_d * pooled)
 
 
 def scipy_experiment(c, v):
@@ -77,7 +107,7 @@ def scipy_experiment(c, v):
     d = (v.mean() - c.mean()) / math.sqrt(((nc - 1) * c.var(ddof=1) + (nv - 1) * v.var(ddof=1)) / (nc + nv - 2))
     mwu = stats.mannwhitneyu(v, c, alternative="two-sided", method="asymptotic")
     kc, kv = _inside_fences(c), _inside_fences(v)
-    bound = _tost_bound(c)
+    bound = _tost_bound(c, v)
     tost = max(stats.ttest_ind(v + bound, c, equal_var=False, alternative="greater").pvalue,
                stats.ttest_ind(v - bound, c, equal_var=False, alternative="less").pvalue)
     out = {"welch_t": welch.statistic, "welch_p": welch.pvalue, "welch_ci_low": ci.low, "welch_ci_high": ci.high,
@@ -85,8 +115,9 @@ def scipy_experiment(c, v):
            "normality_p_control": stats.normaltest(c).pvalue, "normality_p_variant": stats.normaltest(v).pvalue,
            "levene_p": stats.levene(c, v).pvalue, "cohen_d": d, "hedges_g": d * (1 - 3 / (4 * (nc + nv) - 9)),
            "outliers_control": nc - len(kc), "outliers_variant": nv - len(kv),
-           "without_outliers_welch_p": stats.ttest_ind(kv, kc, equal_var=False).pvalue, "tost_p": tost}
-    out.update(_shared_formulas(c, v, welch.statistic, v.mean() - c.mean(), _holm))
+           "without_outliers_welch_p": stats.ttest_ind(kv, kc, equal_var=False).pvalue, "tost_p": tost,
+           "power_fixed_at_mde": _power_t(c, v)}
+    out.update(_shared_formulas(c, v, welch.statistic, welch.pvalue, v.mean() - c.mean(), _holm))
     return out
 
 
@@ -113,8 +144,9 @@ def pingouin_experiment(c, v):
            "cohen_d": pg.compute_effsize(v, c, eftype="cohen"), "hedges_g": pg.compute_effsize(v, c, eftype="hedges"),
            "outliers_control": len(c) - len(kc), "outliers_variant": len(v) - len(kv),
            "without_outliers_welch_p": pg.ttest(kv, kc, correction=True)["p_val"].iloc[0],
-           "tost_p": pg.tost(v, c, bound=_tost_bound(c), correction=True)["pval"].iloc[0]}
-    out.update(_shared_formulas(c, v, t, diff, lambda p: pg.multicomp(p, method="holm")[1]))
+           "tost_p": pg.tost(v, c, bound=_tost_bound(c, v), correction=True)["pval"].iloc[0],
+           "power_fixed_at_mde": _power_t(c, v)}
+    out.update(_shared_formulas(c, v, t, welch["p_val"].iloc[0], diff, lambda p: pg.multicomp(p, method="holm")[1]))
     return out
 
 

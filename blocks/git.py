@@ -7,6 +7,8 @@ from pathlib import Path
 from prefect.blocks.core import Block
 from pydantic import Field
 
+from tasks.files import git_repositories
+
 
 class GitRepositorySet(Block):
     """Repositories named explicitly, or every repository below a root folder."""
@@ -21,9 +23,4 @@ class GitRepositorySet(Block):
 
     def repositories(self) -> list[Path]:
         """Paths of the repositories in the set, sorted by name; missing ones are kept for reporting."""
-        found = [Path(p) for p in self.paths]
-        if self.root:
-            root = Path(self.root)
-            if root.is_dir():
-                found += [p for p in root.iterdir() if (p / ".git").exists() or (p / "HEAD").is_file()]
-        return sorted(set(found), key=lambda p: p.name)
+        return git_repositories(self.root, self.paths)

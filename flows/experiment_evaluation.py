@@ -9,12 +9,16 @@ experiment with `tradeops run experiment-evaluation --set experiment=ID`.
      (groups, unique ids, finite PnL, inside the experiment's window): failing data stops this
      experiment's evaluation and nothing is recorded as evaluated;
    - the statistics battery and the decision matrix (tasks/experiments/statistics, decision.py):
-     the decision on the always-valid sequential Welch test, so looking every day keeps false
-     positives at 5%; the runbook's own tests reported beside it;
+     the decision on the always-valid sequential Welch test (CUPED-adjusted when the trades carry
+     their pre-period PnL), so looking every day keeps false positives at 5%; the experiment's
+     planned end and trade budget make the decision terminal in time; the runbook's own tests,
+     a Bayesian reading and the deflated Sharpe among the strategy's variants reported beside it;
    - capital against the 10% (experiment) and 5% (one arm) limits: a breach is a compliance finding;
-   - plots (PnL distribution, cumulative PnL, the lift's interval day by day) next to the report.
+   - plots (PnL distribution, cumulative PnL, the lift's interval day by day) next to the report
+     and embedded in the summary artifact, so they open in the Prefect UI.
 3. Record each evaluation in the ops store, alert on rollbacks and compliance findings, write the
-   Prometheus metrics, and publish the report.
+   Prometheus metrics, and publish the report (with the variants of one strategy corrected
+   together: Benjamini-Hochberg q-values).
 """
 
 from __future__ import annotations
@@ -24,20 +28,26 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_link_artifact, create_progress_artifact, update_progress_artifact
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
 from tasks.alerts import Alert, send_once_task
 from tasks.databases import connect
 from tasks.environment import LoadedEnvironment, load_environment
+import numpy as np
+
 from tasks.experiments.data_gate import DataGateFailed, gate_trades
+from tasks.experiments.decision import ExperimentPlan
 from tasks.experiments.evaluation import daily_looks, evaluate_trades, settings_with
+from tasks.experiments.formatting import count, p_value, percent
 from tasks.experiments.lifecycle import (
     arm_capital_pct, find_experiment, list_experiments, parse_split, record_evaluation, register_platform_experiments,
+    strategy_sharpes,
 )
 from tasks.experiments.metrics import ExperimentMetrics
 from tasks.experiments.plots import plot_cumulative_pnl, plot_lift_over_time, plot_pnl_distribution
-from tasks.experiments.report import statistics_markdown
+from tasks.experiments.report import plots_markdown, statistics_markdown, strategy_family_markdown
+from tasks.experiments.statistics.multiple import benjamini_hochberg
 from tasks.experiments.trades import TradesUnavailable, trades_from_database
 from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.reporting import final_state, markdown_table, publish_summary
@@ -99,9 +109,12 @@ def evaluate_one(env: LoadedEnvironment, row: Experiment, database, settings, no
         trades = trades_from_database(database.url.get_secret_value(), env.block.experiments_trades_query, row.name)
         window = (row.started_at, max(now, row.ends_at or now)) if row.started_at else None
         trades = gate_trades(trades, window)
+        plan = ExperimentPlan(row.started_at, row.ends_at, now)
         stats = evaluate_trades(trades, parse_split(row.split), settings, capital_pct=row.capital_pct,
                                 strategy_capital_pct=arm_capital_pct(
-                                    row.strategy, running if row.id in {r.id for r in running} else [*running, row]))
+                                    row.strategy, running if row.id in {r.id for r in running} else [*running, row]),
+                                plan=plan, strategy_sharpes=strategy_sharpes(env.store_url, env.name, row.strategy, row.id),
+                                strategy=row.strategy)
     except (TradesUnavailable, DataGateFailed, ValueError) as exc:
         reason = "data" if isinstance(exc, DataGateFailed) else "input"
         metrics.errors.labels(env.name, reason).inc()
@@ -112,23 +125,21 @@ def evaluate_one(env: LoadedEnvironment, row: Experiment, database, settings, no
     metrics.analysis_seconds.labels(env.name).observe(result["analysis_seconds"])
     metrics.decisions.labels(env.name, row.name, stats.decision).set(1)
     slug = "".join(c if c.isalnum() else "-" for c in row.name.lower())  # artifact keys: a-z, 0-9, dashes
-    looks = daily_looks(trades, parse_split(row.split), settings, row.started_at or trades["ts"].min(), now)
+    looks = daily_looks(trades, parse_split(row.split), settings, row.started_at or trades["ts"].min(), now, row.ends_at)
     plots = [plot_pnl_distribution(trades, row.name, folder / f"{slug}-pnl.png"),
              plot_cumulative_pnl(trades, row.name, folder / f"{slug}-cumulative.png")]
     if looks:
         plots.append(plot_lift_over_time([l["day"] for l in looks], [l["difference"] for l in looks],
                                          [l["ci_low"] for l in looks], [l["ci_high"] for l in looks], row.name,
-                                         "decision interval" + (" (always-valid)" if settings.sequential else ""),
+                                         "decision interval" + (" (always-valid)" if settings.sequential else "")
+                                         + (", CUPED-adjusted" if stats.row.get("cuped_used") else ""),
                                          folder / f"{slug}-lift.png"))
     statistics = stats.as_dict()
     record_evaluation(env.store_url, row.id, statistics, stats.decision, stats.rule,
                       list(stats.compliance_findings), str(folder))
-    result.update(decision=stats.decision, rule=stats.rule, statistics=statistics, looks=looks,
-                  findings=list(stats.compliance_findings), plots=[str(p) for p in plots],
-                  markdown=statistics_markdown(stats, row.name))
-    for plot in plots:
-        create_link_artifact(plot.resolve().as_uri(), link_text=plot.name, key=f"plot-{slug}-{plot.stem.rsplit('-', 1)[-1]}",
-                             description=f"{row.name}: {plot.stem.rsplit('-', 1)[-1]} plot")
+    result.update(decision=stats.decision, rule=stats.rule, rule_name=stats.rule_name, terminal=stats.terminal,
+                  statistics=statistics, looks=looks, findings=list(stats.compliance_findings),
+                  plots=[str(p) for p in plots], markdown=statistics_markdown(stats, row.name))
     return result
 
 
@@ -146,38 +157,76 @@ def experiment_alerts(results: list[dict]) -> list[Alert]:
     return alerts
 
 
+def strategy_families(results: list[dict]) -> list[dict]:
+    """Experiments of one strategy evaluated in this run: Benjamini-Hochberg across their decision
+    p-values (one kind: the decision's), with each variant's deflated Sharpe."""
+    by_strategy: dict[str, list[dict]] = {}
+    for r in results:
+        if r.get("statistics") and r["statistics"]["p_value"] is not None:
+            by_strategy.setdefault(r["strategy"], []).append(r)
+    families = []
+    for strategy, members in sorted(by_strategy.items()):
+        if len(members) < 2:
+            continue
+        q = benjamini_hochberg(np.array([[m["statistics"]["p_value"] for m in members]]))[0]
+        for member, q_value in zip(members, q):
+            dsr = member["statistics"]["extras"].get("deflated_sharpe") or {}
+            families.append({"strategy": strategy, "experiment": member["experiment"],
+                             "p_value": member["statistics"]["p_value"], "q_value": float(q_value),
+                             "dsr": dsr.get("dsr"), "trials": dsr.get("trials"), "decision": member["decision"]})
+    return families
+
+
+def _summary_rows(results: list[dict]) -> list[tuple]:
+    rows = []
+    for r in results:
+        st = r.get("statistics")
+        rows.append((r["id"], r["experiment"], r["split"], percent(r["capital_pct"] / 100),
+                     count(st["n_control"]) if st else "", count(st["n_variant"]) if st else "",
+                     p_value(st["p_value"]) if st else "", p_value(st["srm_p_value"]) if st else "",
+                     percent(st["lift"], signed_=True) if st else "",
+                     f"**{r['decision']}**" if r.get("decision") else "not evaluated",
+                     r.get("rule_name") or r["failure"]))
+    return rows
+
+
 def report_evaluations(env: LoadedEnvironment, results: list[dict], registered: list[str], metrics_file: Path,
                        sent: list, folder: Path) -> State:
-    rows = [(r["id"], r["experiment"], r["split"], f"{r['capital_pct']:.2f}%",
-             r["statistics"]["n_control"] if r.get("statistics") else "",
-             r["statistics"]["n_variant"] if r.get("statistics") else "",
-             _fmt(r["statistics"]["p_value"]) if r.get("statistics") else "",
-             _fmt(r["statistics"]["lift"]) if r.get("statistics") else "",
-             f"**{r['decision']}**" if r.get("decision") else "not evaluated", r.get("rule") or r["failure"])
-            for r in results]
-    sections = [f"# Experiment evaluation: {env.name}",
-                markdown_table(["id", "experiment", "split", "capital", "n control", "n variant", "p", "lift",
-                                "decision", "rule"], rows) if rows else "No running experiment."]
+    rows = _summary_rows(results)
+    header = [f"# Experiment evaluation: {env.name}"]
+    table = (markdown_table(["id", "experiment", "split", "capital", "n control", "n variant", "p (decision test)",
+                             "SRM p", "lift", "decision", "rule"], rows) if rows else "No running experiment.")
+    notes = ("p (decision test) is the always-valid (or fixed-horizon, as configured) p-value of the mean PnL "
+             "difference before correction; SRM p is the chi-square test of the trade counts against the split, "
+             "which decides the sample-ratio-mismatch rules. Each section below gives the full reason.")
+    sections = {"file": [*header, table, notes], "artifact": [*header, table, notes]}
     if registered:
-        sections.append("Registered from the platform: " + ", ".join(registered))
+        for part in sections.values():
+            part.append("Registered from the platform: " + ", ".join(registered))
+    families = strategy_families(results)
     for r in results:
         if r.get("markdown"):
-            links = "  ".join(f"[{Path(p).name}]({Path(p).name})" for p in r["plots"])
-            sections.append(f"## {r['experiment']}\n\n{r['markdown']}\n\nPlots: {links}")
-    sections.append(f"Metrics: `{metrics_file}` (node_exporter textfile format)")
+            plots = [Path(p) for p in r["plots"]]
+            sections["file"].append(f"## {r['experiment']}\n\n{r['markdown']}\n\n{plots_markdown(plots, embed=False)}")
+            sections["artifact"].append(f"## {r['experiment']}\n\n{r['markdown']}\n\n{plots_markdown(plots, embed=True)}")
+    for part in sections.values():
+        if families:
+            part.append(strategy_family_markdown(families))
+        part.append(f"Metrics: `{metrics_file}` (node_exporter textfile format)")
     failures = [f"{r['experiment']}: {r['failure']}" for r in results if r["failure"]]
     failures += [f"{r['experiment']}: {f}" for r in results for f in r.get("findings") or []]
     failures += [f"alert not delivered: {d.describe()}" for o in sent for d in o.failures]
     failure = "; ".join(failures) or None
     result = {"experiments": [{k: v for k, v in r.items() if k != "markdown"} for r in results],
-              "registered": registered, "failures": failures}
-    table = [{"experiment": r["experiment"], "decision": r.get("decision") or "not evaluated",
-              "p_value": (r.get("statistics") or {}).get("p_value"), "lift": (r.get("statistics") or {}).get("lift"),
-              "rule": r.get("rule") or r["failure"]} for r in results]
-    result = publish_summary("experiment-evaluation", env.name, env.store_url, "\n\n".join(sections), result,
-                             failure, table=table, reports_dir=str(folder))
+              "registered": registered, "strategy_families": families, "failures": failures}
+    table_rows = [{"experiment": r["experiment"], "decision": r.get("decision") or "not evaluated",
+                   "terminal": r.get("terminal"),
+                   "p_value": (r.get("statistics") or {}).get("p_value"),
+                   "srm_p_value": (r.get("statistics") or {}).get("srm_p_value"),
+                   "lift": (r.get("statistics") or {}).get("lift"),
+                   "rule": r.get("rule") or r["failure"]} for r in results]
+    result = publish_summary("experiment-evaluation", env.name, env.store_url, "\n\n".join(sections["file"]), result,
+                             failure, table=table_rows, reports_dir=str(folder),
+                             artifact_markdown="\n\n".join(sections["artifact"]))
     return final_state(result, failure)
 
-
-def _fmt(value) -> str:
-    return "" if value is None else f"{value:.4g}"

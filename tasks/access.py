@@ -144,22 +144,23 @@ def command_identity(users: dict[str, str], logins: dict[str, str], requested: s
     return Identity(requested, login, impersonated_by=own)
 
 
-def cli_actor(block, requested: str | None, operation: str, environment: str) -> Actor:  # noqa: ANN001
+def cli_actor(env, requested: str | None, operation: str, environment: str) -> Actor:  # noqa: ANN001
     """The acting user of a CLI command on an applied environment, bound for the rest of the
     command (tradeops.store.identity.identity_scoped); a refused impersonation is audited under
-    `operation` and raised."""
+    `operation` and raised. `env` is the TradeopsEnvironment block or its snapshot view
+    (tradeops.environment_snapshot.EnvironmentSnapshot): `access_users`, `access_logins`, `store_url()`."""
     try:
-        identity = command_identity(block.access_users, block.access_logins, requested)
+        identity = command_identity(env.access_users, env.access_logins, requested)
     except AccessDenied as exc:
         login = os_login()
-        own = login_user(block.access_logins, login)
-        append_audit(block.store_url(), operation, own, success=False,
-                     details={"denied": str(exc), "role": block.access_users.get(own), "permission": IMPERSONATE,
+        own = login_user(env.access_logins, login)
+        append_audit(env.store_url(), operation, own, success=False,
+                     details={"denied": str(exc), "role": env.access_users.get(own), "permission": IMPERSONATE,
                               "requested_user": requested or os.environ.get(USER_ENV), "login": login,
                               "environment": environment})
         raise
     bind_identity(identity)
-    return actor_for(block.access_users, identity.user, identity)
+    return actor_for(env.access_users, identity.user, identity)
 
 
 def current_actor(env) -> Actor:  # noqa: ANN001

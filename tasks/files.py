@@ -89,3 +89,14 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def git_repositories(root: str | None, paths) -> list[Path]:
+    """Git repositories named by ``paths`` and every repository directly below ``root`` (working
+    copies or bare), sorted by name; named ones that are missing are kept, for reporting."""
+    found = [Path(p) for p in paths]
+    if root:
+        folder = Path(root)
+        if folder.is_dir():
+            found += [p for p in folder.iterdir() if (p / ".git").exists() or (p / "HEAD").is_file()]
+    return sorted(set(found), key=lambda p: p.name)

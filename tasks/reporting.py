@@ -49,13 +49,17 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
 @task(name="publish-summary")
 def publish_summary(flow_name: str, environment: str, store_url: str, markdown: str,
                     result: dict[str, Any], failure: str | None = None,
-                    table: list[dict[str, Any]] | None = None, reports_dir: str | None = None) -> dict[str, Any]:
-    """Publish the summary artifact(s) and report file, record the run; returns the result."""
+                    table: list[dict[str, Any]] | None = None, reports_dir: str | None = None,
+                    artifact_markdown: str | None = None) -> dict[str, Any]:
+    """Publish the summary artifact(s) and report file, record the run; returns the result.
+    ``artifact_markdown``: what the UI artifact shows when it differs from the report file (e.g.
+    plots embedded as data URIs where the file links the PNGs beside it)."""
     if reports_dir:
         report = Path(reports_dir) / f"{flow_name}-{current_flow_run_id() or 'local'}.md"
         atomic_write_text(report, markdown + "\n")
         result = {**result, "report": str(report)}
-    create_markdown_artifact(markdown, key=f"{flow_name}-summary", description=f"{flow_name} summary")
+    create_markdown_artifact(artifact_markdown or markdown, key=f"{flow_name}-summary",
+                             description=f"{flow_name} summary")
     if table is not None:
         create_table_artifact(table, key=f"{flow_name}-results", description=f"{flow_name} results")
     state = "Failed" if failure else "Completed"

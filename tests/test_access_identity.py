@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import pygit2
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
@@ -36,6 +37,7 @@ def write_config(folder, name: str, store: str, login_user: str = "admin") -> st
     path = folder / f"{name}.toml"
     path.write_text(f'[environment]\nname = "{name}"\ndata_dir = "ops"\n[ops_store]\nurl = "{store}"\n'
                     f'[offsite]\nurl = "file://{folder / "offsite"}"\n'
+                    '[[git]]\nname = "strategies"\nroot = "repos"\n'  # experiments name a strategy repository here
                     f'[access]\nusers = {USERS}\nuser = "svc-prefect"\n'
                     f'logins = {{ {json.dumps(LOGIN)} = "{login_user}" }}\n')
     return str(path)
@@ -48,6 +50,7 @@ def env(request, tmp_path, monkeypatch):
     store = request.getfixturevalue("pg_database") if request.param == "postgresql" else \
         f"sqlite:///{tmp_path / 'ops.db'}"
     config = write_config(tmp_path, name, store)
+    pygit2.init_repository(str(tmp_path / "repos" / "s"))  # strategy `s`
     assert main(["apply", "--config", config]) == 0
     monkeypatch.setenv("TRADEOPS_ENVIRONMENT", name)
     monkeypatch.delenv("TRADEOPS_USER", raising=False)

@@ -91,6 +91,8 @@ COMMANDS = {
     "experiment.read": ["experiment", "list"],
     "experiment.start": ["experiment", "start", "{experiment}"],
     "experiment.stop": ["experiment", "conclude", "{experiment}", "--action", "rollback"],
+    "experiment.override": ["experiment", "conclude", "{experiment}", "--action", "promote", "--override",
+                            "--note", "matrix"],
     "audit.read": ["audit", "verify", "--no-exports"],
     "compliance.report": ["run", "compliance-report"],
     "backup.restore": ["run", "restore"],

@@ -15,6 +15,7 @@ from scipy import stats
 from sqlmodel import select
 
 from conftest import apply_as_own_environment
+from tasks.experiments.formatting import p_value
 from tradeops.store import AlertSent, ExperimentEvaluation, FlowRunSummary, session_for
 
 PLANTED = {"clear-winner": "promote", "clear-loser": "rollback", "no-effect": "no-difference",
@@ -83,8 +84,37 @@ def test_planted_scenarios_get_the_right_decisions(experiment_env):
 
     # the daily looks behind the "lift over time" plot end with today's numbers
     last = winner["looks"][-1]
-    assert last["difference"] == pytest.approx(winner["statistics"]["mean_difference"], rel=1e-12)
+    assert last["difference"] == pytest.approx(winner["statistics"]["estimate"]["difference"], rel=1e-12)
     assert math.isclose(last["ci_low"], winner["statistics"]["ci"][0], rel_tol=1e-12)
+
+    # CUPED on the sandbox's pre-period PnL (correlation 0.7): about half the variance gone
+    for r in result["experiments"]:
+        cuped = r["statistics"]["cuped"]
+        if r["statistics"]["n_control"] >= 500:
+            assert 0.35 < cuped["variance_reduction"] < 0.65, (r["experiment"], cuped)
+    print(f"\nCUPED variance reduction on the sandbox: " + ", ".join(
+        f"{r['experiment']} {r['statistics']['cuped']['variance_reduction']:.1%}" for r in result["experiments"]))
+
+    # the report file links the PNGs beside it; the UI artifact embeds them; numbers are rounded
+    text = report.read_text()
+    assert "(clear-winner" not in text and f"]({Path(winner['plots'][0]).name})" in text
+    artifact = _summary_artifact(run_id)
+    assert artifact.count("](data:image/png;base64,") == 15 and "file://" not in artifact
+    assert "| 1,500 | 1,500 |" in artifact and "1500.0" not in artifact
+    srm = by_scenario["sample-ratio-mismatch"]
+    assert f"| {p_value(srm['statistics']['srm_p_value'])} |" in artifact  # the p its decision rests on
+    assert all(r["terminal"] is not None for r in result["experiments"])
+
+
+def _summary_artifact(flow_run_id: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+            key=ArtifactFilterKey(any_=["experiment-evaluation-summary"])))
+    return artifacts[0].data
 
 
 def test_trades_failing_the_data_gate_are_not_evaluated(experiment_env):
@@ -97,8 +127,8 @@ def test_trades_failing_the_data_gate_are_not_evaluated(experiment_env):
     experiment_id, strategy_id, experiment = cur.fetchone()
     cur.execute("SELECT max(trade_id) + 1, max(ts) FROM trades")
     trade_id, ts = cur.fetchone()
-    cur.execute("INSERT INTO trades (trade_id, experiment_id, strategy_id, grp, symbol, side, quantity, price, pnl, ts) "
-                "VALUES (%s, %s, %s, 'variant', 'AAPL', 'buy', 10, 100, 'NaN', %s)",
+    cur.execute("INSERT INTO trades (trade_id, experiment_id, strategy_id, grp, symbol, side, quantity, price, pnl, ts, "
+                "pre_pnl) VALUES (%s, %s, %s, 'variant', 'AAPL', 'buy', 10, 100, 'NaN', %s, 0)",
                 (trade_id, experiment_id, strategy_id, ts))
     try:
         state, result = evaluate(name, experiment=experiment)

@@ -7,17 +7,30 @@ and a compliance officer act on a real ops store; denials exit 3 and are audited
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pygit2
 import pytest
 from scipy import stats
 from sqlmodel import select
 
 from tasks.access import ROLES
 from conftest import apply_as_own_environment
+from tasks.experiments.lifecycle import record_evaluation
+from tasks.experiments.statistics import evaluate_experiment
 from tradeops.cli import main
-from tradeops.store import AuditEntry, Experiment, session_for
+from tradeops.sandbox_setup import build_sandbox
+from tradeops.store import AuditEntry, Experiment, ExperimentEvaluation, session_for
+from tradeops.store.identity import os_login
+
+ROOT = Path(__file__).resolve().parents[1]
 
 EXPERIMENT_PERMISSIONS = ("experiment.create", "experiment.read", "experiment.update", "experiment.start",
                           "experiment.stop")
@@ -79,12 +92,15 @@ def test_lifecycle_by_role_with_limits_and_audit(experiment_env, capsys):
     assert code == 3 and "lacks permission experiment.create" in err
     code, _, err = run(capsys, "list", "--user", "mallory")
     assert code == 3 and "has no role" in err
-    # bob starts and concludes it
+    # bob starts it; promoting needs an evaluation that says so: there is none, so it is refused (and audited)
     code, out, _ = run(capsys, "start", str(created["id"]), "--user", "bob", "--json")
     assert code == 0 and json.loads(out)["status"] == "running"
-    code, out, _ = run(capsys, "conclude", "mom-threshold", "--action", "promote", "--note", "clear winner",
+    code, _, err = run(capsys, "conclude", "mom-threshold", "--action", "promote", "--note", "clear winner",
+                       "--user", "bob")
+    assert code == 3 and "refused: experiment 'mom-threshold' has no evaluation on record" in err
+    code, out, _ = run(capsys, "conclude", "mom-threshold", "--action", "rollback", "--note", "no evidence",
                        "--user", "bob", "--json")
-    assert code == 0 and (json.loads(out)["status"], json.loads(out)["conclusion"]) == ("concluded", "promote")
+    assert code == 0 and (json.loads(out)["status"], json.loads(out)["conclusion"]) == ("concluded", "rollback")
     code, out, _ = run(capsys, "show", "mom-threshold", "--user", "carol", "--json")
     assert json.loads(out)["concluded_by"] == "bob"
 
@@ -92,7 +108,7 @@ def test_lifecycle_by_role_with_limits_and_audit(experiment_env, capsys):
     assert [(a.user, a.success) for a in audits(store, "experiment_create")] == \
         [("alice", True), ("alice", False), ("alice", False), ("carol", False)]
     assert [(a.user, a.success) for a in audits(store, "experiment_start")] == [("alice", False), ("bob", True)]
-    assert [(a.user, a.success) for a in audits(store, "experiment_conclude")] == [("bob", True)]
+    assert [(a.user, a.success) for a in audits(store, "experiment_conclude")] == [("bob", False), ("bob", True)]
     denied = json.loads(audits(store, "experiment_start")[0].details)
     assert "experiment.start" in denied["denied"] and denied["exit_code"] == 3
     over_duration = json.loads(audits(store, "experiment_create")[2].details)
@@ -101,7 +117,13 @@ def test_lifecycle_by_role_with_limits_and_audit(experiment_env, capsys):
 
 def test_bad_input_exits_2_and_capital_refusals_are_audited(experiment_env, capsys):
     name, store = experiment_env
-    base = ["create", "--user", "admin", "--strategy", "s", "--param", "x=1"]
+    code, _, err = run(capsys, "create", "--user", "admin", "--strategy", "no_such_strategy", "--param", "x=1",
+                       "--capital", "1%")
+    assert code == 2 and "no strategy repository named 'no_such_strategy'" in err and "momentum_alpha" in err
+    code, _, err = run(capsys, "create", "--user", "admin", "--strategy", "momentum_alpha", "--version", "7.7.7",
+                       "--param", "x=1", "--capital", "1%")
+    assert code == 2 and "no version '7.7.7'" in err
+    base = ["create", "--user", "admin", "--strategy", "mean_reversion", "--param", "x=1"]
     code, _, err = run(capsys, *base, "--capital", "12%")
     assert code == 2 and "exceeds the 10" in err  # runbook 000: 10% per experiment
     code, _, err = run(capsys, *base, "--capital", "1%", "--split", "80/30")
@@ -175,3 +197,235 @@ def test_evaluate_usage_errors(tmp_path, capsys):
     path = trades_file(tmp_path, np.zeros(5) + 1, np.zeros(5) + 2)
     assert main(["experiment", "evaluate", "--trades", str(path), "--split", "80/30"]) == 2
     assert "80/30" in capsys.readouterr().err
+
+
+# -- promotion through the versioning code --------------------------------------------------------
+
+@pytest.fixture
+def promotion_env(pg_sandbox, tmp_path, monkeypatch):
+    """The sandbox with a private copy of its strategy repositories (production moves here) and
+    `[strategies] approval_required = true`."""
+    platform, config = pg_sandbox
+    repos = tmp_path / "repos"
+    shutil.copytree(platform.directory / "repos", repos)
+    name, store = apply_as_own_environment(config, tmp_path, "promo", [("git.strategies.root", str(repos)),
+                                                                        ("strategies.approval_required", True)])
+    monkeypatch.setenv("TRADEOPS_ENVIRONMENT", name)
+    return name, store, repos
+
+
+def _production(repos, strategy="momentum_alpha") -> str | None:
+    ref = pygit2.Repository(str(repos / strategy)).references.get("refs/heads/production")
+    return str(ref.peel(pygit2.Commit).id) if ref is not None else None
+
+
+def _tag_commit(repos, tag, strategy="momentum_alpha") -> str:
+    repo = pygit2.Repository(str(repos / strategy))
+    return str(repo.references[f"refs/tags/{tag}"].peel(pygit2.Commit).id)
+
+
+def _evaluate_as_the_flow_would(store, experiment_id, control_mean, variant_mean, age=timedelta(0)):
+    """An evaluation recorded through the flow's own function (the flow needs platform trades)."""
+    rng = np.random.default_rng(3)
+    stats = evaluate_experiment(rng.normal(control_mean, 20, 1500), rng.normal(variant_mean, 20, 1500), (50, 50))
+    row = record_evaluation(store, experiment_id, stats.as_dict(), stats.decision, stats.rule, [], None)
+    if age:
+        with session_for(store) as session:
+            stored = session.get(ExperimentEvaluation, row.id)
+            stored.evaluated_at = stored.evaluated_at - age
+            session.add(stored)
+            session.commit()
+    return stats.decision
+
+
+def test_conclude_promote_needs_evidence_and_approval_moves_production_and_rollback_moves_it_back(promotion_env,
+                                                                                                   capsys):
+    name, store, repos = promotion_env
+    v110, v120 = _tag_commit(repos, "v1.1.0"), _tag_commit(repos, "v1.2.0")
+    assert main(["strategy", "approve", "momentum_alpha", "1.1.0", "--user", "admin"]) == 0
+    assert main(["strategy", "promote", "momentum_alpha", "1.1.0", "--user", "bob"]) == 0  # production before
+    assert _production(repos) == v110
+    capsys.readouterr()
+    code, out, _ = run(capsys, "create", "--user", "bob", "--strategy", "momentum_alpha", "--version", "v1.2.0",
+                       "--param", "lookback=30", "--capital", "1%", "--name", "mom-v120", "--json")
+    experiment_id = json.loads(out)["id"]
+    assert code == 0 and json.loads(out)["variant_version"] == "1.2.0"
+    code, out, _ = run(capsys, "start", "mom-v120", "--user", "bob", "--json")
+    assert json.loads(out)["production"]["control"] == {"commit": v110, "tag": "v1.1.0"}
+
+    # the latest evaluation must say promote, and be fresh
+    assert _evaluate_as_the_flow_would(store, experiment_id, 3.0, 3.0, age=timedelta(days=5)) == "no-difference"
+    code, _, err = run(capsys, "conclude", "mom-v120", "--action", "promote", "--user", "bob")
+    assert code == 3 and "says no-difference, not promote" in err
+    assert _evaluate_as_the_flow_would(store, experiment_id, 3.0, 10.0, age=timedelta(days=3)) == "promote"
+    code, _, err = run(capsys, "conclude", "mom-v120", "--action", "promote", "--user", "bob")
+    assert code == 3 and "3 days ago: older than 2 days" in err
+    _evaluate_as_the_flow_would(store, experiment_id, 3.0, 10.0)
+    # [strategies] approval_required: someone else with git.merge approves the version first
+    code, _, err = run(capsys, "conclude", "mom-v120", "--action", "promote", "--user", "bob")
+    assert code == 3 and "needs an approval" in err and _production(repos) == v110
+    assert main(["strategy", "approve", "momentum_alpha", "1.2.0", "--user", "admin"]) == 0
+    capsys.readouterr()
+    code, out, _ = run(capsys, "conclude", "mom-v120", "--action", "promote", "--user", "bob", "--json")
+    assert code == 0, out
+    promoted = json.loads(out)["production"]["promoted"]
+    assert _production(repos) == v120 == promoted["to_commit"] and promoted["from_commit"] == v110
+    assert promoted["override"] is False and promoted["evaluation_id"] is not None
+    reflog = next(iter(pygit2.Repository(str(repos / "momentum_alpha")).references["refs/heads/production"].log()))
+    assert reflog.message == "tradeops promote v1.2.0" and reflog.committer.name == "bob"
+
+    # audited twice: the pointer move (runbook 000's strategy fields) and the conclusion (the evidence)
+    move = audits(store, "strategy_promote")[-1]
+    assert (move.user, move.version, move.repository_hash, move.success) == ("bob", "1.2.0", v120, True)
+    assert json.loads(move.details)["experiment"] == "mom-v120"
+    assert json.loads(move.compliance_flags)["approved_by"] == "admin"
+    conclusion = json.loads(audits(store, "experiment_conclude")[-1].details)
+    assert conclusion["action"] == "promote" and "says promote" in conclusion["evidence"]
+
+    # experiment rollback: production back where the promotion found it
+    code, out, _ = run(capsys, "rollback", "mom-v120", "--user", "bob", "--json")
+    assert code == 0 and _production(repos) == v110
+    assert json.loads(out)["production"]["rolled_back"]["to_commit"] == v110
+    back = audits(store, "strategy_rollback")[-1]
+    assert (back.user, back.version, back.repository_hash) == ("bob", "1.1.0", v110)
+    code, _, err = run(capsys, "rollback", "mom-v120", "--user", "bob")
+    assert code == 2 and "rolled back already" in err
+
+
+def test_an_override_is_for_administrators_needs_a_reason_and_is_audited(promotion_env, capsys):
+    name, store, repos = promotion_env
+    assert main(["strategy", "approve", "momentum_alpha", "1.2.0", "--user", "bob"]) == 0
+    capsys.readouterr()
+    run(capsys, "create", "--user", "admin", "--strategy", "momentum_alpha", "--version", "1.2.0", "--param", "x=1",
+        "--capital", "1%", "--name", "mom-override")
+    run(capsys, "start", "mom-override", "--user", "admin")
+    code, _, err = run(capsys, "conclude", "mom-override", "--action", "promote", "--override", "--note", "trust me",
+                       "--user", "bob")
+    assert code == 3 and "lacks permission experiment.override" in err
+    code, _, err = run(capsys, "conclude", "mom-override", "--action", "promote", "--override", "--user", "admin")
+    assert code == 2 and "--override needs --note" in err
+    assert _production(repos) is None
+    code, out, _ = run(capsys, "conclude", "mom-override", "--action", "promote", "--override", "--note",
+                       "desk head signed off; evaluation pending", "--user", "admin", "--json")
+    assert code == 0 and _production(repos) == _tag_commit(repos, "v1.2.0")
+    assert json.loads(out)["production"]["promoted"]["override"] is True
+    entry = audits(store, "experiment_conclude")[-1]
+    assert json.loads(entry.details)["override"] is True and "no evaluation on record" in json.loads(entry.details)["evidence"]
+    assert json.loads(audits(store, "strategy_promote")[-1].compliance_flags)["override"] is True
+    # production had no version before: nothing to move back to
+    code, _, err = run(capsys, "rollback", "mom-override", "--user", "admin")
+    assert code == 2 and "nothing to move back to" in err
+
+
+# -- the commands without Prefect ------------------------------------------------------------------
+
+def _clean_env(home: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and not k.startswith("TRADEOPS_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180", PYTHONPATH=str(ROOT))
+    return env
+
+
+PROBE = """
+import json, sys
+from tradeops.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "prefect": "prefect" in sys.modules, "alembic": "alembic" in sys.modules}))
+"""
+
+
+def _cli(env: dict, cwd: Path, *argv: str) -> tuple[dict, list]:
+    done = subprocess.run([sys.executable, "-c", PROBE, *argv], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+    lines = done.stdout.strip().splitlines()
+    assert lines, done.stderr
+    return json.loads(lines[-1]), lines[:-1]
+
+
+def test_lifecycle_commands_read_the_applied_snapshot_without_prefect_and_notice_block_edits(tmp_path):
+    """On the embedded default (an ephemeral Prefect server in PREFECT_HOME): after `apply`, the
+    commands never import Prefect; a block edited afterwards (as in the UI) is noticed and read."""
+    home, work = tmp_path / "prefect", tmp_path / "work"
+    work.mkdir()
+    _, config = build_sandbox(tmp_path / "sandbox", None, "small", 7)
+    env = _clean_env(home)
+    answer, _ = _cli(env, work, "apply", "--config", str(config))
+    assert answer["code"] == 0
+    snapshot = home / "tradeops-environments" / "sandbox.json"
+    assert snapshot.is_file() and oct(snapshot.stat().st_mode & 0o777) == "0o600"
+    env["TRADEOPS_ENVIRONMENT"] = "sandbox"
+    answer, out = _cli(env, work, "experiment", "create", "--strategy", "momentum_alpha", "--param", "x=1",
+                       "--capital", "1%", "--name", "fast", "--user", "alice", "--json")
+    assert answer == {"code": 0, "prefect": False, "alembic": False}, out
+    answer, out = _cli(env, work, "experiment", "show", "fast", "--user", "carol", "--json")
+    assert answer["code"] == 0 and not answer["prefect"] and json.loads(out[-1])["created_by"] == "alice"
+    # the same answer through the blocks (the old path), and the same audit entry shape
+    answer, slow = _cli({**env, "TRADEOPS_NO_ENVIRONMENT_SNAPSHOT": "1"}, work, "experiment", "show", "fast",
+                        "--user", "carol", "--json")
+    assert answer["prefect"] and json.loads(slow[-1]) == json.loads(out[-1])
+
+    # an administrator revokes alice in the UI (a block edit): the snapshot no longer matches
+    edit = ("from blocks import TradeopsEnvironment\n"
+            "block = TradeopsEnvironment.load('sandbox')\n"
+            "block.access_users = {k: v for k, v in block.access_users.items() if k != 'alice'}\n"
+            "block.save('sandbox', overwrite=True)\n")
+    subprocess.run([sys.executable, "-c", edit], env=env, cwd=work, check=True, capture_output=True, timeout=600)
+    answer, _ = _cli(env, work, "experiment", "list", "--user", "alice")
+    assert answer["code"] == 3 and answer["prefect"]  # read from the blocks: alice has no role now
+    answer, _ = _cli(env, work, "experiment", "list", "--user", "carol")
+    assert answer["code"] == 0 and not answer["prefect"]  # the refreshed snapshot
+    store = f"sqlite:///{config.parent / 'ops' / 'ops.db'}"
+    with session_for(store) as session:
+        entries = session.exec(select(AuditEntry).where(AuditEntry.operation == "experiment_create")).all()
+    assert [(e.user, e.success, e.flow_run_id) for e in entries] == [("alice", True, None)]
+
+
+def test_the_snapshot_decides_who_acts_as_the_blocks_do(tmp_path):
+    """The fast path applies the identity rules to the snapshot's access table: the OS login's user
+    from `[access] logins`, impersonation only with access.impersonate, a refused one audited (exit 3)
+    alike with and without the snapshot; a read-only command that succeeds appends nothing. A no-op
+    apply writes the snapshot when it is missing and appends nothing."""
+    home, work = tmp_path / "prefect", tmp_path / "work"
+    work.mkdir()
+    _, config = build_sandbox(tmp_path / "sandbox", None, "small", 7)
+    env = {**_clean_env(home), "TRADEOPS_ENVIRONMENT": "sandbox"}
+    login = os_login()
+    store = f"sqlite:///{config.parent / 'ops' / 'ops.db'}"
+    assert _cli(env, work, "apply", "--config", str(config))[0]["code"] == 0
+    snapshot = home / "tradeops-environments" / "sandbox.json"
+    assert json.loads(snapshot.read_text())["access_logins"] == {login: "admin"}
+
+    # the login's user (admin), and admin acting as alice: both names on the entry, on the fast path
+    assert _cli(env, work, "experiment", "create", "--strategy", "momentum_alpha", "--param", "x=1",
+                "--capital", "1%", "--name", "own")[0] == {"code": 0, "prefect": False, "alembic": False}
+    assert _cli(env, work, "experiment", "create", "--strategy", "momentum_alpha", "--param", "x=2",
+                "--capital", "1%", "--name", "as-alice", "--user", "alice")[0]["prefect"] is False
+    created = [(e.user, json.loads(e.details)["login"], json.loads(e.details).get("impersonated_by"))
+               for e in audits(store, "experiment_create")]
+    assert created == [("admin", login, None), ("alice", login, "admin")]
+
+    # a no-op apply: no block saved, no entry appended, the missing snapshot written again
+    applied = len(audits(store, "config_apply"))
+    snapshot.unlink()
+    assert _cli(env, work, "apply", "--config", str(config))[0]["code"] == 0
+    assert snapshot.is_file() and len(audits(store, "config_apply")) == applied
+    written = snapshot.stat().st_mtime_ns
+    assert _cli(env, work, "apply", "--config", str(config))[0]["code"] == 0
+    assert snapshot.stat().st_mtime_ns == written  # a current snapshot of this file: nothing written
+    assert _cli(env, work, "experiment", "show", "own")[0] == {"code": 0, "prefect": False, "alembic": False}
+
+    # the login now maps to carol (compliance officer: may read, may not impersonate)
+    mapped = f'logins = {{ "{login}" = "admin" }}'
+    assert mapped in config.read_text()
+    config.write_text(config.read_text().replace(mapped, f'logins = {{ "{login}" = "carol" }}'))
+    assert _cli(env, work, "apply", "--config", str(config))[0]["code"] == 0  # as admin, who holds config.change
+    assert json.loads(snapshot.read_text())["access_logins"] == {login: "carol"}
+    fast, _ = _cli(env, work, "experiment", "list", "--user", "alice")
+    slow, _ = _cli({**env, "TRADEOPS_NO_ENVIRONMENT_SNAPSHOT": "1"}, work, "experiment", "list", "--user", "alice")
+    assert (fast["code"], fast["prefect"], slow["code"], slow["prefect"]) == (3, False, 3, True)
+    refused = [(e.user, e.success, json.loads(e.details)) for e in audits(store, "experiment_list")]
+    assert [(user, success, details["permission"], details["login"], details["requested_user"])
+            for user, success, details in refused] == [("carol", False, "access.impersonate", login, "alice")] * 2
+    assert refused[0][2]["denied"] == refused[1][2]["denied"]
+    assert _cli(env, work, "experiment", "list")[0] == {"code": 0, "prefect": False, "alembic": False}
+    assert len(audits(store, "experiment_list")) == 2  # the successful read appended nothing

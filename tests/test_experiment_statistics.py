@@ -17,17 +17,20 @@ import pingouin as pg
 import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportions_ztest
 from statsmodels.stats.weightstats import ttost_ind
 
 from tasks.experiments.statistics import (EvaluationSettings, ExperimentInputError, evaluate_batch,
                                           evaluate_experiment)
 from tasks.experiments.statistics.moments import GroupMoments
-from tasks.experiments.statistics.multiple import holm
-from tasks.experiments.statistics.power import achieved_power_fixed, total_trades_fixed, total_trades_sequential
+from tasks.experiments.statistics.bayesian import bayesian_summary
+from tasks.experiments.statistics.multiple import benjamini_hochberg, holm
+from tasks.experiments.statistics.power import (achieved_power_fixed, power_t, total_trades_fixed, total_trades_sequential,
+                                                total_trades_t, welch_df)
 from tasks.experiments.statistics.sequential import sequential_halfwidth, sequential_p_value, sequential_rho
-from tasks.experiments.statistics.sharpe import probabilistic_sharpe_ratio, sharpe_variance
+from tasks.experiments.statistics.sharpe import (deflated_sharpe_ratio, expected_max_sharpe, min_track_record_length,
+                                                 probabilistic_sharpe_ratio, sharpe_variance)
 from tasks.experiments.statistics.welch import welch_test
 
 TOL = 1e-9
@@ -207,12 +210,24 @@ def test_srm_tost_holm_and_sequential(results, name):
         evalue = math.exp(rho2 * n * (diff / se) ** 2 / (2 * (n * rho2 + 1))) / math.sqrt(n * rho2 + 1)
         assert close(r["sequential"]["p_value"], min(1.0, 1.0 / evalue))
         assert r["test"].startswith("sequential") and r["p_value"] == r["sequential"]["p_value"]
-    family = [r["p_value"], r["sharpe"]["p_value"], r["win_rate"]["p_value"]]
-    defined = [p for p in family if p is not None]
-    if defined:
-        adjusted = iter(multipletests(defined, method="holm")[1])
-        for ours, raw in zip((r["holm"]["mean_pnl"], r["holm"]["sharpe"], r["holm"]["win_rate"]), family):
-            assert ours is None if raw is None else close(ours, next(adjusted))
+    # one correction per kind of p-value: always-valid with always-valid, fixed-horizon with fixed-horizon
+    mt = r["multiple_testing"]
+    assert mt["decision_family"] == "always_valid" and mt["method"] == "holm"
+    assert mt["always_valid"]["mean_pnl"]["p_value"] == r["p_value"]
+    assert mt["fixed_horizon"]["mean_pnl"]["p_value"] == r["fixed_horizon"]["p_value"]  # no CUPED here: raw Welch
+    if r["sharpe"]["se"] is not None:
+        sr_diff, sr_se = r["sharpe"]["difference"], r["sharpe"]["se"]
+        evalue = math.exp(rho2 * n * (sr_diff / sr_se) ** 2 / (2 * (n * rho2 + 1))) / math.sqrt(n * rho2 + 1)
+        assert close(r["sharpe"]["sequential_p_value"], min(1.0, 1.0 / evalue))
+    for family in ("always_valid", "fixed_horizon"):
+        raw = [mt[family][m]["p_value"] for m in ("mean_pnl", "sharpe", "win_rate")]
+        defined = [p for p in raw if p is not None]
+        if defined:
+            adjusted = iter(multipletests(defined, method="holm")[1])
+            for m, p in zip(("mean_pnl", "sharpe", "win_rate"), raw):
+                ours = mt[family][m]["adjusted"]
+                assert ours is None if p is None else close(ours, next(adjusted))
+    assert r["p_value_adjusted"] == mt["always_valid"]["mean_pnl"]["adjusted"]
 
 
 def test_undefined_statistics_are_none_not_nan(results):
@@ -235,6 +250,49 @@ def test_holm_matches_statsmodels_row_by_row():
         keep = ~np.isnan(row)
         assert np.allclose(adjusted[keep], multipletests(row[keep], method="holm")[1], rtol=0, atol=TOL)
         assert np.isnan(adjusted[~keep]).all()
+
+
+def test_benjamini_hochberg_matches_statsmodels_row_by_row():
+    rng = np.random.default_rng(6)
+    p = rng.random((8, 5)) ** 3
+    p[::3, 1] = np.nan
+    ours = benjamini_hochberg(p)
+    for row, adjusted in zip(p, ours):
+        keep = ~np.isnan(row)
+        assert np.allclose(adjusted[keep], multipletests(row[keep], method="fdr_bh")[1], rtol=0, atol=TOL)
+        assert np.isnan(adjusted[~keep]).all()
+    rng = np.random.default_rng(9)
+    bh = evaluate_experiment(mixture(rng, 400, 3.0), mixture(rng, 400, 6.0), (50, 50),
+                             EvaluationSettings(multiple_testing="benjamini-hochberg")).as_dict()
+    family = [bh["multiple_testing"]["always_valid"][m]["p_value"] for m in ("mean_pnl", "sharpe", "win_rate")]
+    assert close(bh["p_value_adjusted"], multipletests(family, method="fdr_bh")[1][0])
+    assert "Benjamini-Hochberg" in bh["multiple_testing"]["note"]
+
+
+def test_t_power_and_sample_size_equal_statsmodels_ttestindpower():
+    # equal variances, 50/50: Welch's df is n1 + n2 - 2, exactly TTestIndPower's
+    for d in (0.2, 0.3, 0.5, 1.0):
+        total = float(total_trades_t(d, 1.0, 1.0, 0.5, 0.5, 0.05, 0.8))
+        assert close(total / 2, TTestIndPower().solve_power(d, alpha=0.05, power=0.8, ratio=1.0), 1e-6)
+    # the issue's example: d = 0.2 needs 393.4 per group (the normal approximation said 392.4)
+    assert round(float(total_trades_t(0.2, 1.0, 1.0, 0.5, 0.5, 0.05, 0.8)) / 2, 1) == 393.4
+    assert round(float(total_trades_fixed(0.2, 4.0, 0.05, 0.8)) / 2, 1) == 392.4
+    for n in (20, 150, 600):
+        se = math.sqrt(2 / n)
+        ours = float(power_t(0.3, se, welch_df(1.0, 1.0, n, n), 0.05))
+        assert close(ours, TTestIndPower().power(0.3, nobs1=n, alpha=0.05, ratio=1.0), 1e-9)
+    # where scipy's noncentral t gives NaN for the far tail (statsmodels answers NaN), ours is 1
+    assert float(power_t(0.3, math.sqrt(2 / 2500), welch_df(1.0, 1.0, 2500, 2500), 0.05)) == pytest.approx(1.0)
+    # unequal variances and split: the noncentral t at Welch's df, written out here
+    var_c, var_v, n_c, n_v, effect = 400.0, 900.0, 900, 100, 4.0
+    se = math.sqrt(var_c / n_c + var_v / n_v)
+    df = (var_c / n_c + var_v / n_v) ** 2 / ((var_c / n_c) ** 2 / (n_c - 1) + (var_v / n_v) ** 2 / (n_v - 1))
+    crit = stats.t.ppf(0.975, df)
+    ref = stats.nct.sf(crit, df, effect / se) + stats.nct.cdf(-crit, df, effect / se)
+    assert close(float(power_t(effect, se, welch_df(var_c, var_v, n_c, n_v), 0.05)), ref)
+    total = float(total_trades_t(effect, var_c, var_v, 0.9, 0.1, 0.05, 0.8))
+    se_n = math.sqrt(var_c / (0.9 * total) + var_v / (0.1 * total))
+    assert close(float(power_t(effect, se_n, welch_df(var_c, var_v, 0.9 * total, 0.1 * total), 0.05)), 0.8, 1e-9)
 
 
 def test_power_formulas_equal_statsmodels():
@@ -314,6 +372,60 @@ def test_sharpe_reference_values():
     assert round(float(probabilistic_sharpe_ratio(2.5 / math.sqrt(250), sr0, 1250, -3.0, 10.0)), 4) == 0.9004
     # excess kurtosis (quantstats' mistake) gives a different, wrong answer
     assert round(float(probabilistic_sharpe_ratio(2.5 / math.sqrt(250), sr0, 1250, -3.0, 7.0)), 4) != 0.9004
+    # the same example through ours: the expected best of 100 trials, and the DSR
+    assert round(float(expected_max_sharpe(100, 0.5 / 250)), 4) == 0.1132
+    assert round(float(deflated_sharpe_ratio(2.5 / math.sqrt(250), 1250, -3.0, 10.0, 100, 0.5 / 250)), 4) == 0.9004
+    assert float(deflated_sharpe_ratio(0.2, 500, 0.0, 3.0, 1, 0.0)) == float(probabilistic_sharpe_ratio(0.2, 0.0, 500, 0.0, 3.0))
+    # minimum track record length, Bailey & López de Prado (2012) examples as rubenbriones/Probabilistic-Sharpe-Ratio
+    # tests/test_sharpe_ratio_stats.py checks them (monthly Sharpe, 95%, MinTRL in years = months / 12)
+    assert round(float(min_track_record_length(0.7079, 0.0, -0.2250, 2.9570, 0.95)) / 12, 4) == 0.7152
+    assert round(float(min_track_record_length(0.8183, 0.0, -1.4455, 7.0497, 0.95)) / 12, 4) == 1.1593
+    assert math.isinf(float(min_track_record_length(0.1, 0.2, 0.0, 3.0, 0.95)))
+
+
+def test_cuped_equals_an_independent_computation_and_reduces_variance():
+    rng = np.random.default_rng(21)
+    n_c, n_v = 700, 300
+    pre_c, pre_v = rng.normal(3, 20, n_c), rng.normal(3, 20, n_v)
+    c = 3.0 + 0.7 * (pre_c - 3) + rng.normal(0, 14, n_c)
+    v = 5.0 + 0.7 * (pre_v - 3) + rng.normal(0, 14, n_v)
+    r = evaluate_experiment(c, v, (70, 30), control_pre=pre_c, variant_pre=pre_v).as_dict()
+    y, x = np.concatenate([c, v]), np.concatenate([pre_c, pre_v])
+    theta = np.cov(x, y, ddof=1)[0, 1] / x.var(ddof=1)  # gbstats compute_theta: pooled over both groups
+    ac, av = c - theta * (pre_c - x.mean()), v - theta * (pre_v - x.mean())
+    welch = stats.ttest_ind(av, ac, equal_var=False)
+    cu = r["cuped"]
+    assert close(cu["theta"], theta) and close(cu["difference"], av.mean() - ac.mean())
+    assert close(cu["se"], math.sqrt(ac.var(ddof=1) / n_c + av.var(ddof=1) / n_v))
+    assert close(cu["p_value_fixed_horizon"], welch.pvalue)
+    assert close(cu["variance_reduction"], 1 - cu["se"] ** 2 / r["fixed_horizon"]["se"] ** 2)
+    assert cu["variance_reduction"] > 0.3 and r["estimate"]["basis"] == "CUPED-adjusted PnL"
+    assert "CUPED" in r["test"] and r["estimate"]["difference"] == cu["difference"]
+    off = evaluate_experiment(c, v, (70, 30), EvaluationSettings(cuped=False), control_pre=pre_c, variant_pre=pre_v)
+    assert off.as_dict()["cuped"] is None and off.as_dict()["estimate"]["difference"] == r["mean_difference"]
+    with pytest.raises(ValueError, match="both groups"):
+        evaluate_experiment(c, v, (70, 30), control_pre=pre_c)
+    with pytest.raises(ValueError, match="one value per trade"):
+        evaluate_experiment(c, v, (70, 30), control_pre=pre_c[:-1], variant_pre=pre_v)
+
+
+def test_bayesian_summary_equals_numerical_integration():
+    from scipy import integrate
+
+    diff, se = 0.8, 0.5
+    out = {k: float(v) for k, v in bayesian_summary(diff, se, None, 0.05).items()}
+    assert close(out["chance_to_beat_control"], stats.norm.sf(0, diff, se))
+    loss_v = integrate.quad(lambda x: max(0.0, -x) * stats.norm.pdf(x, diff, se), -10, 10, points=[0])[0]
+    loss_c = integrate.quad(lambda x: max(0.0, x) * stats.norm.pdf(x, diff, se), -10, 10, points=[0])[0]
+    assert close(out["expected_loss_variant"], loss_v, 1e-8) and close(out["expected_loss_control"], loss_c, 1e-8)
+    # a normal prior N(0, tau^2) shrinks toward 0: conjugate posterior
+    tau = 1.0
+    post_var = 1 / (1 / se**2 + 1 / tau**2)
+    prior = {k: float(v) for k, v in bayesian_summary(diff, se, tau, 0.05).items()}
+    assert close(prior["posterior_mean"], post_var * diff / se**2) and close(prior["posterior_sd"], math.sqrt(post_var))
+    r = evaluate_experiment(mixture(np.random.default_rng(4), 300, 3.0), mixture(np.random.default_rng(5), 300, 5.0),
+                            (50, 50)).as_dict()["bayesian"]
+    assert 0 < r["chance_to_beat_control"] < 1 and r["prior"] == "flat"
 
 
 def test_batch_equals_single_experiment_api():
@@ -323,6 +435,46 @@ def test_batch_equals_single_experiment_api():
     for i in range(6):
         single = evaluate_experiment(control[i], variant[i], (70, 30))
         assert batch.experiment(i).as_dict() == single.as_dict()
+
+
+def test_batch_takes_unequal_trade_counts_per_row():
+    rng = np.random.default_rng(12)
+    sizes = [(400, 150), (37, 12), (2000, 260), (9, 11), (400, 150)]
+    control = [np.round(mixture(rng, nc, 3.0), 1) for nc, _ in sizes]  # rounded: ties for Mann-Whitney
+    variant = [np.round(mixture(rng, nv, 3.6), 1) for _, nv in sizes]
+    pre_c = [rng.normal(0, 10, len(x)) for x in control]
+    pre_v = [rng.normal(0, 10, len(x)) for x in variant]
+    batch = evaluate_batch(control, variant, (70, 30))
+    with_pre = evaluate_batch(control, variant, (70, 30), control_pre=pre_c, variant_pre=pre_v)
+    for i in range(len(sizes)):
+        single = evaluate_experiment(control[i], variant[i], (70, 30)).as_dict()
+        ours = batch.experiment(i).as_dict()
+        assert ours.keys() == single.keys()
+        flat_ours, flat_single = _flatten(ours), _flatten(single)
+        for key, value in flat_single.items():
+            other = flat_ours[key]
+            if isinstance(value, float) and isinstance(other, float):
+                assert close(other, value, 1e-9), key  # padded rows sum in another order
+            else:
+                assert other == value, key
+        cuped = evaluate_experiment(control[i], variant[i], (70, 30), control_pre=pre_c[i], variant_pre=pre_v[i])
+        assert close(with_pre.row(i)["cuped_difference"], cuped.row["cuped_difference"], 1e-9)
+    with pytest.raises(ValueError, match="control_pnl\\[1\\] contains 1 non-finite"):
+        evaluate_batch([np.ones(5), np.array([1.0, np.nan])], [np.ones(5), np.ones(3)])
+
+
+def _flatten(value, prefix=""):
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    if isinstance(value, list):
+        out = {}
+        for i, v in enumerate(value):
+            out.update(_flatten(v, f"{prefix}{i}."))
+        return out
+    return {prefix: value}
 
 
 def test_relative_lift_falls_back_to_absolute_near_zero_control_mean():

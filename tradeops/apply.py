@@ -35,6 +35,7 @@ from tasks.metrics.push import PUSHGATEWAY_ENV
 from tradeops.config import TradeopsConfig, store_url, target_database_url
 from tradeops.config_changes import ConfigChange, changes_to_apply
 from tradeops.config_values import http_url
+from tradeops.environment_snapshot import config_sha256, read_snapshot, record_applied
 from tradeops.errors import ConfigError
 from tradeops.store.engine import STORE_URL_ENV, open_store
 from tradeops.store.records import append_audit
@@ -262,6 +263,7 @@ class ConfigPlan:
 
     blocks: dict[str, object]
     change: ConfigChange
+    config_sha256: str  # the configuration's identity (tradeops.environment_snapshot.config_sha256)
 
     @property
     def environment(self) -> TradeopsEnvironment:
@@ -274,12 +276,14 @@ def plan_config(config: TradeopsConfig, path: Path) -> ConfigPlan:
     problems = Problems()
     blocks = build_blocks(config, path.resolve().parent, problems)
     problems.raise_if_any(path)
-    return ConfigPlan(blocks, changes_to_apply(config.environment.name, blocks))
+    return ConfigPlan(blocks, changes_to_apply(config.environment.name, blocks),
+                      config_sha256(config, path.resolve().parent))
 
 
 def save_config(plan: ConfigPlan, path: Path) -> list[AppliedBlock]:
     """Open the ops store (created and migrated, so the apply's audit record lands), then save the
-    blocks that are new or differ (upsert by name); nothing when nothing changed."""
+    blocks that are new or differ (upsert by name); nothing when nothing changed. Either way the
+    environment's snapshot (`record_snapshot`) then matches the blocks."""
     environment = plan.environment
     Path(environment.data_dir).mkdir(parents=True, exist_ok=True)
     store = environment.store_url()
@@ -291,6 +295,7 @@ def save_config(plan: ConfigPlan, path: Path) -> list[AppliedBlock]:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise ConfigError(f"{path}: ops_store.url: cannot open the ops store: {reason}") from None
     if plan.change.unchanged:
+        record_snapshot(plan)
         return []
     register_block_types()
     applied = []
@@ -298,7 +303,19 @@ def save_config(plan: ConfigPlan, path: Path) -> list[AppliedBlock]:
         block = plan.blocks[name]
         block.save(name, overwrite=True)
         applied.append(AppliedBlock(name, block.get_block_type_name()))
+    record_snapshot(plan)
     return applied
+
+
+def record_snapshot(plan: ConfigPlan) -> None:
+    """What the lifecycle commands read without loading blocks (tradeops/environment_snapshot.py),
+    once the plan's blocks are the saved ones: after a save, and after a no-op apply unless a
+    current snapshot of this configuration is there already (so an unchanged apply writes nothing)."""
+    environment = plan.change.environment
+    if plan.change.unchanged and read_snapshot(environment, plan.config_sha256) is not None:
+        return
+    block = plan.environment
+    record_applied(block, [plan.blocks[name] for name in block.git_blocks], environment, plan.config_sha256)
 
 
 def authorize_change(plan: ConfigPlan, requested_user: str | None, source: str) -> Actor:

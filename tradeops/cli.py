@@ -305,8 +305,9 @@ def apply_file(path: Path, overrides: list[tuple[str, Any]] = (), quiet: bool = 
     """Validate a config file and save the blocks it changes, as the acting user (the login's, or
     `requested_user` when they may be impersonated), who must hold `config.change` to change an
     environment with access control; audited with every key's old and new value. A file that
-    changes nothing writes nothing and appends nothing."""
-    from tradeops.apply import authorize_change, plan_config, save_config
+    changes nothing saves no block and appends nothing (it writes the environment snapshot the
+    lifecycle commands read only when there is no current one of this file)."""
+    from tradeops.apply import authorize_change, plan_config, record_snapshot, save_config
     from tradeops.config import load_config
     from tradeops.store.records import append_audit
 
@@ -316,6 +317,7 @@ def apply_file(path: Path, overrides: list[tuple[str, Any]] = (), quiet: bool = 
     if check_only:
         return environment
     if plan.change.unchanged:
+        record_snapshot(plan)
         if not quiet:
             print(f"{path}: environment {environment!r} unchanged, nothing applied", file=sys.stderr)
         return environment

@@ -59,9 +59,9 @@ disk_paths = ["."]
 
 [experiments]
 database = "platform"
-# the trades of one experiment, named :experiment
+# the trades of one experiment, named :experiment; pre_pnl (optional): each trade's pre-period PnL, for CUPED
 trades_query = '''
-SELECT t.trade_id, t.grp AS "group", t.pnl, t.ts
+SELECT t.trade_id, t.grp AS "group", t.pnl, t.ts, t.pre_pnl
 FROM trades t JOIN experiments e ON e.experiment_id = t.experiment_id
 WHERE e.experiment_name = :experiment
 '''

@@ -200,22 +200,13 @@ def _approve(ctx: Context, repo, args) -> Outcome:
 
 
 def _promote(ctx: Context, repo, args) -> Outcome:
-    from tasks.access import AccessDenied
-    from tasks.strategies.audit import approval_for_promotion, approvals_of, version_author
+    from tasks.strategies.audit import required_approval
     from tasks.strategies.versioning import promote, resolve_version
 
     tag, commit = resolve_version(repo, args.version)
     version = plain_version(tag)
-    tag_object = repo[repo.references[f"refs/tags/{tag}"].target]
-    author = version_author(ctx.store_url, args.strategy, version,
-                            getattr(getattr(tag_object, "tagger", None), "name", None))
-    approvals = approvals_of(ctx.store_url, args.strategy, version)
-    approval = approval_for_promotion(approvals, str(commit.id), ctx.actor.user, author, ctx.block.access_users)
-    if ctx.approval_required and approval is None:
-        on_record = ", ".join(sorted({a.user for a in approvals})) or "none"
-        raise AccessDenied(f"promoting {args.strategy} {tag} needs an approval by a user with {APPROVAL_PERMISSION} "
-                           f"other than {ctx.actor.user!r} and the author {author!r} "
-                           f"([strategies] approval_required); approvals on record: {on_record}")
+    approval, author = required_approval(ctx.store_url, args.strategy, repo, tag, str(commit.id), ctx.actor,
+                                         ctx.block.access_users, ctx.approval_required)
     change = promote(repo, tag, ctx.actor.user)
     approved_by = approval.user if approval else None
     return Outcome(_change_view(change, approved_by), version, change.commit,

@@ -1,7 +1,8 @@
 """The data gate before any statistic: a Great Expectations suite over the experiment's trades.
 
 Group labels are `control` or `variant`, trade ids are unique, PnL is a finite number and every
-trade falls inside the experiment's window. Trades failing any of these would make every number
+trade falls inside the experiment's window. When the trades carry `pre_pnl` (each trade's
+pre-period PnL, the CUPED covariate), it must be a finite number on every trade too. Trades failing any of these would make every number
 after them wrong, so evaluation stops and names the failed expectations with examples.
 """
 
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 TRADE_COLUMNS = ("trade_id", "group", "pnl", "ts")
+COVARIATE_COLUMN = "pre_pnl"  # optional: the trade's pre-period PnL (CUPED)
 GROUPS = ("control", "variant")
 FINITE_BOUND = 1e300  # "between -1e300 and 1e300" is how the suite says finite: inf and nan fail it
 
@@ -43,13 +45,16 @@ def trades_frame(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in TRADE_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"trades lack column(s) {', '.join(missing)}; expected {', '.join(TRADE_COLUMNS)}")
-    frame = frame.loc[:, list(TRADE_COLUMNS)].copy()
+    columns = list(TRADE_COLUMNS) + ([COVARIATE_COLUMN] if COVARIATE_COLUMN in frame.columns else [])
+    frame = frame.loc[:, columns].copy()
     frame["pnl"] = pd.to_numeric(frame["pnl"], errors="coerce")  # non-numeric -> NaN: the suite names it
+    if COVARIATE_COLUMN in frame.columns:
+        frame[COVARIATE_COLUMN] = pd.to_numeric(frame[COVARIATE_COLUMN], errors="coerce")
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True, errors="coerce", format="ISO8601")
     return frame
 
 
-def _suite(window: tuple[datetime, datetime] | None):
+def _suite(window: tuple[datetime, datetime] | None, covariate: bool = False):
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
@@ -62,6 +67,10 @@ def _suite(window: tuple[datetime, datetime] | None):
     suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="pnl", min_value=-FINITE_BOUND,
                                                             max_value=FINITE_BOUND))
     suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="ts"))
+    if covariate:
+        suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=COVARIATE_COLUMN))
+        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=COVARIATE_COLUMN, min_value=-FINITE_BOUND,
+                                                                max_value=FINITE_BOUND))
     if window is not None:
         start, end = (pd.Timestamp(t).tz_convert("UTC") if pd.Timestamp(t).tzinfo else pd.Timestamp(t, tz="UTC")
                       for t in window)
@@ -83,7 +92,8 @@ def check_trades(frame: pd.DataFrame, window: tuple[datetime, datetime] | None =
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch_definition = (context.data_sources.add_pandas("trades").add_dataframe_asset("trades")
                         .add_batch_definition_whole_dataframe("all"))
-    result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(_suite(window))
+    result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
+        _suite(window, COVARIATE_COLUMN in frame.columns))
     failures = []
     for item in result.results:
         if item.success:

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from tasks.experiments.data_gate import COVARIATE_COLUMN
+from tasks.experiments.decision import ExperimentPlan
 from tasks.experiments.statistics import ExperimentStatistics, evaluate_experiment
 from tasks.experiments.statistics.settings import EvaluationSettings
 
@@ -35,13 +37,21 @@ def _groups(trades: pd.DataFrame):
 
 def evaluate_trades(trades: pd.DataFrame, split: tuple[int, int], settings: EvaluationSettings | None = None,
                     sequential: bool | None = None, capital_pct: float | None = None,
-                    strategy_capital_pct: float | None = None) -> ExperimentStatistics:
+                    strategy_capital_pct: float | None = None, plan: ExperimentPlan | None = None,
+                    strategy_sharpes=None, strategy: str = "") -> ExperimentStatistics:
+    """The battery and decision on a frame of trades; a `pre_pnl` column (each trade's pre-period
+    PnL) turns CUPED on."""
     settings = settings or settings_with(sequential=sequential)
     if sequential is not None and settings.sequential != sequential:
         settings = replace(settings, sequential=sequential)
     control, variant = _groups(trades)
+    covariate = {}
+    if COVARIATE_COLUMN in trades.columns:
+        covariate = {"control_pre": control[COVARIATE_COLUMN].to_numpy(float),
+                     "variant_pre": variant[COVARIATE_COLUMN].to_numpy(float)}
     return evaluate_experiment(control["pnl"].to_numpy(float), variant["pnl"].to_numpy(float), split, settings,
-                               _naive_utc(control["ts"]), _naive_utc(variant["ts"]), capital_pct, strategy_capital_pct)
+                               _naive_utc(control["ts"]), _naive_utc(variant["ts"]), capital_pct, strategy_capital_pct,
+                               plan=plan, strategy_sharpes=strategy_sharpes, strategy=strategy, **covariate)
 
 
 def _naive_utc(ts: pd.Series):
@@ -50,9 +60,9 @@ def _naive_utc(ts: pd.Series):
 
 
 def daily_looks(trades: pd.DataFrame, split: tuple[int, int], settings: EvaluationSettings, start: datetime,
-                end: datetime) -> list[dict]:
-    """At the end of each day from `start` to `end`: the mean difference and the decision
-    interval on the trades up to then."""
+                end: datetime, planned_end: datetime | None = None) -> list[dict]:
+    """At the end of each day from `start` to `end`: the decision's estimate (CUPED-adjusted when
+    the trades carry their pre-period PnL) and its interval on the trades up to then."""
     looks = []
     day = pd.Timestamp(start).tz_convert("UTC").normalize() + timedelta(days=1)
     last = pd.Timestamp(end).tz_convert("UTC")
@@ -61,8 +71,9 @@ def daily_looks(trades: pd.DataFrame, split: tuple[int, int], settings: Evaluati
         so_far = trades.loc[trades["ts"] < cutoff]
         control, variant = _groups(so_far)
         if len(control) >= MIN_TRADES_TO_PLOT and len(variant) >= MIN_TRADES_TO_PLOT:
-            d = evaluate_trades(so_far, split, settings).as_dict()
-            looks.append({"day": cutoff.isoformat(), "difference": d["mean_difference"], "ci_low": d["ci"][0],
+            plan = ExperimentPlan(start, planned_end, cutoff.to_pydatetime())
+            d = evaluate_trades(so_far, split, settings, plan=plan).as_dict()
+            looks.append({"day": cutoff.isoformat(), "difference": d["estimate"]["difference"], "ci_low": d["ci"][0],
                           "ci_high": d["ci"][1], "p_value": d["p_value"], "decision": d["decision"]})
         if cutoff >= last:
             return looks

@@ -20,6 +20,9 @@ from tradeops.store.records import current_flow_run_id
 STATUSES = ("draft", "running", "concluded")
 CONCLUSIONS = ("promote", "rollback")
 DEFAULT_DURATION_DAYS = 28  # runbook 000: experiments are judged over weeks; the role table caps it
+# A promotion rests on the latest evaluation, and only while it is fresh: the evaluation runs daily
+# (01:00 UTC), so two days allow one missed run and never a week-old answer.
+PROMOTION_EVIDENCE_MAX_AGE = timedelta(days=2)
 
 
 class UnknownExperiment(UsageError):
@@ -114,7 +117,7 @@ def _save(store_url: str, row: Experiment) -> Experiment:
 
 def create_experiment(store_url: str, environment: str, name: str, strategy: str, variant_params: dict,
                       split: str, capital: Capital, duration_days: int, user: str,
-                      control_params: dict | None = None) -> Experiment:
+                      control_params: dict | None = None, variant_version: str | None = None) -> Experiment:
     with session_for(store_url) as session:
         clash = session.exec(select(Experiment).where(Experiment.environment == environment,
                                                       Experiment.name == name)).first()
@@ -124,27 +127,76 @@ def create_experiment(store_url: str, environment: str, name: str, strategy: str
         environment=environment, name=name, strategy=strategy, status="draft",
         control_params_json=json.dumps(control_params or {}), variant_params_json=json.dumps(variant_params),
         split=split, capital_pct=capital.pct, capital_usd=capital.usd, duration_days=duration_days,
-        created_by=user))
+        created_by=user, variant_version=variant_version))
 
 
-def start_experiment(store_url: str, row: Experiment, user: str, now: datetime | None = None) -> Experiment:
+def start_experiment(store_url: str, row: Experiment, user: str, now: datetime | None = None,
+                     control: dict | None = None) -> Experiment:
+    """Running from now until its planned end; `control`: where production is now (commit, tag)."""
     if row.status != "draft":
         raise UsageError(f"experiment {row.name!r} is {row.status}; only a draft can be started")
     now = now or datetime.now(timezone.utc)
     row.status, row.started_by, row.started_at = "running", user, now
     row.ends_at = now + timedelta(days=row.duration_days)
+    if control is not None:
+        row.production_json = json.dumps({**production_record(row), "control": control})
     return _save(store_url, row)
 
 
-def conclude_experiment(store_url: str, row: Experiment, action: str, user: str, note: str = "",
-                        now: datetime | None = None) -> Experiment:
+def require_running(row: Experiment, action: str) -> None:
     if action not in CONCLUSIONS:
         raise UsageError(f"--action {action!r}: expected one of {', '.join(CONCLUSIONS)}")
     if row.status != "running":
         raise UsageError(f"experiment {row.name!r} is {row.status}; only a running experiment can be concluded")
+
+
+def conclude_experiment(store_url: str, row: Experiment, action: str, user: str, note: str = "",
+                        now: datetime | None = None, production: dict | None = None) -> Experiment:
+    require_running(row, action)
     row.status, row.conclusion, row.conclusion_note = "concluded", action, note
     row.concluded_by, row.concluded_at = user, now or datetime.now(timezone.utc)
+    if production:
+        row.production_json = json.dumps({**production_record(row), **production})
     return _save(store_url, row)
+
+
+def record_production(store_url: str, row: Experiment, **entries) -> Experiment:
+    row.production_json = json.dumps({**production_record(row), **entries})
+    return _save(store_url, row)
+
+
+def production_record(row: Experiment) -> dict:
+    return json.loads(row.production_json or "{}")
+
+
+@dataclass(frozen=True)
+class PromotionEvidence:
+    """What a promotion rests on: the latest evaluation, and whether it allows promoting now."""
+
+    evaluation: ExperimentEvaluation | None
+    allows: bool
+    reason: str
+
+
+def promotion_evidence(store_url: str, row: Experiment, now: datetime | None = None) -> PromotionEvidence:
+    """Promotion needs the latest evaluation to say promote, at most PROMOTION_EVIDENCE_MAX_AGE old."""
+    now = now or datetime.now(timezone.utc)
+    evaluations = evaluations_of(store_url, row.id)
+    if not evaluations:
+        return PromotionEvidence(None, False, f"experiment {row.name!r} has no evaluation on record "
+                                 "(run `tradeops run experiment-evaluation --set experiment=...`)")
+    last = evaluations[-1]
+    when = last.evaluated_at if last.evaluated_at.tzinfo else last.evaluated_at.replace(tzinfo=timezone.utc)
+    age = now - when
+    if last.decision != "promote":
+        return PromotionEvidence(last, False, f"the latest evaluation of {row.name!r} ({when:%Y-%m-%d %H:%M} UTC, "
+                                 f"flow run {last.flow_run_id}) says {last.decision}, not promote: {last.rule}")
+    if age > PROMOTION_EVIDENCE_MAX_AGE:
+        return PromotionEvidence(last, False, f"the latest evaluation of {row.name!r} said promote on "
+                                 f"{when:%Y-%m-%d %H:%M} UTC, {age.days} days ago: older than "
+                                 f"{PROMOTION_EVIDENCE_MAX_AGE.days} days; evaluate it again")
+    return PromotionEvidence(last, True, f"evaluation {last.id} ({when:%Y-%m-%d %H:%M} UTC, flow run "
+                             f"{last.flow_run_id}) says promote: {last.rule}")
 
 
 def register_platform_experiments(store_url: str, environment: str, found: list[dict]) -> list[str]:
@@ -179,6 +231,26 @@ def record_evaluation(store_url: str, experiment_id: int, statistics: dict, deci
         session.commit()
         session.refresh(row)
         return row
+
+
+def strategy_sharpes(store_url: str, environment: str, strategy: str, exclude_id: int | None = None) -> list[float]:
+    """The variant Sharpe ratio (per trade) of every other experiment of `strategy`, from its latest
+    evaluation: the other trials a deflated Sharpe ratio counts."""
+    with session_for(store_url) as session:
+        ids = [e.id for e in session.exec(select(Experiment).where(Experiment.environment == environment,
+                                                                    Experiment.strategy == strategy)).all()
+               if e.id != exclude_id]
+        latest: dict[int, ExperimentEvaluation] = {}
+        if ids:
+            for evaluation in session.exec(select(ExperimentEvaluation).where(ExperimentEvaluation.experiment_id.in_(ids))
+                                           .order_by(ExperimentEvaluation.evaluated_at)).all():
+                latest[evaluation.experiment_id] = evaluation
+    sharpes = []
+    for evaluation in latest.values():
+        value = (json.loads(evaluation.statistics_json).get("sharpe") or {}).get("variant")
+        if value is not None:
+            sharpes.append(float(value))
+    return sharpes
 
 
 def evaluations_of(store_url: str, experiment_id: int) -> list[ExperimentEvaluation]:

@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from tasks.access import AccessDenied, Actor, actor_for
 from tasks.strategies import APPROVAL_PERMISSION
-from tasks.strategies.versioning import PointerMove
+from tasks.strategies.versioning import PointerMove, SemVer
 from tradeops.store import AuditEntry, session_for
 
 APPROVE_OPERATION = "strategy_approve"
@@ -73,6 +73,23 @@ def approval_for_promotion(approvals: list[Approval], commit: str, promoter: str
         if grants is not None and grants.allows(APPROVAL_PERMISSION):
             return approval
     return None
+
+
+def required_approval(store_url: str, strategy: str, repo, tag: str, commit: str, actor: Actor,
+                      users: dict[str, str], approval_required: bool) -> tuple[Approval | None, str | None]:
+    """The approval that lets `actor` put `tag` (at `commit`) in production, and the version's author.
+    With `approval_required` and no such approval: AccessDenied naming who may approve."""
+    version = str(SemVer.parse(tag)) if SemVer.parse(tag) else tag
+    tag_object = repo[repo.references[f"refs/tags/{tag}"].target]
+    author = version_author(store_url, strategy, version, getattr(getattr(tag_object, "tagger", None), "name", None))
+    approvals = approvals_of(store_url, strategy, version)
+    approval = approval_for_promotion(approvals, commit, actor.user, author, users)
+    if approval_required and approval is None:
+        on_record = ", ".join(sorted({a.user for a in approvals})) or "none"
+        raise AccessDenied(f"promoting {strategy} {tag} needs an approval by a user with {APPROVAL_PERMISSION} "
+                           f"other than {actor.user!r} and the author {author!r} "
+                           f"([strategies] approval_required); approvals on record: {on_record}")
+    return approval, author
 
 
 def audit_history(store_url: str, strategy: str) -> list[PointerMove]:

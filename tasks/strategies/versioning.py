@@ -395,6 +395,23 @@ def rollback(repo: pygit2.Repository, user: str, history: list[PointerMove] | No
     return ProductionChange(name, "rollback", tag, target.commit, current_tag, current, source)
 
 
+def restore(repo: pygit2.Repository, commit: str, expected_current: str, user: str) -> ProductionChange:
+    """Point production back at `commit` (the version before a promotion), provided it is still at
+    `expected_current`: a rollback with a named target, e.g. undoing an experiment's promotion."""
+    name = strategy_name(repo)
+    current = production_commit(repo)
+    if current != expected_current:
+        raise VersioningError(f"strategy {name}: production is at {tag_for(repo, current) or (current or 'nothing')[:12]}, "
+                              f"not at {tag_for(repo, expected_current) or expected_current[:12]}: it moved since; "
+                              "roll back with `tradeops strategy rollback` instead")
+    if commit not in repo:
+        raise VersioningError(f"strategy {name}: version {commit[:12]} is not in the repository")
+    tag, current_tag = tag_for(repo, commit), tag_for(repo, current)
+    message = ROLLBACK_MESSAGE.format(current=current_tag or current[:12], tag=tag or commit[:12])
+    _move_production(repo, pygit2.Oid(hex=commit), message, user)
+    return ProductionChange(name, "rollback", tag, commit, current_tag, current, "experiment")
+
+
 def _move_production(repo: pygit2.Repository, commit: pygit2.Oid, message: str, user: str) -> None:
     name = strategy_name(repo)
     if not repo.is_bare and not repo.head_is_detached and repo.head.name == PRODUCTION_REF:

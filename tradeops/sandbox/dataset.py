@@ -30,6 +30,11 @@ PNL_SD = 15.0
 TAIL_PROB = 0.1
 TAIL_MULT = 3.0
 EFFECTIVE_SD = PNL_SD * math.sqrt((1 - TAIL_PROB) + TAIL_PROB * TAIL_MULT**2)
+# Each trade also carries its pre-period PnL (what the same slot earned before the experiment,
+# under the control's parameters): correlated with the trade's PnL noise at this coefficient, so
+# CUPED can take out about PRE_PERIOD_CORRELATION² of the variance. Its mean is the control's for
+# both groups: a variant cannot have changed the past.
+PRE_PERIOD_CORRELATION = 0.7
 
 OWNERS = ("alice", "bob", "carol", "dmitri", "erin")
 FILLER_THEMES = (
@@ -104,6 +109,7 @@ class TradeBatch:
     end: datetime
     trade_id_base: int
     recenter: bool  # force the sample mean to exactly ``mean``
+    pre_mean: float = 0.0  # mean of the pre-period PnL (the control's mean, for both groups)
 
 
 @dataclass(frozen=True)
@@ -189,10 +195,11 @@ def build_plan(scale: Scale, seed: int, now: datetime, filler_trades_per_group: 
     results: list[StatisticalResult] = []
     next_trade_id = 0
 
-    def add_batch(exp: Experiment, grp: str, n: int, mean: float, start, end, recenter: bool) -> None:
+    def add_batch(exp: Experiment, grp: str, n: int, mean: float, start, end, recenter: bool,
+                  pre_mean: float) -> None:
         nonlocal next_trade_id
         batches.append(
-            TradeBatch(exp.experiment_id, exp.strategy_id, grp, n, mean, start, end, next_trade_id, recenter)
+            TradeBatch(exp.experiment_id, exp.strategy_id, grp, n, mean, start, end, next_trade_id, recenter, pre_mean)
         )
         next_trade_id += n
 
@@ -217,8 +224,8 @@ def build_plan(scale: Scale, seed: int, now: datetime, filler_trades_per_group: 
         )
         experiments.append(exp)
         end = now - timedelta(minutes=5)
-        add_batch(exp, "control", sc.control_trades, sc.control_mean, start, end, True)
-        add_batch(exp, "variant", sc.variant_trades, sc.variant_mean, start, end, True)
+        add_batch(exp, "control", sc.control_trades, sc.control_mean, start, end, True, sc.control_mean)
+        add_batch(exp, "variant", sc.variant_trades, sc.variant_mean, start, end, True, sc.control_mean)
 
     # Historical fillers: finished, rolled back or never started experiments.
     filler_index = 0
@@ -256,8 +263,8 @@ def build_plan(scale: Scale, seed: int, now: datetime, filler_trades_per_group: 
             total = max(20, int(2 * filler_trades_per_group * rng.uniform(0.7, 1.3)))
             n_control = max(10, round(total * _split_fractions(split)))
             n_variant = max(10, total - n_control)
-            add_batch(exp, "control", n_control, control_mean, start, end, False)
-            add_batch(exp, "variant", n_variant, round(control_mean + effect, 2), start, end, False)
+            add_batch(exp, "control", n_control, control_mean, start, end, False, control_mean)
+            add_batch(exp, "variant", n_variant, round(control_mean + effect, 2), start, end, False, control_mean)
             p = _p_value(effect, n_control, n_variant)
             results.append(
                 StatisticalResult(

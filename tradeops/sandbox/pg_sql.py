@@ -94,7 +94,8 @@ CREATE TABLE trades (
     quantity      integer          NOT NULL,
     price         double precision NOT NULL,
     pnl           double precision NOT NULL,
-    ts            timestamptz      NOT NULL
+    ts            timestamptz      NOT NULL,
+    pre_pnl       double precision NOT NULL  -- the same slot's PnL before the experiment (CUPED covariate)
 ) PARTITION BY RANGE (ts)
 """
 # Formatted with psycopg2.sql: {partition} and the two bounds as literals.
@@ -102,9 +103,11 @@ CREATE_TRADES_PARTITION = "CREATE TABLE {partition} PARTITION OF trades FOR VALU
 
 # One experiment group. Uniforms are drawn in a fenced subquery (OFFSET 0) so each
 # random() runs exactly once per row, in generate_series order; PnL is a normal
-# mixture (Box-Muller) for fat tails; ts increases with trade_id inside the group.
+# mixture (Box-Muller) for fat tails; ts increases with trade_id inside the group. The pre-period
+# PnL uses Box-Muller's second normal (the sine), so it needs no extra random() and leaves the
+# stream, and every other column, as before.
 INSERT_TRADE_BATCH = """
-INSERT INTO trades (trade_id, experiment_id, strategy_id, grp, symbol, side, quantity, price, pnl, ts)
+INSERT INTO trades (trade_id, experiment_id, strategy_id, grp, symbol, side, quantity, price, pnl, ts, pre_pnl)
 SELECT %(base)s + g,
        %(experiment_id)s,
        %(strategy_id)s,
@@ -115,7 +118,9 @@ SELECT %(base)s + g,
        round((20 + u_px * 480)::numeric, 2)::double precision,
        %(mean)s + %(sd)s * CASE WHEN u_mix < %(tail_prob)s THEN %(tail_mult)s ELSE 1 END
                   * sqrt(-2 * ln(1 - u1)) * cos(2 * pi() * u2),
-       %(start)s::timestamptz + ((g - 1 + u_ts) * %(step_seconds)s) * interval '1 second'
+       %(start)s::timestamptz + ((g - 1 + u_ts) * %(step_seconds)s) * interval '1 second',
+       %(pre_mean)s + %(sd)s * CASE WHEN u_mix < %(tail_prob)s THEN %(tail_mult)s ELSE 1 END
+                      * sqrt(-2 * ln(1 - u1)) * (%(rho)s * cos(2 * pi() * u2) + %(rho_rest)s * sin(2 * pi() * u2))
 FROM (
     SELECT g, random() AS u1, random() AS u2, random() AS u_mix, random() AS u_sym,
            random() AS u_side, random() AS u_qty, random() AS u_px, random() AS u_ts

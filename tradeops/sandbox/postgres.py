@@ -17,7 +17,7 @@ from psycopg2.extensions import parse_dsn
 from psycopg2.extras import execute_values
 
 from . import pg_sql
-from .dataset import SYMBOLS, PNL_SD, TAIL_MULT, TAIL_PROB, PlatformPlan
+from .dataset import PRE_PERIOD_CORRELATION, SYMBOLS, PNL_SD, TAIL_MULT, TAIL_PROB, PlatformPlan
 from .errors import SandboxError
 
 MAINTENANCE_DATABASE = "postgres"
@@ -199,6 +199,8 @@ def _load_rows(cur, plan: PlatformPlan, now: datetime) -> None:
                 "strategy_id": batch.strategy_id, "grp": batch.grp, "symbols": list(SYMBOLS),
                 "n_symbols": len(SYMBOLS), "mean": batch.mean, "sd": PNL_SD, "tail_prob": TAIL_PROB,
                 "tail_mult": TAIL_MULT, "start": batch.start, "step_seconds": span / batch.n, "n": batch.n,
+                "pre_mean": batch.pre_mean, "rho": PRE_PERIOD_CORRELATION,
+                "rho_rest": (1 - PRE_PERIOD_CORRELATION**2) ** 0.5,
             },  # fmt: skip
         )
         if batch.recenter:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import sqlite_sql
-from .dataset import PNL_SD, SYMBOLS, TAIL_MULT, TAIL_PROB, PlatformPlan, TradeBatch
+from .dataset import PNL_SD, PRE_PERIOD_CORRELATION, SYMBOLS, TAIL_MULT, TAIL_PROB, PlatformPlan, TradeBatch
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -30,6 +30,9 @@ def to_sqlite_ts(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+_REST = math.sqrt(1.0 - PRE_PERIOD_CORRELATION**2)
+
+
 def _batch_rows(rng: random.Random, batch: TradeBatch) -> list[tuple]:
     rnd = rng.random
     start = (batch.start - _EPOCH).total_seconds()
@@ -39,13 +42,16 @@ def _batch_rows(rng: random.Random, batch: TradeBatch) -> list[tuple]:
     for g in range(1, batch.n + 1):
         u1, u2, u_mix, u_sym, u_side, u_qty, u_px, u_ts = (rnd() for _ in range(8))
         sd = PNL_SD * (TAIL_MULT if u_mix < TAIL_PROB else 1.0)
-        pnl = batch.mean + sd * math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
+        radius = math.sqrt(-2.0 * math.log(1.0 - u1))
+        pnl = batch.mean + sd * radius * math.cos(2.0 * math.pi * u2)
+        pre_pnl = batch.pre_mean + sd * radius * (PRE_PERIOD_CORRELATION * math.cos(2.0 * math.pi * u2)
+                                                  + _REST * math.sin(2.0 * math.pi * u2))
         ts = datetime.fromtimestamp(start + (g - 1 + u_ts) * step, timezone.utc)
         rows.append(
             (
                 batch.trade_id_base + g, batch.experiment_id, batch.strategy_id, batch.grp,
                 SYMBOLS[int(u_sym * n_symbols)], "buy" if u_side < 0.5 else "sell",
-                (1 + int(u_qty * 50)) * 10, round(20 + u_px * 480, 2), pnl, to_sqlite_ts(ts),
+                (1 + int(u_qty * 50)) * 10, round(20 + u_px * 480, 2), pnl, to_sqlite_ts(ts), pre_pnl,
             )  # fmt: skip
         )
     if batch.recenter:

@@ -58,7 +58,8 @@ CREATE_TABLES = (
         quantity      INTEGER NOT NULL,
         price         REAL    NOT NULL,
         pnl           REAL    NOT NULL,
-        ts            TEXT    NOT NULL
+        ts            TEXT    NOT NULL,
+        pre_pnl       REAL    NOT NULL
     )
     """,
     """
@@ -98,7 +99,7 @@ CREATE_TABLES = (
 INSERT_MARKER = "INSERT INTO tradeops_sandbox (created_at, seed, scale) VALUES (?, ?, ?)"
 INSERT_STRATEGIES = "INSERT INTO strategies VALUES (?, ?, ?, ?, ?, ?)"
 INSERT_EXPERIMENTS = "INSERT INTO experiments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-INSERT_TRADES = "INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_TRADES = "INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_REGIME_HISTORY = "INSERT INTO regime_history VALUES (?, ?, ?)"
 INSERT_POSITIONS = "INSERT INTO positions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_STATISTICAL_RESULTS = "INSERT INTO statistical_results VALUES (?, ?, ?, ?, ?, ?, ?)"

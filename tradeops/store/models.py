@@ -206,6 +206,10 @@ class Experiment(SQLModel, table=True):
     concluded_at: datetime | None = None
     conclusion: str | None = Field(default=None, max_length=16)  # promote, rollback
     conclusion_note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    variant_version: str | None = Field(default=None, max_length=64)  # the strategy version the variant runs
+    # the production pointer around the experiment: {"control": {commit, tag}} at start, then
+    # {"promoted": {...}} by `conclude --action promote`, {"rolled_back": {...}} by `experiment rollback`
+    production_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
 
 
 class ExperimentEvaluation(SQLModel, table=True):

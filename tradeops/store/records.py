@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import select as sockets
+import sys
 import threading
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -37,6 +38,8 @@ _BOUNDED_COLUMNS = tuple((column.name, column.type.length) for column in AuditEn
 
 
 def current_flow_run_id() -> str | None:
+    if "prefect" not in sys.modules:  # no flow runs in this process: a CLI command (importing Prefect costs ~1 s)
+        return os.environ.get("PREFECT__FLOW_RUN_ID") or None
     from prefect.runtime import flow_run
 
     run_id = flow_run.id

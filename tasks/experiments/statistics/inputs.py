@@ -31,14 +31,42 @@ def pnl_array(values, name: str) -> np.ndarray:
     return _finite(raw.astype(np.float64), name)
 
 
-def pnl_matrix(values, name: str) -> np.ndarray:
-    """A batch group: experiments along axis 0, that group's trades along axis 1."""
-    raw = np.asarray(values)
-    if raw.dtype.kind not in "iuf":
-        raise ExperimentInputError(f"{name} must be a numeric array, got dtype {raw.dtype}")
-    if raw.ndim != 2 or raw.shape[0] == 0 or raw.shape[1] == 0:
-        raise ExperimentInputError(f"{name} must be a non-empty 2-D array (experiments x trades), got shape {raw.shape}")
-    return _finite(raw.astype(np.float64), name)
+def pnl_matrix(values, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """A batch group: experiments along axis 0, that group's trades along axis 1.
+
+    Either a 2-D array (every experiment has the same number of trades) or a sequence of 1-D
+    arrays, one per experiment, of any lengths. Returns the values (rows padded with NaN to the
+    longest) and the mask of real trades (None when no row is padded)."""
+    if isinstance(values, np.ndarray) or (isinstance(values, (list, tuple)) and values
+                                          and not isinstance(values[0], (list, tuple, np.ndarray))):
+        raw = np.asarray(values)
+        if raw.dtype.kind not in "iuf":
+            raise ExperimentInputError(f"{name} must be a numeric array, got dtype {raw.dtype}")
+        if raw.ndim != 2 or raw.shape[0] == 0 or raw.shape[1] == 0:
+            raise ExperimentInputError(f"{name} must be a non-empty 2-D array (experiments x trades) or a "
+                                       f"sequence of 1-D arrays, got shape {raw.shape}")
+        return _finite(raw.astype(np.float64), name), None
+    rows = list(values) if values is not None else []
+    if not rows:
+        raise ExperimentInputError(f"{name} is empty: no experiments")
+    arrays = [pnl_array(row, f"{name}[{i}]") for i, row in enumerate(rows)]
+    lengths = np.array([a.size for a in arrays])
+    if (lengths == lengths[0]).all():
+        return np.vstack(arrays), None
+    padded = np.full((len(arrays), int(lengths.max())), np.nan)
+    valid = np.arange(padded.shape[1])[None, :] < lengths[:, None]
+    padded[valid] = np.concatenate(arrays)
+    return padded, valid
+
+
+def covariate_matrix(values, pnl: np.ndarray, valid: np.ndarray | None, name: str) -> np.ndarray | None:
+    """Each trade's pre-period PnL (the CUPED covariate), shaped like its group's PnL, or None."""
+    if values is None:
+        return None
+    matrix, mask = pnl_matrix(values, name)
+    if matrix.shape != pnl.shape or (mask is None) != (valid is None) or (mask is not None and (mask != valid).any()):
+        raise ExperimentInputError(f"{name} must have one value per trade (shape {pnl.shape}), got {matrix.shape}")
+    return matrix
 
 
 def _finite(arr: np.ndarray, name: str) -> np.ndarray:
