@@ -297,6 +297,25 @@ def notify_failure(flow_name: str, flow_run: Any, state: Any, flow: Any = None) 
     return outcome
 
 
+def notify_not_started(flow_name: str, environment: str, reason: str) -> AlertOutcome | None:
+    """A run that could not even start (its ops store does not answer) alerts like a failed one,
+    at its flow's severity; nothing records it, so a repeat is possible. Never raises."""
+    secrets: list[str] = []
+    try:
+        env = load_environment(environment)
+        secrets = environment_secrets(env)
+        alert = Alert(key=f"flow-not-started:{environment}:{flow_name}", severity=severity_for(flow_name),
+                      summary=f"{flow_name} could not start in {environment}",
+                      details=redact(f"environment: {environment}\nflow: {flow_name}\nreason: {reason}",
+                                     secrets)[:REASON_MAX_CHARS],
+                      target=f"flow:{flow_name}", name="TradeopsFlowRunNotStarted")
+        return send_once(env.store_url, env.name, alert, env.block.alert_channels())
+    except Exception as exc:  # noqa: BLE001 - the command's own message still says why
+        _logger().error("alert that %s could not start not sent: %s", flow_name,
+                        redact(f"{type(exc).__name__}: {exc}", secrets)[:300])
+        return None
+
+
 def record_missing_summary(store_url: str, run: FailedRun, alert: Alert) -> None:
     """A run that crashed, or raised before its report, left no summary in the ops store: record
     the notification's text as its summary, so the evidence survives a Prefect server rebuild too."""

@@ -240,3 +240,21 @@ def test_a_run_that_fails_because_the_ops_store_is_down_still_alerts(tmp_path, r
     assert webhook["severity"] == "critical" and run_id in webhook["summary"]
     assert "connection" in webhook["details"].lower()
     assert len(receiver.at("/api/v2/alerts")) == 1
+
+
+def test_a_run_whose_ops_store_does_not_answer_is_not_started_says_why_in_one_line_and_alerts(
+        tmp_path, receiver, monkeypatch, capsys):
+    from tradeops.cli import main
+
+    name, _ = alerting_environment(tmp_path, receiver)
+    monkeypatch.setenv("TRADEOPS_DATABASE_URL", f"postgresql://postgres:{DB_PASSWORD}@127.0.0.1:{closed_port()}/ops")
+    assert main(["run", "daily-backup", "--set", f"environment={name}", "--json"]) == 1
+    out, err = capsys.readouterr()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["state"] == "NotStarted" and result["flow_run_id"] is None and result["exit_code"] == 1
+    assert "daily-backup was not started: the ops store of environment" in result["message"]
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and DB_PASSWORD not in out + err
+    [webhook] = receiver.at("/hook/")  # critical: both channels hear of it
+    assert webhook["severity"] == "critical" and webhook["summary"] == f"daily-backup could not start in {name}"
+    assert len(receiver.at("/api/v2/alerts")) == 1
+    assert DB_PASSWORD not in json.dumps(receiver.bodies)

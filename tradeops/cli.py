@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tradeops.cli_options import port_number
-from tradeops.errors import ConfigError, TradeopsError, UsageError
+from tradeops.errors import ConfigError, StoreUnavailable, TradeopsError, UsageError
 from tradeops.store.identity import identity_scoped
 
 PREFECT_DEFAULTS = {
@@ -125,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except TradeopsError as exc:
         print(f"tradeops: {exc}", file=sys.stderr)
+        if getattr(args, "json", False) and args.command == "run":  # the last line is still the result
+            print(json.dumps({"flow": args.flow, "flow_run_id": None, "state": "NotStarted", "message": str(exc),
+                              "result": {"error": str(exc)}, "exit_code": exc.exit_code}))
         return exc.exit_code
 
 
@@ -213,6 +216,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         environment = params.setdefault("environment", os.environ.get("TRADEOPS_ENVIRONMENT", "default"))
     require_environment(environment)
+    require_store(args.flow, environment)
     # the flow acts as the command's user, and its run says so in the UI: tags user:<name>
     actor = cli_actor(TradeopsEnvironment.load(environment), args.user, "flow_run", environment)
     run_tags = [USER_TAG + actor.user]
@@ -221,6 +225,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     with tags(*run_tags):
         state = run_flow(flow_fn, params)
     return report_run(args.flow, state, as_json=args.json)
+
+
+def require_store(flow_name: str, environment: str) -> None:
+    """The environment's ops store answers before a run starts: a run that could record nothing
+    is not started; the alert channels hear of it, and the command exits 1 saying why."""
+    from blocks import TradeopsEnvironment
+    from tasks.failure_alerts import notify_not_started
+    from tradeops.store.engine import store_unreachable
+
+    reason = store_unreachable(TradeopsEnvironment.load(environment).store_url())
+    if reason is None:
+        return
+    message = f"{flow_name} was not started: the ops store of environment {environment!r} does not answer: {reason}"
+    notify_not_started(flow_name, environment, reason)
+    raise StoreUnavailable(message)
 
 
 def validate_flow_parameters(flow_fn: Any, params: dict[str, Any]) -> None:

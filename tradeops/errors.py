@@ -13,6 +13,10 @@ class ConfigError(TradeopsError):
     exit_code = 2
 
 
+class StoreUnavailable(TradeopsError):
+    """The ops store does not answer: nothing can be recorded, so nothing is started (exit 1)."""
+
+
 class UsageError(TradeopsError):
     """The command line itself is wrong (exit 2)."""
 

@@ -118,6 +118,17 @@ def _at_head(engine: Engine) -> bool:
     return versions == [head]
 
 
+def store_unreachable(url: str) -> str | None:
+    """None when the ops store opens (and is at the newest schema), else why not, in one line
+    without credentials."""
+    try:
+        open_store(url)
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip()
+        return (reason.splitlines()[0] if reason else type(exc).__name__)
+    return None
+
+
 def open_store(url: str | None = None) -> Engine:
     """An engine on the store at `url` (or the resolved default), migrated to the newest schema."""
     url = url or resolve_store_url()
