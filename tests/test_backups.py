@@ -328,7 +328,7 @@ def test_parallel_directory_dump_restores_with_plain_tools(backup_env, pg_server
     assert dump.path == "db/platform.dump.tar" and dump.details["format"] == "directory"
     assert dump.details["jobs"] == 2
 
-    # by hand, as README says: untar, then pg_restore -j
+    # by hand, as docs/backups.md says (Restoring by hand): untar, then pg_restore -j
     unpacked = tmp_path / "platform.dump.d"
     unpacked.mkdir()
     subprocess.run(["tar", "-xf", str(Path(result["set_dir"]) / dump.path), "-C", str(unpacked)], check=True)

@@ -139,12 +139,12 @@ def test_override_of_unknown_list_item_is_an_error():
         apply_override({"databases": [{"name": "platform"}]}, "databases.nope.url", "x")
 
 
-def test_readme_lists_the_bounds_of_every_numeric_setting():
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+def test_configuration_page_lists_the_bounds_of_every_numeric_setting():
+    page = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
     rows = numeric_settings()
     assert len(rows) > 40
-    missing = [row for row in rows if "| `%s` | %s | %s |" % row not in readme]
-    assert not missing, f"README.md's bounds table lacks (or misstates) {missing}"
+    missing = [row for row in rows if "| `%s` | %s | %s |" % row not in page]
+    assert not missing, f"docs/configuration.md's bounds table lacks (or misstates) {missing}"
 
 
 def test_every_default_lies_within_its_bounds():

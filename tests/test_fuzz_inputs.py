@@ -114,7 +114,7 @@ def to_toml(document: dict[str, Any]) -> str:
 # -- configuration documents ---------------------------------------------------------------------
 
 def base_document(folder: Path, name: str) -> dict[str, Any]:
-    """Every section of tradeops.toml, valid on this machine (the README's example, made local)."""
+    """Every section of tradeops.toml, valid on this machine (docs/configuration.md's example, made local)."""
     return {
         "environment": {"name": name, "description": "fuzzed", "data_dir": "data"},
         "ops_store": {"url": f"sqlite:///{folder / 'data' / 'ops.db'}"},
