@@ -111,7 +111,7 @@ def cmd_incident(args: argparse.Namespace) -> int:
 
 
 def _postmortem(incident: Any, out: Path | None) -> int:
-    from tasks.files import atomic_write_text
+    from tradeops.files import atomic_write_text
     from tasks.incidents import postmortem_markdown
 
     markdown = postmortem_markdown(incident)
