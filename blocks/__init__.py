@@ -11,6 +11,7 @@ from blocks.environment import TradeopsEnvironment
 from blocks.git import GitRepositorySet
 from blocks.logs import LogDirectory
 from blocks.offsite import OffsiteStorage
+from blocks.processes import PlatformProcess
 
 ALL_BLOCKS = (
     AlertChannel,
@@ -20,6 +21,7 @@ ALL_BLOCKS = (
     GitRepositorySet,
     LogDirectory,
     OffsiteStorage,
+    PlatformProcess,
     TradeopsEnvironment,
 )
 

@@ -30,9 +30,13 @@ from prefect.logging import get_run_logger
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
+from sqlmodel import select
+
 from tasks.alerts import Alert, AlertOutcome, send_once
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.zombies import record_process
+from tradeops.store.engine import session_for
+from tradeops.store.models import FlowRunSummary
 
 # Severity of a failed run, per flow. Runbook 001 "Alert Channels" routes critical to PagerDuty +
 # SMS, high to #ops-critical, medium to #ops-alerts, low to an email digest; the levels follow the
@@ -60,6 +64,10 @@ FLOW_FAILURE_SEVERITY: dict[str, str] = {
     "experiment-evaluation": "medium",
 }
 DEFAULT_FAILURE_SEVERITY = "high"
+# Flows that alert per condition themselves (tasks/alert_groups.py: one notice, reminders, a resolved
+# notice, at each condition's severity): a run of theirs that Failed after recording its summary has
+# said what failed already; only a crash, or a failure before its report, alerts per run.
+CONDITION_ALERTING_FLOWS = frozenset({"health-check"})
 
 REASON_MAX_CHARS = 1500
 TASK_RUNS_SETTLE_SECONDS = 5.0  # task run states reach the API as events: wait this long for them
@@ -278,6 +286,10 @@ def notify_failure(flow_name: str, flow_run: Any, state: Any, flow: Any = None) 
     try:
         run = describe_failed_run(flow_name, flow_run, state, flow)
         env = load_environment(run.environment)
+        if flow_name in CONDITION_ALERTING_FLOWS and not run.crashed and summary_recorded(env.store_url, run):
+            logger.info("flow run %s of %s failed with its report: its conditions were alerted by the run",
+                        run.flow_run_id, flow_name)
+            return None
         secrets = environment_secrets(env)
         alert = failure_alert(run, secrets)
         try:
@@ -316,14 +328,18 @@ def notify_not_started(flow_name: str, environment: str, reason: str) -> AlertOu
         return None
 
 
+def summary_recorded(store_url: str, run: FailedRun) -> bool:
+    try:
+        with session_for(store_url) as session:
+            return session.exec(select(FlowRunSummary.id).where(
+                FlowRunSummary.flow_run_id == run.flow_run_id)).first() is not None
+    except (SQLAlchemyError, OSError):  # the ops store is down: alert per run
+        return False
+
+
 def record_missing_summary(store_url: str, run: FailedRun, alert: Alert) -> None:
     """A run that crashed, or raised before its report, left no summary in the ops store: record
     the notification's text as its summary, so the evidence survives a Prefect server rebuild too."""
-    from sqlmodel import select
-
-    from tradeops.store.engine import session_for
-    from tradeops.store.models import FlowRunSummary
-
     with session_for(store_url) as session:
         if session.exec(select(FlowRunSummary.id).where(FlowRunSummary.flow_run_id == run.flow_run_id)).first():
             return

@@ -95,4 +95,4 @@ def test_block_types_register_with_the_prefect_cli(prefect_harness):
     proc = subprocess.run([PREFECT, "block", "register", "-m", "blocks"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Successfully registered 8 blocks" in proc.stdout.replace("\n", " ")
+    assert "Successfully registered 9 blocks" in proc.stdout.replace("\n", " ")
