@@ -2,12 +2,12 @@
 
 from tradeops.store.engine import open_store, resolve_store_url, session_for
 from tradeops.store.models import (
-    AlertSent, AuditEntry, BackupArtifact, BackupSet, DrDrill, Experiment, ExperimentEvaluation, FlowRunSummary,
-    HealthResult, Lease, LogArchive,
+    AlertSent, AuditEntry, BackupArtifact, BackupSet, ChangeApproval, ChangeRequest, DrDrill, Experiment,
+    ExperimentEvaluation, FlowRunSummary, HealthResult, Lease, LogArchive,
 )
 
 __all__ = [
-    "AlertSent", "AuditEntry", "BackupArtifact", "BackupSet", "DrDrill", "Experiment", "ExperimentEvaluation",
-    "FlowRunSummary", "HealthResult", "Lease", "LogArchive",
+    "AlertSent", "AuditEntry", "BackupArtifact", "BackupSet", "ChangeApproval", "ChangeRequest", "DrDrill",
+    "Experiment", "ExperimentEvaluation", "FlowRunSummary", "HealthResult", "Lease", "LogArchive",
     "open_store", "resolve_store_url", "session_for",
 ]
