@@ -2,12 +2,14 @@
 
 from tradeops.store.engine import open_store, resolve_store_url, session_for
 from tradeops.store.models import (
-    AlertSent, AuditEntry, BackupArtifact, BackupSet, ChangeApproval, ChangeRequest, DrDrill, Experiment,
-    ExperimentEvaluation, FlowRunSummary, HealthResult, Lease, LogArchive,
+    AlertGroup, AlertSent, AuditEntry, BackupArtifact, BackupSet, ChangeApproval, ChangeRequest, DrDrill, Experiment,
+    ExperimentEvaluation, FlowRunSummary, HealthResult, Incident, IncidentEvent, Lease, LogArchive,
+    RemediationAttempt,
 )
 
 __all__ = [
-    "AlertSent", "AuditEntry", "BackupArtifact", "BackupSet", "ChangeApproval", "ChangeRequest", "DrDrill",
-    "Experiment", "ExperimentEvaluation", "FlowRunSummary", "HealthResult", "Lease", "LogArchive",
+    "AlertGroup", "AlertSent", "AuditEntry", "BackupArtifact", "BackupSet", "ChangeApproval", "ChangeRequest",
+    "DrDrill", "Experiment", "ExperimentEvaluation", "FlowRunSummary", "HealthResult", "Incident", "IncidentEvent",
+    "Lease", "LogArchive", "RemediationAttempt",
     "open_store", "resolve_store_url", "session_for",
 ]

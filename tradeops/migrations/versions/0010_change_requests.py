@@ -5,7 +5,7 @@ runs and audit entries that carried it out; change_approval: each approval (tech
 security) by whom and as which role.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-06 01:30:00
 """
 
@@ -15,7 +15,7 @@ import sqlmodel
 
 
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
