@@ -62,6 +62,7 @@ FLOW_PERMISSIONS = {
     "pitr-restore": "backup.restore",
     "db-maintenance": "database.maintain",
     "compliance-report": "compliance.report",  # compliance officers and administrators
+    "dependency-update": "dependency.update",  # new pins on a branch, a change request: administrators
 }
 
 

@@ -58,6 +58,7 @@ FLOW_FAILURE_SEVERITY: dict[str, str] = {
     "db-maintenance": "medium",
     "log-archival": "medium",
     "experiment-evaluation": "medium",
+    "dependency-update": "high",  # a known vulnerability left in an application, or updates that break it
 }
 DEFAULT_FAILURE_SEVERITY = "high"
 
