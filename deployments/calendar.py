@@ -57,7 +57,10 @@ CALENDAR: tuple[ScheduledJob, ...] = (
     ScheduledJob("compliance-report", "compliance-report-quarterly", "0 7 1 1,4,7,10 *", True,
                  "runbook 000 Regulatory Compliance: quarterly FINRA 15c3-5 review", {"period": "previous-quarter"}),
     ScheduledJob("capacity-report", "capacity-report-monthly", "0 8 1 * *", True,
-                 "runbooks 002 capacity planning, 004 Monthly Maintenance"),
+                 "runbook 002 Capacity Planning: monthly assessment (90 days of sizes)"),
+    ScheduledJob("capacity-report", "capacity-report-quarterly", "30 8 1 1,4,7,10 *", True,
+                 "runbooks 003 (quarterly), 004 Quarterly Maintenance: review growth trends (a year of sizes)",
+                 {"window_days": 365, "horizon_days": 180}),
 )
 
 

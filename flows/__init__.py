@@ -21,6 +21,7 @@ FLOWS: dict[str, str] = {
     "wal-archive": "flows.wal_archive:wal_archive",
     "base-backup": "flows.base_backup:base_backup",
     "pitr-restore": "flows.pitr_restore:pitr_restore",
+    "capacity-report": "flows.capacity_report:capacity_report",
 }
 
 

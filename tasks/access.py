@@ -62,6 +62,7 @@ FLOW_PERMISSIONS = {
     "pitr-restore": "backup.restore",
     "db-maintenance": "database.maintain",
     "compliance-report": "compliance.report",  # compliance officers and administrators
+    "capacity-report": "capacity.report",  # issue 19: no runbook role names it, so administrators (`*`)
 }
 
 

@@ -97,6 +97,7 @@ COMMANDS = {
     "compliance.report": ["run", "compliance-report"],
     "backup.restore": ["run", "restore"],
     "database.maintain": ["run", "db-maintenance"],
+    "capacity.report": ["run", "capacity-report"],
 }
 DENIED = [(role, permission) for role in sorted(RUNBOOK_RBAC) for permission in sorted(COMMANDS)
           if not runbook_allows(role, permission)]

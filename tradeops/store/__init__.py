@@ -3,11 +3,11 @@
 from tradeops.store.engine import open_store, resolve_store_url, session_for
 from tradeops.store.models import (
     AlertSent, AuditEntry, BackupArtifact, BackupSet, DrDrill, Experiment, ExperimentEvaluation, FlowRunSummary,
-    HealthResult, Lease, LogArchive,
+    HealthResult, Lease, LogArchive, PerformanceBaseline, SizeSample,
 )
 
 __all__ = [
     "AlertSent", "AuditEntry", "BackupArtifact", "BackupSet", "DrDrill", "Experiment", "ExperimentEvaluation",
-    "FlowRunSummary", "HealthResult", "Lease", "LogArchive",
+    "FlowRunSummary", "HealthResult", "Lease", "LogArchive", "PerformanceBaseline", "SizeSample",
     "open_store", "resolve_store_url", "session_for",
 ]
