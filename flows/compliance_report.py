@@ -35,7 +35,7 @@ from tasks.compliance.report import compliance_markdown, compliance_problems
 from tasks.compliance.sox import sox_report
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
-from tasks.files import sha256_file
+from tradeops.files import sha256_file
 from tasks.reporting import final_state, flow_run_linker, publish_summary, report_denial
 from tradeops.store.records import append_audit, current_flow_run_id
 

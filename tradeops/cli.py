@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from tradeops.audit_cli import add_audit_parser
     from tradeops.experiment_cli import add_experiment_parser
+    from tradeops.incident_cli import add_incident_parser
     from tradeops.metrics_cli import add_metrics_parser
     from tradeops.server_cli import add_server_parser
     from tradeops.strategy_cli import add_strategy_parser
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_experiment_parser(sub, _Parser)
     add_strategy_parser(sub, _Parser)
     add_audit_parser(sub, _Parser)
+    add_incident_parser(sub, _Parser)
     add_metrics_parser(sub, _Parser)
     add_server_parser(sub, _Parser)
 
@@ -503,6 +505,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_incident(args: argparse.Namespace) -> int:
+    from tradeops.incident_cli import cmd_incident as run
+
+    return run(args)
+
+
 def cmd_metrics(args: argparse.Namespace) -> int:
     from tradeops.metrics_cli import cmd_metrics as run
 
@@ -524,6 +532,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 COMMANDS = {
     "flows": cmd_flows, "run": cmd_run, "serve": cmd_serve, "apply": cmd_apply,
     "sandbox": cmd_sandbox, "db": cmd_db, "logs": cmd_logs, "experiment": cmd_experiment, "strategy": cmd_strategy, "audit": cmd_audit,
+    "incident": cmd_incident,
     "metrics": cmd_metrics, "server": cmd_server, "quickstart": cmd_quickstart,
 }
 

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402 - after choosing the screenless ba
 from PIL import Image  # noqa: E402
 
 from tasks.capacity.forecast import LEVELS, SeriesTrend, SizePoint, thinned  # noqa: E402
-from tasks.files import atomic_write_bytes  # noqa: E402
+from tradeops.files import atomic_write_bytes  # noqa: E402
 
 PALETTE_COLOURS = 32  # a quarter of a true-colour PNG's bytes; the artifact embeds it
 GIB = 1024 ** 3

@@ -2,12 +2,13 @@
 
 from tradeops.store.engine import open_store, resolve_store_url, session_for
 from tradeops.store.models import (
-    AlertSent, AuditEntry, BackupArtifact, BackupSet, DrDrill, Experiment, ExperimentEvaluation, FlowRunSummary,
-    HealthResult, Lease, LogArchive, PerformanceBaseline, SizeSample,
+    AlertGroup, AlertSent, AuditEntry, BackupArtifact, BackupSet, DrDrill, Experiment, ExperimentEvaluation, FlowRunSummary,
+    HealthResult, Incident, IncidentEvent, Lease, LogArchive, RemediationAttempt, PerformanceBaseline, SizeSample,
 )
 
 __all__ = [
-    "AlertSent", "AuditEntry", "BackupArtifact", "BackupSet", "DrDrill", "Experiment", "ExperimentEvaluation",
-    "FlowRunSummary", "HealthResult", "Lease", "LogArchive", "PerformanceBaseline", "SizeSample",
+    "AlertGroup", "AlertSent", "AuditEntry", "BackupArtifact", "BackupSet", "DrDrill", "Experiment", "ExperimentEvaluation",
+    "FlowRunSummary", "HealthResult", "Incident", "IncidentEvent", "Lease", "LogArchive",
+    "RemediationAttempt", "PerformanceBaseline", "SizeSample",
     "open_store", "resolve_store_url", "session_for",
 ]

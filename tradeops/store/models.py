@@ -251,6 +251,85 @@ class Lease(SQLModel, table=True):
     expires_at: datetime
 
 
+class Incident(SQLModel, table=True):
+    """An incident (runbooks 003 "Severity Classification" SEV-1..4, 004 "Incident Classification"
+    P1..P4): opened by escalation or by hand, one open incident per condition (`condition_key`), with
+    the response and resolution targets of its severity; its timeline is `incident_event`."""
+
+    __tablename__ = "incident"
+    __table_args__ = (Index("ix_incident_condition", "environment", "condition_key", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    environment: str = Field(max_length=64)
+    condition_key: str = Field(max_length=500)  # what it dedups on: <condition>:<target>
+    title: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    severity: str = Field(max_length=2)  # P1..P4
+    status: str = Field(default="open", max_length=16)  # open, acknowledged, resolved
+    opened_at: datetime = Field(default_factory=utcnow)
+    opened_by: str = Field(max_length=200)
+    response_due_at: datetime
+    resolution_due_at: datetime
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = Field(default=None, max_length=200)
+    resolved_at: datetime | None = None
+    resolved_by: str | None = Field(default=None, max_length=200)
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)  # the run that opened it
+
+
+class IncidentEvent(SQLModel, table=True):
+    """One line of an incident's timeline: an alert, a remediation, an acknowledgement, a note,
+    a state change; each with its time, actor and flow run."""
+
+    __tablename__ = "incident_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    kind: str = Field(max_length=16)  # opened, alert, remediation, ack, note, resolved, reopened
+    actor: str = Field(max_length=200)
+    flow_run_id: str | None = Field(default=None, max_length=36)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class RemediationAttempt(SQLModel, table=True):
+    """One remediation the health check made, or would have made (dry run), or refused (guard)."""
+
+    __tablename__ = "remediation_attempt"
+    __table_args__ = (Index("ix_remediation_attempt_condition", "environment", "condition_key", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)
+    environment: str = Field(max_length=64)
+    condition_key: str = Field(max_length=500)
+    action: str = Field(max_length=64)
+    actor: str = Field(max_length=200)
+    outcome: str = Field(max_length=16)  # fixed, failed, dry-run, refused, cooling-down
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    started_at: datetime = Field(default_factory=utcnow)
+
+
+class AlertGroup(SQLModel, table=True):
+    """A firing condition's alert state, Alertmanager style: one notification when it starts, a
+    reminder each repeat interval while it lasts, a resolved notice when it clears."""
+
+    __tablename__ = "alert_group"
+    __table_args__ = (Index("ux_alert_group_key", "environment", "group_key", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    environment: str = Field(max_length=64)
+    group_key: str = Field(max_length=500)  # <condition>:<target>
+    severity: str = Field(max_length=16)
+    status: str = Field(max_length=16)  # firing, resolved
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    first_seen_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    last_notified_at: datetime | None = None
+    notifications: int = 0
+    occurrences: int = 0  # failing runs since it started firing
+    resolved_at: datetime | None = None
+    silenced_until: datetime | None = None
+
+
 class SizeSample(SQLModel, table=True):
     """One size measured at a health-check or backup run: a database or one of its largest tables,
     a disk, a git repository, a backup set. The capacity report trends them (issue 19)."""
