@@ -5,7 +5,7 @@ tables, disks, repositories, backup sets); the capacity report trends them.
 performance_baseline: p50/p95/p99 per operation over a rolling window (performance-baselines).
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-06 01:30:00
 """
 
@@ -15,7 +15,7 @@ import sqlmodel
 
 
 revision = '0011'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
