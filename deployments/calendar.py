@@ -61,6 +61,12 @@ CALENDAR: tuple[ScheduledJob, ...] = (
     ScheduledJob("capacity-report", "capacity-report-quarterly", "30 8 1 1,4,7,10 *", True,
                  "runbooks 003 (quarterly), 004 Quarterly Maintenance: review growth trends (a year of sizes)",
                  {"window_days": 365, "horizon_days": 180}),
+    ScheduledJob("ops-report", "ops-report-daily-2330", "30 23 * * *", True,
+                 "runbook 004 End of Day Procedures: Daily Report Generation (the day so far, at its end)",
+                 {"period": "day"}),
+    ScheduledJob("ops-report", "ops-report-weekly-monday-0600", "0 6 * * 1", True,
+                 "runbook 004 Weekly Maintenance (every Monday): weekly report; 003 Weekly Health Audit",
+                 {"period": "week"}),
 )
 
 

@@ -22,6 +22,7 @@ FLOWS: dict[str, str] = {
     "base-backup": "flows.base_backup:base_backup",
     "pitr-restore": "flows.pitr_restore:pitr_restore",
     "capacity-report": "flows.capacity_report:capacity_report",
+    "ops-report": "flows.ops_report:ops_report",
 }
 
 

@@ -62,7 +62,8 @@ FLOW_PERMISSIONS = {
     "pitr-restore": "backup.restore",
     "db-maintenance": "database.maintain",
     "compliance-report": "compliance.report",  # compliance officers and administrators
-    "capacity-report": "capacity.report",  # issue 19: no runbook role names it, so administrators (`*`)
+    "capacity-report": "capacity.report",  # issue 19: no runbook role names these, so administrators (`*`)
+    "ops-report": "ops.report",
 }
 
 

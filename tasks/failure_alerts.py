@@ -58,7 +58,8 @@ FLOW_FAILURE_SEVERITY: dict[str, str] = {
     "db-maintenance": "medium",
     "log-archival": "medium",
     "experiment-evaluation": "medium",
-    "capacity-report": "medium",  # a plan, not a control: its critical findings fail the run
+    "capacity-report": "medium",
+    "ops-report": "medium",  # a plan, not a control: its critical findings fail the run
 }
 DEFAULT_FAILURE_SEVERITY = "high"
 

@@ -103,6 +103,7 @@ COMMANDS = {
     "incident.note": ["incident", "note", "1", "matrix"],
     "incident.resolve": ["incident", "resolve", "1"],
     "capacity.report": ["run", "capacity-report"],
+    "ops.report": ["run", "ops-report"],
 }
 DENIED = [(role, permission) for role in sorted(RUNBOOK_RBAC) for permission in sorted(COMMANDS)
           if not runbook_allows(role, permission)]
