@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 from prefect.blocks.core import Block
 from pydantic import Field, PrivateAttr
 
-from tasks.files import atomic_copy, atomic_write_bytes, sha256_file
+from tradeops.files import atomic_copy, atomic_write_bytes, sha256_file
 
 
 BOTOCORE_RETRIES = {"mode": "standard", "total_max_attempts": 3}

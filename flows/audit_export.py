@@ -27,7 +27,7 @@ from tasks.audit.exports import (
 from tasks.audit.verify import ChainReport, open_chain, verify_chain
 from tasks.backup.offsite import publish_offsite
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.files import sha256_file
+from tradeops.files import sha256_file
 from tasks.locks import lock_for, target_lock
 from tasks.reporting import final_state, markdown_table, publish_summary
 from tradeops.store.records import append_audit, current_flow_run_id

@@ -36,7 +36,7 @@ from tasks.compliance.period import Period, parse_period
 from tasks.compliance.report import compliance_markdown, compliance_problems
 from tasks.compliance.sox import sox_report
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.files import sha256_file
+from tradeops.files import sha256_file
 from tasks.reporting import final_state, flow_run_linker, publish_summary, report_denial
 from tradeops.store.records import append_audit, current_flow_run_id
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from tasks.files import sha256_file
+from tradeops.files import sha256_file
 from log_writers import expected
 from test_log_compression import naive_range
 from tradeops.cli import apply_file, main

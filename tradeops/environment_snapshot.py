@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tasks.files import atomic_output, git_repositories
+from tradeops.files import atomic_output, git_repositories
 
 SNAPSHOT_VERSION = 2  # 2: access_logins (an older snapshot is not read: the blocks decide)
 FOLDER = "tradeops-environments"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tasks.files import atomic_write_text
+from tradeops.files import atomic_write_text
 from tradeops.errors import ConfigError
 from tradeops.store.identity import os_login
 from tradeops.sandbox import SandboxError, SandboxPlatform, create_sandbox

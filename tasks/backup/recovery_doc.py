@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tasks.backup.encryption import SUFFIX
 from tasks.backup.manifest import Manifest
-from tasks.files import atomic_write_text
+from tradeops.files import atomic_write_text
 
 RECOVERY_DOC = "RECOVERY.md"
 

@@ -16,7 +16,7 @@ from tasks.backup.manifest import ArtifactEntry, Manifest, ManifestError
 from tasks.backup.offsite import OffsiteError, check_offsite_copy, offsite_sha256, read_offsite_manifest
 from tasks.backup.recovery_doc import RECOVERY_DOC
 from tasks.backup.postgres import BackupError, list_archive, unpack_directory_dump
-from tasks.files import sha256_file
+from tradeops.files import sha256_file
 from tasks.tool_output import tool_error
 
 

@@ -15,7 +15,7 @@ from tasks.backup.audit import check_audit_export
 from tasks.backup.encryption import SUFFIX
 from tasks.backup.manifest import ArtifactEntry
 from tasks.backup.postgres import BackupError, sqlite_row_counts
-from tasks.files import atomic_copy
+from tradeops.files import atomic_copy
 from tasks.restore.compare import differences
 from tasks.restore.fetch import RestoreError, opened
 from tasks.restore.files import check_files, restore_archive
