@@ -131,14 +131,21 @@ REGISTRY: tuple[FlowSpec, ...] = (
     FlowSpec("pitr-restore", "flows.pitr_restore:pitr_restore", severity="critical", permission="backup.restore",
              on_demand=OnDemand("pitr-restore-on-demand",
                                 "runbook 004 Point-in-Time Recovery (restore_to_time.sh)")),
+    FlowSpec("capacity-report", "flows.capacity_report:capacity_report",
+             severity="medium",  # a plan, not a control: its critical findings fail the run
+             permission="capacity.report",  # issue 19: no runbook role names it, so administrators (`*`)
+             schedules=(Schedule("capacity-report-monthly", "0 8 1 * *",
+                                 "runbook 002 Capacity Planning: monthly assessment (90 days of sizes)"),
+                        Schedule("capacity-report-quarterly", "30 8 1 1,4,7,10 *",
+                                 "runbooks 003 (quarterly), 004 Quarterly Maintenance: review growth trends "
+                                 "(a year of sizes)",
+                                 parameters={"window_days": 365, "horizon_days": 180}))),
 )
 
 PLANNED: tuple[PlannedJob, ...] = (
     PlannedJob("dependency-update", Schedule("dependency-update-first-monday", "0 4 1-7 * 1",
                                              "runbook 001 Dependency Management: first Monday of month, 04:00 UTC",
                                              day_or=False)),
-    PlannedJob("capacity-report", Schedule("capacity-report-monthly", "0 8 1 * *",
-                                           "runbooks 002 capacity planning, 004 Monthly Maintenance")),
 )
 
 SPECS: dict[str, FlowSpec] = {spec.name: spec for spec in REGISTRY}
