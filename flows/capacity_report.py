@@ -21,14 +21,15 @@ from pathlib import Path
 from prefect import flow
 from prefect.states import State
 
-from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
+from flows.hooks import FAILURE_HOOKS
+from flows.registry import permission_for
+from tasks.access import AccessDenied, require_permission
 from tasks.capacity.forecast import SeriesTrend, fit_all, load_series
 from tasks.capacity.plots import plot_disks, plot_sizes
 from tasks.capacity.report import capacity_markdown, failure_of, recommendations
 from tasks.capacity.sizes import record_sizes_task
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.experiments.report import plots_markdown
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.reporting import final_state, publish_summary, report_denial
 from tradeops import clock
 from tradeops.store.records import append_audit, current_flow_run_id
@@ -40,7 +41,7 @@ def capacity_report(environment: str = "default", window_days: int = 90, horizon
     env = load_environment(environment)
     title = f"Capacity report {env.name}"
     try:
-        actor = require_permission(env, FLOW_PERMISSIONS["capacity-report"], "capacity_report")
+        actor = require_permission(env, permission_for("capacity-report"), "capacity_report")
     except AccessDenied as exc:
         return report_denial("capacity-report", env.name, env.store_url, title, str(exc),
                              reports_dir=str(env.block.output_dir("reports")))

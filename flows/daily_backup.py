@@ -26,6 +26,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from flows.verify_backups import verify_backups
 from tasks.backup import (
     archive_files_task, backup_database_task, backup_repository_task, backup_task_runner, export_audit_task,
@@ -39,7 +40,6 @@ from tasks.backup.sets import new_set_id, staging_dir, sweep_abandoned
 from tasks.capacity.sizes import record_sizes_task
 from tasks.crash_points import crash_point
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import lock_for, target_lock, writer_lock
 from tasks.reporting import final_state, markdown_table, publish_summary
 from tradeops.clock import utcnow

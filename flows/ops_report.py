@@ -16,9 +16,10 @@ from __future__ import annotations
 from prefect import flow
 from prefect.states import State
 
-from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
+from flows.hooks import FAILURE_HOOKS
+from flows.registry import permission_for
+from tasks.access import AccessDenied, require_permission
 from tasks.environment import load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.opsreport.gather import gather
 from tasks.opsreport.period import report_period
 from tasks.opsreport.report import ops_markdown
@@ -33,7 +34,7 @@ def ops_report(environment: str = "default", period: str = "day") -> State:
     env = load_environment(environment)
     span = report_period(period, clock.utcnow())
     try:
-        require_permission(env, FLOW_PERMISSIONS["ops-report"], "ops_report")
+        require_permission(env, permission_for("ops-report"), "ops_report")
     except AccessDenied as exc:
         return report_denial("ops-report", env.name, env.store_url, f"Ops report {env.name}", str(exc))
     found = gather(env.store_url, env.name, span)

@@ -56,16 +56,6 @@ ROLES: dict[str, Role] = {
 }
 
 
-# What the privileged flows need (restore and maintenance: only system_administrator's "*").
-FLOW_PERMISSIONS = {
-    "restore": "backup.restore",
-    "pitr-restore": "backup.restore",
-    "db-maintenance": "database.maintain",
-    "compliance-report": "compliance.report",  # compliance officers and administrators
-    "capacity-report": "capacity.report",  # issue 19: no runbook role names these, so administrators (`*`)
-    "ops-report": "ops.report",
-}
-
 
 class AccessDenied(TradeopsError):
     exit_code = 3
