@@ -25,13 +25,14 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger
 from prefect.states import State
 
-from tasks.access import FLOW_PERMISSIONS, AccessDenied, Actor, require_permission
+from flows.hooks import FAILURE_HOOKS
+from flows.registry import permission_for
+from tasks.access import AccessDenied, Actor, require_permission
 from tasks.changes import ChangeTemplate, create_change
 from tasks.dependencies.apt import count_upgradable
 from tasks.dependencies.report import dependency_markdown, result_dict
 from tasks.dependencies.update import ApplicationUpdate, update_application_task
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.reporting import final_state, publish_summary, report_denial
 from tradeops.store.records import append_audit, current_flow_run_id
 
@@ -41,7 +42,7 @@ def dependency_update(environment: str = "default") -> State:
     """Scan, plan, try and commit dependency updates of every application of `environment`."""
     env = load_environment(environment)
     try:
-        actor = require_permission(env, FLOW_PERMISSIONS["dependency-update"], "dependency_update")
+        actor = require_permission(env, permission_for("dependency-update"), "dependency_update")
     except AccessDenied as exc:
         return report_denial("dependency-update", env.name, env.store_url, f"Dependency update {env.name}", str(exc),
                              reports_dir=str(env.block.output_dir("reports")))

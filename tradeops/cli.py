@@ -235,6 +235,7 @@ def require_store(flow_name: str, environment: str) -> None:
     """The environment's ops store answers before a run starts: a run that could record nothing
     is not started; the alert channels hear of it, and the command exits 1 saying why."""
     from blocks import TradeopsEnvironment
+    from flows.registry import severity_for
     from tasks.failure_alerts import notify_not_started
     from tradeops.store.engine import store_unreachable
 
@@ -242,7 +243,7 @@ def require_store(flow_name: str, environment: str) -> None:
     if reason is None:
         return
     message = f"{flow_name} was not started: the ops store of environment {environment!r} does not answer: {reason}"
-    notify_not_started(flow_name, environment, reason)
+    notify_not_started(flow_name, environment, reason, severity=severity_for(flow_name))
     raise StoreUnavailable(message)
 
 

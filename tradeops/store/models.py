@@ -372,3 +372,44 @@ class ChangeApproval(SQLModel, table=True):
     approved_at: datetime = Field(default_factory=utcnow)
     note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     audit_entry_id: int | None = None
+
+
+class SizeSample(SQLModel, table=True):
+    """One size measured at a health-check or backup run: a database or one of its largest tables,
+    a disk, a git repository, a backup set. The capacity report trends them (issue 19)."""
+
+    __tablename__ = "size_sample"
+    __table_args__ = (Index("ix_size_sample_series", "environment", "kind", "series", "sampled_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)
+    environment: str = Field(max_length=64)
+    source: str = Field(max_length=64)  # the flow that measured it
+    kind: str = Field(max_length=16)  # database | table | disk | repository | backup_set
+    series: str = Field(max_length=300)  # "platform", "platform/public.trades", "/data", ...
+    size_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    capacity_bytes: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    sampled_at: datetime = Field(default_factory=utcnow)
+
+
+class PerformanceBaseline(SQLModel, table=True):
+    """One operation's latency baseline over a rolling window (runbook 001 "Performance Baseline
+    Management"): p50/p95/p99 and the mean and standard deviation the 2-sigma rule reads."""
+
+    __tablename__ = "performance_baseline"
+    __table_args__ = (Index("ix_performance_baseline_operation", "environment", "operation", "computed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)
+    environment: str = Field(max_length=64)
+    source: str = Field(max_length=16)  # flow | task | request
+    operation: str = Field(max_length=300)
+    window_start: datetime
+    window_end: datetime
+    samples: int
+    p50_seconds: float
+    p95_seconds: float
+    p99_seconds: float
+    mean_seconds: float
+    stddev_seconds: float
+    computed_at: datetime = Field(default_factory=utcnow)
