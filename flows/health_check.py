@@ -28,11 +28,12 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from flows.log_archival import log_archival
 from tasks.access import current_actor
 from tasks.alert_groups import Finding, deliver_notices, plan_notices
+from tasks.capacity.sizes import record_sizes_task
 from tasks.environment import load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.health import (
     CheckResult, check_backup_age_task, check_certificates_task, check_database_task,
     check_disk_free_task, check_memory_task, check_newest_log_task, thresholds_with,
@@ -87,6 +88,8 @@ def health_check(environment: str = "default", level: Level = "deep") -> State:
         results.extend(outcome if isinstance(outcome, list) else [outcome])
 
     save_health_results(env.store_url, environment, results)
+    if not shallow:
+        record_sizes_task(env, "health-check")  # the capacity report's history (issue 19)
     for r in results:
         log = logger.error if r.status == "fail" else logger.warning if r.status == "warn" else logger.info
         log("%s %s %s: %s", r.status.upper(), r.target, r.check, r.detail)

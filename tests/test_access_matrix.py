@@ -15,7 +15,8 @@ import yaml
 from sqlmodel import select
 
 from conftest import apply_as_own_environment
-from tasks.access import FLOW_PERMISSIONS, ROLES, AccessDenied, actor_for
+from flows.registry import flow_permissions
+from tasks.access import ROLES, AccessDenied, actor_for
 from tradeops.audit_cli import PERMISSION as AUDIT_PERMISSION
 from tradeops.cli import main
 from tradeops.experiment_cli import PERMISSIONS as EXPERIMENT_PERMISSIONS
@@ -42,7 +43,7 @@ roles:
 """)["roles"]
 
 # every permission some tradeops command or flow checks, plus every one the runbook names
-CHECKED = (set(STRATEGY_PERMISSIONS.values()) | set(EXPERIMENT_PERMISSIONS.values()) | set(FLOW_PERMISSIONS.values())
+CHECKED = (set(STRATEGY_PERMISSIONS.values()) | set(EXPERIMENT_PERMISSIONS.values()) | set(flow_permissions().values())
            | set(INCIDENT_PERMISSIONS.values()) | {AUDIT_PERMISSION})
 ALL_PERMISSIONS = sorted(CHECKED | {p for role in RUNBOOK_RBAC.values() for p in role["permissions"] if p != "*"})
 USERS = {"strategy_developer": "alice", "senior_trader": "bob", "system_administrator": "admin",
@@ -98,10 +99,13 @@ COMMANDS = {
     "compliance.report": ["run", "compliance-report"],
     "backup.restore": ["run", "restore"],
     "database.maintain": ["run", "db-maintenance"],
+    "dependency.update": ["run", "dependency-update"],
     "incident.read": ["incident", "list"],
     "incident.ack": ["incident", "ack", "1"],
     "incident.note": ["incident", "note", "1", "matrix"],
     "incident.resolve": ["incident", "resolve", "1"],
+    "capacity.report": ["run", "capacity-report"],
+    "ops.report": ["run", "ops-report"],
 }
 DENIED = [(role, permission) for role in sorted(RUNBOOK_RBAC) for permission in sorted(COMMANDS)
           if not runbook_allows(role, permission)]

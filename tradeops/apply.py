@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from blocks import (
     ALL_BLOCKS, AlertChannel, CertificateSet, ConfigFileSet, DatabaseTarget, GitRepositorySet,
-    LogDirectory, OffsiteStorage, PlatformProcess, TradeopsEnvironment,
+    LogDirectory, OffsiteStorage, PlatformProcess, PythonApplication, TradeopsEnvironment,
 )
 from tasks.access import CONFIG_CHANGE, AccessDenied, Actor, cli_actor
 from tasks.backup.encryption import KeyUnavailable, load_key
@@ -216,6 +216,16 @@ def build_blocks(config: TradeopsConfig, base_dir: Path, problems: Problems | No
             start_timeout_seconds=proc.start_timeout_seconds,
             circuit_breaker_file=path(proc.circuit_breaker_file) if proc.circuit_breaker_file else None,
         )
+    for application in config.applications:
+        blocks[f"{env}-app-{application.name}"] = PythonApplication(
+            target=application.name, path=path(application.path), requirements_file=application.requirements_file,
+            base_branch=application.base_branch, test_command=application.test_command,
+            test_requirements=application.test_requirements, wheelhouse=path(application.wheelhouse),
+            index_versions_file=path(application.index_versions_file),
+            advisories_file=path(application.advisories_file),
+            allow_security_updates=application.allow_security_updates,
+            test_timeout_seconds=application.test_timeout_seconds,
+        )
     offsite_name = None
     if config.offsite:
         offsite_name = f"{env}-offsite"
@@ -243,7 +253,7 @@ def build_blocks(config: TradeopsConfig, base_dir: Path, problems: Problems | No
         ops_store_url=SecretStr(configured_store),
         offsite_block=offsite_name, database_blocks=names("db"), git_blocks=names("git"),
         log_blocks=names("logs"), certificate_blocks=names("certs"), config_blocks=names("config"),
-        alert_blocks=names("alert"), process_blocks=names("process"),
+        alert_blocks=names("alert"), application_blocks=names("app"), process_blocks=names("process"),
         alert_repeat_minutes=config.health.alert_repeat_minutes,
         remediation_enabled=config.remediation.enabled, remediation_dry_run=config.remediation.dry_run,
         health_disk_paths=[path(p) for p in config.health.disk_paths] or [data_dir],
