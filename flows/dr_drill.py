@@ -36,6 +36,7 @@ from prefect import flow, get_run_logger
 from prefect.states import State
 
 from tasks.backup.catalog import chosen_set
+from tasks.backup.kinds import kind_of
 from tasks.environment import LoadedEnvironment, load_environment
 from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import lock_for, target_lock
@@ -46,7 +47,7 @@ from tasks.restore.fetch import RestoreError, fetch_offsite, offsite_manifest
 from tasks.restore.postgres import create_database, database_url, databases_named, drop_database
 from tasks.databases import is_sqlite
 from tasks.restore import restore_target_task
-from tasks.restore.targets import Destination
+from tasks.restore.restorers import Destination
 from tasks.access import current_actor
 from tradeops.store.records import append_audit, current_flow_run_id
 from tradeops.clock import utcnow
@@ -94,7 +95,7 @@ def run_drill(env: LoadedEnvironment, pitr_target_time: datetime | None = None) 
         for target, entries in manifest.by_target().items():
             destination = Destination(directory=scratch / "restored")
             db = databases.get(target)
-            if any(e.kind == "pg_dump" for e in entries):
+            if any(kind_of(e).restores_into_database for e in entries):
                 if db is None or is_sqlite(db.url.get_secret_value()):
                     outcomes.append({"target": target, "passed": False, "rto_seconds": None,
                                      "problems": [f"{target}: no PostgreSQL server configured to restore into"]})

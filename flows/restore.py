@@ -47,7 +47,8 @@ from tasks.restore.publish import (
     sweep_restore_leftovers,
 )
 from tasks.restore.report import RestoreReport, publish_restore_report
-from tasks.restore.targets import Destination, FetchedTarget, TargetOutcome
+from tasks.restore.restorers import Destination
+from tasks.restore.targets import FetchedTarget, TargetOutcome
 from tradeops.store.records import append_audit, current_flow_run_id
 
 

@@ -10,13 +10,14 @@ from datetime import date as Date
 from pathlib import Path
 
 from tasks.backup.catalog import chosen_set
+from tasks.backup.kinds import kind_of
 from tasks.backup.manifest import ArtifactEntry, Manifest, ManifestError, read_manifest
 from tasks.databases import is_sqlite
 from tasks.environment import LoadedEnvironment
 from tasks.restore.fetch import ArtifactSources, RestoreError, offsite_manifest
 from tasks.restore.postgres import database_name, database_tables, database_url
 from tasks.restore.publish import download_folder
-from tasks.restore.targets import restored_path
+from tasks.restore.restorers import restored_path
 
 SOURCES = ("auto", "local", "offsite")
 
@@ -93,7 +94,7 @@ def plan_restore(env: LoadedEnvironment, run: str, set_id: str | None = None, da
     planned, refused = [], []
     for target, entries in by_target.items():
         plan = TargetPlan(target, entries)
-        if any(e.kind == "pg_dump" for e in entries):
+        if any(kind_of(e).restores_into_database for e in entries):
             db = databases.get(target)
             if db is None or is_sqlite(db.url.get_secret_value()):
                 raise RestoreError(f"{target}: no PostgreSQL server configured to restore into")
