@@ -71,11 +71,22 @@ class RestorePlan:
                 + [str(self.root / p) for t in self.targets for p in t.replaced_paths])
 
 
-def plan_restore(env: LoadedEnvironment, run: str, set_id: str | None = None, date: Date | None = None,
-                 source: str = "auto", targets: list[str] | None = None,
-                 database_names: dict[str, str] | None = None, directory: str | None = None,
-                 overwrite: bool = False) -> RestorePlan:
+@dataclass(frozen=True)
+class RestoreRequest:
+    """What was asked for: the flow's parameters, as one value."""
+    set_id: str | None = None
+    date: Date | None = None
+    source: str = "auto"              # auto | local | offsite
+    targets: list[str] | None = None  # None: every target of the set
+    database_names: dict[str, str] | None = None
+    directory: str | None = None
+    overwrite: bool = False
+
+
+def plan_restore(env: LoadedEnvironment, run: str, request: RestoreRequest) -> RestorePlan:
     """Choose the set, read its manifest and plan every destination; RestoreError on any refusal."""
+    set_id, date, source, targets = request.set_id, request.date, request.source, request.targets
+    database_names, directory, overwrite = request.database_names, request.directory, request.overwrite
     if source not in SOURCES:
         raise RestoreError(f"source must be auto, local or offsite, not {source!r}")
     backup_set = chosen_set(env.store_url, env.name, set_id, date)
