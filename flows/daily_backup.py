@@ -25,6 +25,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from flows.verify_backups import verify_backups
 from tasks.backup import (
     archive_files_task, backup_database_task, backup_repository_task, backup_task_runner, export_audit_task,
@@ -36,9 +37,9 @@ from tasks.backup.publish import complete_offsite_copies, publish_set
 from tasks.backup.report import publish_backup_report, publish_retention_dry_run
 from tasks.backup.retention import apply_retention, catalog_facts, plan_retention
 from tasks.backup.sets import new_set_id, staging_dir, sweep_abandoned
+from tasks.capacity.sizes import record_sizes_task
 from tasks.crash_points import crash_point
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import lock_for, target_lock, writer_lock
 from tasks.reporting import final_state, publish_summary
 from tradeops.clock import utcnow
@@ -59,6 +60,7 @@ def run_backup_set(env: LoadedEnvironment, kind: str) -> State:
     the new set is proven minutes after it is made, and every kept set at least weekly."""
     with target_lock(lock_for("backup", env.name, "run", env.store_url), f"the backups of {env.name}"):
         state = _run_backup_set(env, kind)
+    record_sizes_task(env, f"{kind}-backup")  # the capacity report's history (issue 19)
     verification = verify_backups(environment=env.name, return_state=True)
     get_run_logger().log(logging.INFO if verification.is_completed() else logging.ERROR,
                          "verify-backups after this backup: %s%s", verification.name,

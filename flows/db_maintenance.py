@@ -26,9 +26,10 @@ import psycopg2
 from prefect import flow, get_run_logger
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
+from flows.registry import permission_for
 from tasks.databases import connect, is_sqlite, libpq_dsn, scalar, sqlite_path
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import TargetBusy, target_lock, writer_lock
 from tasks.maintenance.operations import (
     MAINTENANCE_LIMITS, Budget, Step, drop_reindex_leftovers, next_month_partitions, refresh_materialized_views,
@@ -42,7 +43,7 @@ from tasks.maintenance.checks import run_checks
 from tasks.maintenance.report import report_markdown, results_as_rows
 from tasks.maintenance.thresholds import thresholds_with
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary, report_denial
-from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
+from tasks.access import AccessDenied, require_permission
 from tradeops.store.records import append_audit
 from tradeops.clock import utcnow
 
@@ -53,7 +54,7 @@ INVALID_INDEXES = "SELECT count(*) FROM pg_index WHERE NOT indisvalid"
 def db_maintenance(environment: str = "default") -> State:
     env = load_environment(environment)
     try:
-        actor = require_permission(env, FLOW_PERMISSIONS["db-maintenance"], "db_maintenance")
+        actor = require_permission(env, permission_for("db-maintenance"), "db_maintenance")
     except AccessDenied as exc:
         return report_denial("db-maintenance", env.name, env.store_url, f"Database maintenance: {env.name}", str(exc),
                              reports_dir=str(env.block.output_dir("reports")))

@@ -35,10 +35,10 @@ import psycopg2
 from prefect import flow, get_run_logger
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from tasks.backup.catalog import chosen_set
 from tasks.backup.kinds import kind_of
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import lock_for, target_lock
 from tasks.pitr.prove import restore_and_prove
 from tasks.restore.drills import record_drill

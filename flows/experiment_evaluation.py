@@ -31,6 +31,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from tasks.alerts import Alert, send_once_task
 from tasks.databases import connect
 from tasks.environment import LoadedEnvironment, load_environment
@@ -45,7 +46,6 @@ from tasks.experiments.metrics import ExperimentMetrics
 from tasks.experiments.plots import plot_cumulative_pnl, plot_lift_over_time, plot_pnl_distribution
 from tasks.experiments.report import publish_evaluation_report, statistics_markdown
 from tasks.experiments.trades import TradesUnavailable, trades_from_database
-from tasks.failure_alerts import FAILURE_HOOKS
 from tradeops.store import Experiment
 from tradeops.store.records import current_flow_run_id
 

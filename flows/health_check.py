@@ -15,8 +15,9 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
+from tasks.capacity.sizes import record_sizes_task
 from tasks.environment import load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.health import (
     CheckResult, check_backup_age_task, check_certificates_task, check_database_task,
     check_disk_free_task, check_memory_task, check_newest_log_task, thresholds_with,
@@ -58,6 +59,7 @@ def health_check(environment: str = "default") -> State:
         results.extend(outcome if isinstance(outcome, list) else [outcome])
 
     save_health_results(env.store_url, environment, results)
+    record_sizes_task(env, "health-check")  # the capacity report's history (issue 19)
     for r in results:
         log = logger.error if r.status == "fail" else logger.warning if r.status == "warn" else logger.info
         log("%s %s %s: %s", r.status.upper(), r.target, r.check, r.detail)

@@ -24,10 +24,10 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from blocks import LogDirectory, OffsiteStorage
 from tasks.backup import publish_offsite_task_for
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.logs import archive_rotated_file_task, rotate_live_file_task
 from tasks.logs.archive import archive_root
 from tasks.logs.index import archives, members_of, update_archive, utcnow

@@ -29,13 +29,14 @@ import psycopg2
 from prefect import flow, get_run_logger
 from prefect.states import State
 
-from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
+from flows.hooks import FAILURE_HOOKS
+from flows.registry import permission_for
+from tasks.access import AccessDenied, require_permission
 from tasks.backup.emergency import ToReplace, take_emergency_set
 from tasks.backup.postgres import BackupError
 from tasks.crash_points import crash_point
 from tasks.databases import is_sqlite
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import TargetBusy, lock_for, target_lock
 from tasks.reporting import report_denial
 from tasks.restore import fetch_target_task, restore_fetched_task
@@ -60,7 +61,7 @@ def restore(environment: str = "default", set_id: str | None = None, date: Date 
     local, offsite. `targets`: e.g. ["db:platform", "git:momentum_alpha"] (default: all)."""
     env = load_environment(environment)
     try:
-        actor = require_permission(env, FLOW_PERMISSIONS["restore"], "backup_restore")
+        actor = require_permission(env, permission_for("restore"), "backup_restore")
     except AccessDenied as exc:
         return report_denial("restore", env.name, env.store_url, f"Restore ({env.name})", str(exc),
                              reports_dir=str(env.block.output_dir("reports")))

@@ -23,12 +23,12 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from tasks.backup import verify_artifact_task
 from tasks.backup.verify import verify_set_files
 from tasks.backup.catalog import mark_verified, removed_artifacts, sets_to_verify
 from tasks.backup.manifest import ManifestError, read_manifest
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import TargetBusy, lock_for, target_lock
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 from tradeops.clock import utcnow

@@ -12,10 +12,10 @@ from prefect import flow
 from prefect.states import State
 
 from flows.daily_backup import run_backup_set
+from flows.hooks import FAILURE_HOOKS
 from tasks.backup.report import publish_retention_dry_run
 from tasks.backup import backup_task_runner
 from tasks.environment import load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 
 
 @flow(name="weekly-backup", task_runner=backup_task_runner(), **FAILURE_HOOKS)

@@ -56,14 +56,6 @@ ROLES: dict[str, Role] = {
 }
 
 
-# What the privileged flows need (restore and maintenance: only system_administrator's "*").
-FLOW_PERMISSIONS = {
-    "restore": "backup.restore",
-    "pitr-restore": "backup.restore",
-    "db-maintenance": "database.maintain",
-    "compliance-report": "compliance.report",  # compliance officers and administrators
-}
-
 
 class AccessDenied(TradeopsError):
     exit_code = 3

@@ -281,6 +281,13 @@ def test_conclude_promote_needs_evidence_and_approval_moves_production_and_rollb
     assert json.loads(move.compliance_flags)["approved_by"] == "admin"
     conclusion = json.loads(audits(store, "experiment_conclude")[-1].details)
     assert conclusion["action"] == "promote" and "says promote" in conclusion["evidence"]
+    # a change request (runbook 003), raised and implemented by the promotion, linked to its audit entry
+    assert main(["change", "show", promoted["change_request"], "--json"]) == 0
+    request = json.loads(capsys.readouterr().out)
+    assert (request["status"], request["source"], request["implemented_by"]) == ("implemented", "strategy-promotion",
+                                                                                 "bob")
+    assert move.id in request["links"]["audit_entries"] and request["links"]["approved_by"] == "admin"
+    assert request["links"]["commit"] == v120 and "v1.2.0" in request["title"]
 
     # experiment rollback: production back where the promotion found it
     code, out, _ = run(capsys, "rollback", "mom-v120", "--user", "bob", "--json")

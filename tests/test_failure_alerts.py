@@ -21,12 +21,11 @@ from prefect.states import Failed
 from sqlmodel import select
 
 from flows import FLOWS, load_flow
+from flows.hooks import FAILURE_HOOKS, notify_on_failure
+from flows.registry import REGISTRY, flow_severities, severity_for
 from tasks.alerts import SEVERITIES
 from tasks.environment import load_environment
-from tasks.failure_alerts import (
-    FAILURE_HOOKS, FLOW_FAILURE_SEVERITY, FailedRun, environment_secrets, failure_alert, notify_failure,
-    notify_on_failure, redact, severity_for,
-)
+from tasks.failure_alerts import FailedRun, environment_secrets, failure_alert, notify_failure, redact
 from tasks.zombies import notify_missed_failures
 from tradeops.cli import apply_file
 from tradeops.store import AlertSent, session_for
@@ -156,9 +155,9 @@ def test_a_failed_run_notifies_each_channel_once(tmp_path, receiver, caplog):
 
     # The hook running again, or a later sweep, tells nobody twice.
     again = notify_failure(TEST_FLOW, SimpleNamespace(id=run_id, name="x", parameters={"environment": name}),
-                           state)
+                           state, severity="high")
     assert again.status == "already sent"
-    assert notify_missed_failures(flow_names=[TEST_FLOW]).get(run_id) is None
+    assert notify_missed_failures({TEST_FLOW: "high"}).get(run_id) is None
     assert len(receiver.bodies) == 2
     with session_for(store) as session:
         rows = session.exec(select(AlertSent).where(AlertSent.alert_key == f"flow-run-failed:{run_id}")).all()
@@ -196,7 +195,8 @@ def test_every_tradeops_flow_has_the_hooks():
 # -- pieces ---------------------------------------------------------------------------------------
 
 def test_severity_table():
-    assert set(FLOW_FAILURE_SEVERITY.values()) <= set(SEVERITIES)
+    assert {spec.severity for spec in REGISTRY} <= set(SEVERITIES)
+    assert set(flow_severities()) == set(FLOWS)
     assert severity_for("daily-backup") == "critical" and severity_for("health-check") == "medium"
     assert severity_for("a-flow-nobody-rated") == "high"
 
@@ -211,7 +211,8 @@ def test_the_reason_is_redacted_before_it_is_cut(tmp_path, receiver):
     message = ("x" * 1480 + f" posting to {hook_url} failed; token {TOKEN}; dsn {dsn}; "
                f"password {DB_PASSWORD}; other postgresql://u:hunter2hunter2@db/x")
     run = FailedRun("daily-backup", "r-1", "brave-fox", name, "Failed", False, message,
-                    ("upload-artifact",), (f"upload-artifact: PUT {hook_url} failed",))
+                    ("upload-artifact",), (f"upload-artifact: PUT {hook_url} failed",),
+                    severity=severity_for("daily-backup"))
     alert = failure_alert(run, secrets)
     text = alert.summary + alert.details
     assert TOKEN not in text and DB_PASSWORD not in text and "hunter2" not in text

@@ -351,6 +351,8 @@ GRAMMAR: dict[tuple[str, ...], list[tuple[str, str | None]]] = {
     ("audit", "verify"): [("--from", "date"), ("--to", "date"), ("--no-exports", None), ("--config", "config")],
     ("metrics", "serve"): [("--port", "number"), ("--address", "address"), ("--config", "config")],
     ("metrics", "show"): [("--config", "config")],
+    ("incident", "list"): [("--status", "text"), ("--severity", "text"), ("--config", "config"), ("--json", None)],
+    ("incident", "show", "{number}"): [("--config", "config"), ("--json", None)],
     ("sandbox", "create", "{dir-refused}"): [("--scale", "text"), ("--seed", "number"),
                                             ("--database-url", "url-refused")],
 }

@@ -28,7 +28,7 @@ import pytest
 
 from conftest import REPO, create_database, drop_database, free_port
 from deployments.calendar import scheduled_jobs
-from tradeops.quickstart import PLANTED_FAILURES
+from flows.registry import spec
 
 pytestmark = [pytest.mark.postgres, pytest.mark.server]
 
@@ -194,7 +194,7 @@ def test_server_on_postgres_deploy_worker_runs_and_history(pg_server, pg_sandbox
 
             health, backup = flow_runs["health-check"], flow_runs["daily-backup"]
             # the sandbox plants an expired certificate and one expiring in 5 days: Failed, naming them
-            assert "health-check" in PLANTED_FAILURES
+            assert spec("health-check").planted_failure
             assert health.state.type.value == "FAILED", f"{health.state!r}\n{context}"
             assert "expired.pem" in health.state.message and "expiring-5d.pem" in health.state.message
             assert backup.state.type.value == "COMPLETED", f"{backup.state!r}\n{context}"

@@ -92,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     retrieve.add_argument("--json", action="store_true")
 
     from tradeops.audit_cli import add_audit_parser
+    from tradeops.change_cli import add_change_parser
     from tradeops.experiment_cli import add_experiment_parser
+    from tradeops.incident_cli import add_incident_parser
     from tradeops.metrics_cli import add_metrics_parser
     from tradeops.server_cli import add_server_parser
     from tradeops.strategy_cli import add_strategy_parser
@@ -100,8 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_experiment_parser(sub, _Parser)
     add_strategy_parser(sub, _Parser)
     add_audit_parser(sub, _Parser)
+    add_incident_parser(sub, _Parser)
     add_metrics_parser(sub, _Parser)
     add_server_parser(sub, _Parser)
+    add_change_parser(sub, _Parser)
 
     sub.add_parser("wal", help="PostgreSQL's archive_command and restore_command (tradeops wal --help)",
                    add_help=False)
@@ -231,6 +235,7 @@ def require_store(flow_name: str, environment: str) -> None:
     """The environment's ops store answers before a run starts: a run that could record nothing
     is not started; the alert channels hear of it, and the command exits 1 saying why."""
     from blocks import TradeopsEnvironment
+    from flows.registry import severity_for
     from tasks.failure_alerts import notify_not_started
     from tradeops.store.engine import store_unreachable
 
@@ -238,7 +243,7 @@ def require_store(flow_name: str, environment: str) -> None:
     if reason is None:
         return
     message = f"{flow_name} was not started: the ops store of environment {environment!r} does not answer: {reason}"
-    notify_not_started(flow_name, environment, reason)
+    notify_not_started(flow_name, environment, reason, severity=severity_for(flow_name))
     raise StoreUnavailable(message)
 
 
@@ -503,6 +508,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_change(args: argparse.Namespace) -> int:
+    from tradeops.change_cli import cmd_change as run
+
+    return run(args)
+
+
+def cmd_incident(args: argparse.Namespace) -> int:
+    from tradeops.incident_cli import cmd_incident as run
+
+    return run(args)
+
+
 def cmd_metrics(args: argparse.Namespace) -> int:
     from tradeops.metrics_cli import cmd_metrics as run
 
@@ -524,7 +541,9 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 COMMANDS = {
     "flows": cmd_flows, "run": cmd_run, "serve": cmd_serve, "apply": cmd_apply,
     "sandbox": cmd_sandbox, "db": cmd_db, "logs": cmd_logs, "experiment": cmd_experiment, "strategy": cmd_strategy, "audit": cmd_audit,
+    "incident": cmd_incident,
     "metrics": cmd_metrics, "server": cmd_server, "quickstart": cmd_quickstart,
+    "change": cmd_change,
 }
 
 if __name__ == "__main__":

@@ -282,12 +282,33 @@ def _promote_production(env, store_url, environment, actor, args, row) -> tuple[
     change = promote(repo, tag, actor.user)
     override = not evidence.allows
     evaluation_id = evidence.evaluation.id if evidence.evaluation else None
-    _audit_production_move(store_url, environment, actor, "strategy_promote", row, change, started, env,
-                           {"approved_by": approval.user if approval else None, "override": override},
-                           {"author": author, "approval_audit_id": approval.audit_id if approval else None})
-    moved = {**_moved(change, actor), "evaluation_id": evaluation_id, "override": override}
+    entry = _audit_production_move(store_url, environment, actor, "strategy_promote", row, change, started, env,
+                                   {"approved_by": approval.user if approval else None, "override": override},
+                                   {"author": author, "approval_audit_id": approval.audit_id if approval else None})
+    request = _promotion_change_request(store_url, environment, actor, row, change, entry, evidence.reason,
+                                        approval.user if approval else None)
+    moved = {**_moved(change, actor), "evaluation_id": evaluation_id, "override": override,
+             "change_request": request.number}
     return {"promoted": moved}, {"evidence": evidence.reason, "evaluation_id": evaluation_id, "override": override,
                                  "production": moved}
+
+
+def _promotion_change_request(store_url, environment, actor, row, change, entry, evidence: str,
+                              approved_by: str | None):
+    """A promotion is a change (runbook 003): raised and marked implemented at once, approved by
+    the promotion's own rules (the evaluation's evidence or an override, `approval_required`)."""
+    from tasks.changes import ChangeTemplate, raise_implemented_change
+
+    template = ChangeTemplate(
+        title=f"Promote {row.strategy} {change.tag} to production (experiment {row.name})", risk="medium",
+        description=f"Production of {row.strategy} moves from {change.previous_tag or change.previous_commit} to "
+                    f"{change.tag} ({change.commit[:12]}), the variant of experiment {row.name}. Why: {evidence}",
+        implementation_plan="`tradeops experiment conclude --action promote` moved the production pointer",
+        rollback_plan=f"`tradeops experiment rollback {row.name}` moves production back")
+    return raise_implemented_change(
+        store_url, environment, template, actor, "strategy-promotion",
+        {"audit_entries": [entry.id], "experiment": row.name, "experiment_id": row.id, "strategy": row.strategy,
+         "commit": change.commit, "from_commit": change.previous_commit}, approved_by=approved_by)
 
 
 def _keep_control(env, store_url, environment, actor, row) -> tuple[dict, dict]:
@@ -354,13 +375,14 @@ def _audit_production_move(store_url, environment, actor, operation, row, change
     so `strategy versions` and `strategy rollback`'s audit-trail history see it."""
     from tradeops.store.records import append_audit
 
-    append_audit(store_url, operation, actor.user, strategy_name=row.strategy, version=_plain_version(change.tag),
-                 repository_hash=change.commit, execution_time_ms=_elapsed_ms(started),
-                 compliance_flags={"sox_404": True, "change_control": True,
-                                   "approval_required": bool(env.strategy_approval_required), **flags},
-                 details={"role": actor.role, "environment": environment, "from": change.previous_tag,
-                          "from_commit": change.previous_commit, "experiment": row.name, "experiment_id": row.id,
-                          **details})
+    return append_audit(store_url, operation, actor.user, strategy_name=row.strategy,
+                        version=_plain_version(change.tag), repository_hash=change.commit,
+                        execution_time_ms=_elapsed_ms(started),
+                        compliance_flags={"sox_404": True, "change_control": True,
+                                          "approval_required": bool(env.strategy_approval_required), **flags},
+                        details={"role": actor.role, "environment": environment, "from": change.previous_tag,
+                                 "from_commit": change.previous_commit, "experiment": row.name,
+                                 "experiment_id": row.id, **details})
 
 
 def _plain_version(tag: str | None) -> str | None:

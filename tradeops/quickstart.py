@@ -1,7 +1,8 @@
-"""`tradeops quickstart` (what `make run` calls): a sandbox platform, its blocks, the daily flows.
+"""`tradeops quickstart` (what `make run` calls): a sandbox platform, its blocks, the daily flows
+(the flows whose FlowSpec has a `quickstart_order`, flows/registry.py).
 
-The sandbox plants problems on purpose (an expired certificate, one expiring in 5 days), so the
-health check ends Failed and names them: that is the check working. Quickstart exits 1 only when
+The sandbox plants problems on purpose (an expired certificate, one expiring in 5 days; a FlowSpec's
+`planted_failure`), so the health check ends Failed and names them: that is the check working. Quickstart exits 1 only when
 a flow crashed or could not run at all.
 """
 
@@ -11,21 +12,9 @@ from pathlib import Path
 
 from blocks import TradeopsEnvironment
 from flows import FLOWS, load_flow
+from flows.registry import quickstart_flows
 from tradeops.cli import apply_file, report_run, run_flow
 from tradeops.sandbox_setup import build_sandbox
-
-# The morning check first, then the daily operations in runbook order, as they come to exist.
-# The day's jobs in order (daily-backup ends by verifying its set: verify-backups, a subflow), then
-# a DR drill so a first run ends with the backup restored and proven.
-DAILY_FLOWS = ("health-check", "daily-backup", "log-archival", "cert-check",
-               "experiment-evaluation", "dr-drill", "audit-export")
-
-# Flows that end Failed on the sandbox on purpose: it plants what they must catch.
-PLANTED_FAILURES = {
-    "health-check": "the sandbox plants an expired certificate and one expiring in 5 days",
-    "cert-check": "the sandbox plants an expired certificate and one expiring in 5 days (no renew command is set)",
-}
-
 
 def quickstart(directory: Path, database_url: str | None = None) -> int:
     directory = directory.resolve()
@@ -36,13 +25,13 @@ def quickstart(directory: Path, database_url: str | None = None) -> int:
     environment = apply_file(config)
 
     states = {}
-    for name in (n for n in DAILY_FLOWS if n in FLOWS):
-        print(f"\n== {name} ==", flush=True)
-        state = run_flow(load_flow(name), {"environment": environment})
-        report_run(name, state, as_json=False)
-        if name in PLANTED_FAILURES and state.is_failed():
-            print(f"  note: {PLANTED_FAILURES[name]}; this Failed is the check doing its job.")
-        states[name] = state
+    for spec in (s for s in quickstart_flows() if s.name in FLOWS):
+        print(f"\n== {spec.name} ==", flush=True)
+        state = run_flow(load_flow(spec.name), {"environment": environment})
+        report_run(spec.name, state, as_json=False)
+        if spec.planted_failure and state.is_failed():
+            print(f"  note: {spec.planted_failure}; this Failed is the check doing its job.")
+        states[spec.name] = state
 
     print_where_to_look(environment, config)
     crashed = [n for n, s in states.items() if not (s.is_completed() or s.is_failed())]

@@ -56,12 +56,13 @@ def default_within() -> int:
 
 
 def setup_automations(within_seconds: int | None, as_json: bool) -> int:
+    from flows.registry import flow_severities
     from tasks.zombies import AUTOMATION_NAME, ensure_zombie_automation
 
     within = within_seconds or default_within()
     if within < 30:
         raise UsageError(f"--within {within}: heartbeats come at most every 30 s; give at least 30")
-    action, automation_id = ensure_zombie_automation(timedelta(seconds=within))
+    action, automation_id = ensure_zombie_automation(timedelta(seconds=within), list(flow_severities()))
     if as_json:
         print(json.dumps({"automation": AUTOMATION_NAME, "id": str(automation_id), "action": action,
                           "within_seconds": within}))
@@ -72,12 +73,14 @@ def setup_automations(within_seconds: int | None, as_json: bool) -> int:
 
 
 def sweep(stale_after: timedelta, notify_window: timedelta, as_json: bool) -> int:
+    from flows.registry import flow_severities
     from tasks.zombies import notify_missed_failures, sweep_zombies
 
     if stale_after <= timedelta(0) or notify_window < timedelta(0):
         raise UsageError("--stale-minutes must be positive and --notify-window-minutes not negative")
-    verdicts = sweep_zombies(stale_after)
-    notified = notify_missed_failures(notify_window)
+    severities = flow_severities()
+    verdicts = sweep_zombies(severities, stale_after)
+    notified = notify_missed_failures(severities, notify_window)
     if as_json:
         print(json.dumps({"running": [v.as_dict() for v in verdicts], "notified": notified}))
         return 0
