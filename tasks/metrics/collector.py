@@ -25,6 +25,7 @@ from tasks.metrics.experiments import EvaluationTotals, active_families
 from tasks.metrics.families import family
 from tasks.metrics.flow_runs import flow_run_families
 from tasks.metrics.health import health_families
+from tasks.metrics.incidents import incident_families
 from tasks.metrics.maintenance import maintenance_families
 from tasks.metrics.names import METRICS
 
@@ -51,6 +52,7 @@ class TradeopsCollector(Collector):
             "flow_runs": lambda: flow_run_families(url, env),
             "health": lambda: health_families(url, env),
             "alerts": lambda: alert_families(url, env),
+            "incidents": lambda: incident_families(url, env),
         }
 
     def collect(self) -> Iterator[Metric]:
