@@ -99,6 +99,7 @@ COMMANDS = {
     "compliance.report": ["run", "compliance-report"],
     "backup.restore": ["run", "restore"],
     "database.maintain": ["run", "db-maintenance"],
+    "dependency.update": ["run", "dependency-update"],
     "incident.read": ["incident", "list"],
     "incident.ack": ["incident", "ack", "1"],
     "incident.note": ["incident", "note", "1", "matrix"],
