@@ -157,6 +157,19 @@ def test_an_update_that_breaks_the_tests_is_rolled_back_naming_the_package(deps_
         assert session.exec(select(ChangeRequest).where(ChangeRequest.environment == name)).all() == []
 
 
+def test_a_version_the_wheelhouse_lacks_fails_its_install_and_is_named(deps_env):
+    apps, apply = deps_env
+    index = json.loads((apps / "index" / "versions.json").read_text())
+    index["packages"]["quotebus"].append("3.0.9")  # the index lists it, the wheelhouse has no wheel of it
+    (apps / "index" / "versions.json").write_text(json.dumps(index))
+    name, store = apply(allow_security_updates=True)
+    state, result = run_flow(dependency_update, environment=name)
+    [application] = result["applications"]
+    assert (application["outcome"], application["broken_package"], application["failed_step"]) == (
+        "update failed", "quotebus", "install quotebus 3.0.2 -> 3.0.9")
+    assert branches(apps / "pricing-service") == []
+
+
 def test_a_corrupt_advisories_file_is_a_scan_failure_naming_it(deps_env):
     apps, apply = deps_env
     advisories = apps / "advisories" / "osv.json"

@@ -95,32 +95,48 @@ class Scratch:
 
 
 def try_plan(app: PythonApplication, pins: list[tuple[str, str]], updates: list[PackageStatus]) -> TrialOutcome:
-    """The current pins and test tools, the tests; then each update and the tests again."""
+    """The current pins and test tools, the tests; then each update and the tests again. A step
+    that overruns its timeout fails the trial like a failing step, naming it."""
     repo = pygit2.Repository(app.path)
-    scratch = Scratch(app, repo, base_commit(repo, app.base_branch))
     try:
-        installed = scratch.pip_install(*[f"{name}=={version}" for name, version in pins], *app.test_requirements)
-        if installed.returncode:
-            return TrialOutcome(False, None, "install the current pins", _tail(installed.stderr + installed.stdout))
-        tested = scratch.run_tests()
-        runs = 1
-        if tested.returncode:
-            return TrialOutcome(False, None, "tests before any update", _tail(tested.stdout + tested.stderr), runs)
-        for status in updates:
-            label = f"{status.name} {status.current} -> {status.planned}"
-            installed = scratch.pip_install(f"{status.name}=={status.planned}")
-            if installed.returncode:
-                return TrialOutcome(False, status.name, f"install {label}", _tail(installed.stderr + installed.stdout),
-                                    runs)
-            tested = scratch.run_tests()
-            runs += 1
-            if tested.returncode:
-                return TrialOutcome(False, status.name, f"tests after {label}", _tail(tested.stdout + tested.stderr),
-                                    runs)
-        return TrialOutcome(True, tests_run=runs)
+        scratch = Scratch(app, repo, base_commit(repo, app.base_branch))
+    except (subprocess.SubprocessError, OSError) as exc:
+        repo.free()
+        return TrialOutcome(False, None, "create the scratch virtualenv", _tail(str(exc)))
+    try:
+        return _trial_steps(app, scratch, pins, updates)
     finally:
         scratch.close()
         repo.free()
+
+
+def _trial_steps(app: PythonApplication, scratch: Scratch, pins: list[tuple[str, str]],
+                 updates: list[PackageStatus]) -> TrialOutcome:
+    step, package, runs = "install the current pins", None, 0
+    try:
+        installed = scratch.pip_install(*[f"{name}=={version}" for name, version in pins], *app.test_requirements)
+        if installed.returncode:
+            return TrialOutcome(False, None, step, _tail(installed.stderr + installed.stdout))
+        step = "tests before any update"
+        tested = scratch.run_tests()
+        runs = 1
+        if tested.returncode:
+            return TrialOutcome(False, None, step, _tail(tested.stdout + tested.stderr), runs)
+        for status in updates:
+            label = f"{status.name} {status.current} -> {status.planned}"
+            step, package = f"install {label}", status.name
+            installed = scratch.pip_install(f"{status.name}=={status.planned}")
+            if installed.returncode:
+                return TrialOutcome(False, package, step, _tail(installed.stderr + installed.stdout), runs)
+            step = f"tests after {label}"
+            tested = scratch.run_tests()
+            runs += 1
+            if tested.returncode:
+                return TrialOutcome(False, package, step, _tail(tested.stdout + tested.stderr), runs)
+        return TrialOutcome(True, tests_run=runs)
+    except subprocess.TimeoutExpired as exc:
+        return TrialOutcome(False, package, f"{step} (timed out after {exc.timeout:g} s)",
+                            _tail(str(exc.output or "")), runs)
 
 
 def free_branch_name(repo: pygit2.Repository, day: date) -> str:

@@ -28,7 +28,7 @@ def dependency_markdown(environment: str, results: list[ApplicationUpdate], apt:
           r.change_request or "") for r in results]) if results else "No application configured ([[applications]]).")
     for result in results:
         sections.append(application_section(result, allow.get(result.target, False)))
-    sections.append(f"## OS packages\n\napt: {apt.describe()}" + (f" ({apt.detail})" if apt.present else ""))
+    sections.append(f"## OS packages\n\napt: {apt.describe()}" + (f"; {apt.detail}" if apt.present else ""))
     sections.append("Vulnerabilities come from the configured OSV advisories file and versions from the recorded "
                     "index file (pip-audit's matching, read offline); patch updates only unless "
                     "`allow_security_updates` (runbook 001: conservative).")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import pygit2
 from packaging.utils import canonicalize_name
 from prefect import task
 
@@ -75,8 +76,8 @@ def scan(app: PythonApplication) -> tuple[Requirements, list[PackageStatus]]:
     source = f"{Path(app.path) / app.requirements_file} (branch {app.base_branch})"
     try:
         text = requirements_at_base(app)
-    except (KeyError, ValueError, OSError) as exc:
-        raise ScanFailed(f"{source}: cannot read it from git: {exc}") from None
+    except (KeyError, ValueError, OSError, pygit2.GitError) as exc:
+        raise ScanFailed(f"{source}: cannot read it from git: {type(exc).__name__}: {exc}") from None
     requirements = parse_requirements(text, source)
     index = read_index_versions(Path(app.index_versions_file))
     advisories = read_advisories(Path(app.advisories_file))
