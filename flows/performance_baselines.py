@@ -3,8 +3,8 @@
 monthly, the first Tuesday at 04:30 (004's maintenance window).
 
 1. Durations of the window: every completed flow run of the environment and its completed task
-   runs, from the Prefect API; every successful request in the platform's request log (the log
-   directories' `api` lines, routes with their ids folded into `{id}`).
+   runs, from the Prefect API; every successful request (not /health) in the platform process's
+   request log and the log directories' `api` lines, routes with their ids folded into `{id}`.
 2. Per operation (flow, flow/task, request route) with at least 10 samples: p50, p95, p99, mean
    and sigma, in one vectorised pass (tasks/performance/percentiles.py).
 3. Anomalies: an operation whose durations of the last 7 days have a median above the previous
@@ -38,7 +38,7 @@ from tasks.reporting import final_state, publish_summary, report_denial
 from tradeops import clock
 from tradeops.store.records import append_audit
 
-REQUEST_LOG_GLOB = "api*.log"  # the platform API's request log in each log directory
+REQUEST_LOG_GLOB = "api*.log"  # the application's API log in each log directory
 
 
 @flow(name="performance-baselines", **FAILURE_HOOKS)
@@ -79,7 +79,9 @@ def performance_baselines(environment: str = "default", window_days: int = 30) -
 
 
 def request_logs(env: LoadedEnvironment) -> list[Path]:
-    """The live request log files of every log directory (rotated ones are archived and compressed)."""
-    return sorted(path for logs in env.block.log_directories() for path in Path(logs.path).glob(REQUEST_LOG_GLOB)
-                  if path.is_file())
+    """The platform processes' request logs, and the application API logs of every log directory
+    (live files only: rotated ones are archived and compressed)."""
+    found = [Path(p.request_log) for p in env.block.processes() if p.request_log]
+    found += sorted(path for logs in env.block.log_directories() for path in Path(logs.path).glob(REQUEST_LOG_GLOB))
+    return [path for path in found if path.is_file()]
 

@@ -45,10 +45,14 @@ def test_request_lines_become_routes():
     lines = ["2026-12-05T10:00:00.123Z INFO api GET /api/v1/experiments/exp_7/results status=200 duration_ms=12 user=a",
              "2026-12-05T10:00:01.000Z WARN api GET /api/v1/positions status=403 duration_ms=2 user=b reason=x",
              "2026-12-05T10:00:02.000Z INFO api PUT /api/v1/strategies/momentum_alpha/params status=200 duration_ms=40",
-             "2026-12-05T10:00:03.000Z INFO trading order filled latency_ms=3"]
+             "2026-12-05T10:00:03.000Z INFO trading order filled latency_ms=3",
+             "2026-12-05T10:00:04.000000+00:00 GET /api/v1/regime 200 3.25",  # the platform process's request log
+             "2026-12-05T10:00:05.000000+00:00 GET /health 200 0.50",
+             "2026-12-05T10:00:06.000000+00:00 GET /api/v1/fail 500 1.00"]
     found = list(request_samples(lines, since, since + timedelta(days=10)))
     assert [(s.operation, s.seconds) for s in found] == [("GET /api/v1/experiments/{id}/results", 0.012),
-                                                       ("PUT /api/v1/strategies/{id}/params", 0.040)]
+                                                       ("PUT /api/v1/strategies/{id}/params", 0.040),
+                                                       ("GET /api/v1/regime", 0.00325)]
     assert route_of("/api/v1/health") == "/api/v1/health"
 
 

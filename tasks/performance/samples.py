@@ -90,8 +90,12 @@ def prefect_samples(environment: str, since: datetime, until: datetime) -> list[
     return samples
 
 
-# The sandbox API's request lines: `<ISO time>Z INFO api GET /api/v1/x status=200 duration_ms=12 ...`
-REQUEST_LINE = re.compile(r"^(\S+Z) \w+ api (GET|POST|PUT|PATCH|DELETE) (\S+) status=(\d{3}) duration_ms=(\d+)")
+# Two request log formats: the platform process's request log (blocks/processes.py `request_log`,
+# tradeops/sandbox/api_server.py): `<ISO time> <method> <path> <status> <duration ms>`; and the
+# sandbox application log's api lines: `<ISO time>Z INFO api GET /api/v1/x status=200 duration_ms=12 ...`.
+APP_LOG_LINE = re.compile(r"^(\S+Z) \w+ api (GET|POST|PUT|PATCH|DELETE) (\S+) status=(\d{3}) duration_ms=(\d+)")
+METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
+NOT_OPERATIONS = {"/health"}  # the liveness probe: the health check's own requests
 VERSION_SEGMENT = re.compile(r"^v\d+$")
 
 
@@ -106,17 +110,32 @@ def route_of(path: str) -> str:
     return "/" + "/".join(parts[:version + 1] + tail)
 
 
+def parse_request(line: str) -> tuple[datetime, str, str, int, float] | None:
+    """(time, method, path, status, seconds) of a request line in either format, else None."""
+    match = APP_LOG_LINE.match(line)
+    if match:
+        at, method, path, status, ms = match.groups()
+    else:
+        parts = line.split()
+        if len(parts) != 5 or parts[1] not in METHODS:
+            return None
+        at, method, path, status, ms = parts
+    try:
+        return (datetime.fromisoformat(at.replace("Z", "+00:00")), method, path, int(status), float(ms) / 1000.0)
+    except ValueError:
+        return None
+
+
 def request_samples(lines: Iterable[str], since: datetime, until: datetime) -> Iterator[DurationSample]:
     """Successful requests (status below 400) in the window; errors and timeouts are not latency."""
     for line in lines:
-        match = REQUEST_LINE.match(line)
-        if not match:
+        request = parse_request(line)
+        if request is None:
             continue
-        at = datetime.fromisoformat(match.group(1).replace("Z", "+00:00"))
-        if not since <= at <= until or int(match.group(4)) >= 400:
+        at, method, path, status, seconds = request
+        if not since <= at <= until or status >= 400 or path.split("?")[0] in NOT_OPERATIONS:
             continue
-        yield DurationSample("request", f"{match.group(2)} {route_of(match.group(3))}", at,
-                             int(match.group(5)) / 1000.0)
+        yield DurationSample("request", f"{method} {route_of(path)}", at, seconds)
 
 
 def request_log_samples(files: Iterable[Path], since: datetime, until: datetime) -> list[DurationSample]:
