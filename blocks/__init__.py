@@ -4,6 +4,7 @@ Register them with `prefect block register -m blocks` (`tradeops apply` does it 
 """
 
 from blocks.alerts import AlertChannel
+from blocks.applications import PythonApplication
 from blocks.certificates import CertificateSet
 from blocks.configs import ConfigFileSet
 from blocks.database import DatabaseTarget
@@ -20,6 +21,7 @@ ALL_BLOCKS = (
     GitRepositorySet,
     LogDirectory,
     OffsiteStorage,
+    PythonApplication,
     TradeopsEnvironment,
 )
 

@@ -12,6 +12,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from blocks.alerts import AlertChannel
+from blocks.applications import PythonApplication
 from blocks.certificates import CertificateSet
 from blocks.configs import ConfigFileSet
 from blocks.database import DatabaseTarget
@@ -35,6 +36,7 @@ class TradeopsEnvironment(Block):
     certificate_blocks: list[str] = Field(default_factory=list)
     config_blocks: list[str] = Field(default_factory=list)
     alert_blocks: list[str] = Field(default_factory=list)
+    application_blocks: list[str] = Field(default_factory=list)
     health_disk_paths: list[str] = Field(default_factory=list)
     health_thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
     backup_retention_days: dict[str, int] = Field(default_factory=dict,
@@ -77,6 +79,9 @@ class TradeopsEnvironment(Block):
 
     def alert_channels(self) -> list[AlertChannel]:
         return [AlertChannel.load(name) for name in self.alert_blocks]
+
+    def applications(self) -> list[PythonApplication]:
+        return [PythonApplication.load(name) for name in self.application_blocks]
 
     def experiments_database(self) -> DatabaseTarget | None:
         return DatabaseTarget.load(self.experiments_database_block) if self.experiments_database_block else None

@@ -11,8 +11,9 @@ from __future__ import annotations
 from prefect import flow
 from prefect.states import State
 
-from flows.daily_backup import report_retention_plan, run_backup_set
+from flows.daily_backup import run_backup_set
 from flows.hooks import FAILURE_HOOKS
+from tasks.backup.report import publish_retention_dry_run
 from tasks.backup import backup_task_runner
 from tasks.environment import load_environment
 
@@ -21,4 +22,4 @@ from tasks.environment import load_environment
 def weekly_backup(environment: str = "default", dry_run: bool = False) -> State:
     """A complete backup set of every target of `environment`, regardless of incremental reuse."""
     env = load_environment(environment)
-    return report_retention_plan(env, "weekly") if dry_run else run_backup_set(env, kind="weekly")
+    return publish_retention_dry_run(env, "weekly") if dry_run else run_backup_set(env, kind="weekly")

@@ -99,11 +99,13 @@ COMMANDS = {
     "compliance.report": ["run", "compliance-report"],
     "backup.restore": ["run", "restore"],
     "database.maintain": ["run", "db-maintenance"],
+    "dependency.update": ["run", "dependency-update"],
     "incident.read": ["incident", "list"],
     "incident.ack": ["incident", "ack", "1"],
     "incident.note": ["incident", "note", "1", "matrix"],
     "incident.resolve": ["incident", "resolve", "1"],
     "capacity.report": ["run", "capacity-report"],
+    "ops.report": ["run", "ops-report"],
 }
 DENIED = [(role, permission) for role in sorted(RUNBOOK_RBAC) for permission in sorted(COMMANDS)
           if not runbook_allows(role, permission)]

@@ -102,6 +102,15 @@ def test_low_risk_needs_one_technical_approval_and_numbers_count_up(change_env, 
     assert code == 2 and "low risk: it needs technical approval, not business" in err
     code, approved, _ = change(capsys, "approve", numbers[0], "--as", "technical", "--user", "admin")
     assert code == 0 and approved["status"] == "approved"
+    code, _, err = change(capsys, "implement", numbers[1], "--user", "admin")
+    assert code == 2 and "is submitted (missing: technical approval)" in err
+    code, _, err = change(capsys, "implement", numbers[0], "--user", "alice")
+    assert code == 3 and "lacks permission git.merge" in err
+    code, done, _ = change(capsys, "implement", numbers[0], "--user", "bob", "--note", "merged deps branch")
+    assert code == 0 and (done["status"], done["implemented_by"], done["links"]["note"]) == (
+        "implemented", "bob", "merged deps branch")
+    implemented = entries(store, "change_implemented")[-1]
+    assert implemented.success and implemented.id in done["links"]["audit_entries"]
 
 
 def test_refusals_and_usage_errors(change_env, capsys):

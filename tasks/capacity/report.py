@@ -79,9 +79,7 @@ def failure_of(recommended: list[Recommendation]) -> str | None:
 
 def trend_rows(trends: list[SeriesTrend], kind: str) -> list[tuple]:
     rows = []
-    for t in trends:
-        if t.kind != kind:
-            continue
+    for t in sorted((t for t in trends if t.kind == kind), key=lambda t: -t.last_bytes):
         per_month = None if t.slope_bytes_per_day is None else t.slope_bytes_per_day * 30
         interval = ("" if t.slope_low is None
                     else f"{human_bytes(t.slope_low * 30)} to {human_bytes(t.slope_high * 30)}")

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from blocks import (
     ALL_BLOCKS, AlertChannel, CertificateSet, ConfigFileSet, DatabaseTarget, GitRepositorySet,
-    LogDirectory, OffsiteStorage, TradeopsEnvironment,
+    LogDirectory, OffsiteStorage, PythonApplication, TradeopsEnvironment,
 )
 from tasks.access import CONFIG_CHANGE, AccessDenied, Actor, cli_actor
 from tasks.backup.encryption import KeyUnavailable, load_key
@@ -209,6 +209,16 @@ def build_blocks(config: TradeopsConfig, base_dir: Path, problems: Problems | No
                if alert.kind != "log" else None)
         blocks[f"{env}-alert-{alert.name}"] = AlertChannel(target=alert.name, kind=alert.kind, url=url,
                                                            min_severity=alert.min_severity)
+    for application in config.applications:
+        blocks[f"{env}-app-{application.name}"] = PythonApplication(
+            target=application.name, path=path(application.path), requirements_file=application.requirements_file,
+            base_branch=application.base_branch, test_command=application.test_command,
+            test_requirements=application.test_requirements, wheelhouse=path(application.wheelhouse),
+            index_versions_file=path(application.index_versions_file),
+            advisories_file=path(application.advisories_file),
+            allow_security_updates=application.allow_security_updates,
+            test_timeout_seconds=application.test_timeout_seconds,
+        )
     offsite_name = None
     if config.offsite:
         offsite_name = f"{env}-offsite"
@@ -236,7 +246,7 @@ def build_blocks(config: TradeopsConfig, base_dir: Path, problems: Problems | No
         ops_store_url=SecretStr(configured_store),
         offsite_block=offsite_name, database_blocks=names("db"), git_blocks=names("git"),
         log_blocks=names("logs"), certificate_blocks=names("certs"), config_blocks=names("config"),
-        alert_blocks=names("alert"),
+        alert_blocks=names("alert"), application_blocks=names("app"),
         health_disk_paths=[path(p) for p in config.health.disk_paths] or [data_dir],
         health_thresholds=config.health.thresholds,
         backup_retention_days=config.backups.retention_days,

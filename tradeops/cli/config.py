@@ -191,6 +191,22 @@ class ConfigFilesSection(_Strict):
     paths: list[str]
 
 
+class ApplicationSection(_Strict):
+    """A Python application the dependency-update flow keeps current (blocks/applications.py)."""
+
+    name: Name
+    path: str
+    requirements_file: str = "requirements.txt"
+    base_branch: str = "main"
+    test_command: Argv = ["{python}", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    test_requirements: list[str] = ["pytest"]
+    wheelhouse: str
+    index_versions_file: str
+    advisories_file: str
+    allow_security_updates: bool = False  # runbook 001: patch updates only, unless a security fix needs more
+    test_timeout_seconds: Annotated[float, Interval(gt=0, le=7200)] = 600
+
+
 class AlertSection(_Strict):
     name: Name
     kind: Literal["log", "webhook", "alertmanager"]
@@ -365,6 +381,7 @@ class TradeopsConfig(_Strict):
     certificates: list[CertificatesSection] = []
     configs: list[ConfigFilesSection] = []
     alerts: list[AlertSection] = []
+    applications: list[ApplicationSection] = []
     health: HealthSection = HealthSection()
     backups: BackupsSection = BackupsSection()
     maintenance: MaintenanceSection = MaintenanceSection()
@@ -391,7 +408,7 @@ class TradeopsConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> TradeopsConfig:
-        for section in ("databases", "git", "logs", "certificates", "configs", "alerts"):
+        for section in ("databases", "git", "logs", "certificates", "configs", "alerts", "applications"):
             seen: set[str] = set()
             for item in getattr(self, section):
                 if item.name in seen:

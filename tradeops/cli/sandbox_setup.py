@@ -49,6 +49,15 @@ hostnames = {{ "valid-1y.pem" = ["api.tradeops.local"], "expiring-25d.pem" = ["r
 name = "platform-config"
 paths = ["config"]
 
+[[applications]]
+# a Python application with pinned requirements; dependency-update reads the index and advisories
+# as recorded here and installs from the wheelhouse (nothing online)
+name = "pricing-service"
+path = "apps/pricing-service"
+wheelhouse = "apps/wheelhouse"
+index_versions_file = "apps/index/versions.json"
+advisories_file = "apps/advisories/osv.json"
+
 [[alerts]]
 name = "run-log"
 kind = "log"

@@ -1,9 +1,10 @@
-"""`tradeops change create|approve|show|list`: change requests (runbook 003 "Change Management").
+"""`tradeops change create|approve|implement|show|list`: change requests (runbook 003 "Change Management").
 
 - `create --title T --risk LEVEL [--description ...]`: raise CR-YYYY-NNN (needs `git.commit`).
 - `approve CR --as technical|business|security [--note ...]`: one approval, by someone other than
   the submitter whose role holds that kind's permission (tasks/changes/requests.py); the last one
   the risk asks for makes the request approved.
+- `implement CR [--note ...]`: record that an approved request was carried out (`git.merge`).
 - `show CR`, `list [--status S]`: any role of the environment.
 
 Every change and every refusal is audited. Exit 0 done, 2 usage (unknown request, an approval the
@@ -15,9 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 
-
 from tasks.access import audited_refusal, cli_actor, refusal_details
-from tasks.changes import ChangeTemplate, approve_change, create_change, find_change, list_changes, require_reader
+from tasks.changes import (
+    ChangeTemplate, approve_change, create_change, find_change, list_changes, mark_implemented, require_reader,
+)
 from tradeops.cli.common import lifecycle_environment
 from tradeops.cli.options import add_environment_options
 from tradeops.errors import TradeopsError
@@ -46,6 +48,10 @@ def add_arguments(change: argparse.ArgumentParser, parser_class: type) -> None:
     approve.add_argument("--note", default="")
     show = add_environment_options(commands.add_parser("show", help="one change request, its approvals and links"))
     show.add_argument("number", metavar="CR")
+    implement = add_environment_options(commands.add_parser(
+        "implement", help="record that an approved change request was carried out (git.merge)"))
+    implement.add_argument("number", metavar="CR")
+    implement.add_argument("--note", default="", help="what was done (a merge commit, a deployment)")
     listing = add_environment_options(commands.add_parser("list", help="the environment's change requests"))
     listing.add_argument("--status", choices=["submitted", "approved", "implemented"])
 
@@ -79,6 +85,11 @@ def _approve(store_url: str, environment: str, actor, args) -> dict:
     return approve_change(store_url, environment, args.number, args.kind, actor, args.note).as_dict()
 
 
+def _implement(store_url: str, environment: str, actor, args) -> dict:
+    return mark_implemented(store_url, environment, args.number, actor,
+                            {"note": args.note} if args.note else None).as_dict()
+
+
 def _show(store_url: str, environment: str, actor, args) -> dict:
     require_reader(actor)
     return find_change(store_url, environment, args.number).as_dict()
@@ -89,7 +100,7 @@ def _list(store_url: str, environment: str, actor, args) -> list[dict]:
     return [view.as_dict() for view in list_changes(store_url, environment, args.status)]
 
 
-COMMANDS = {"create": _create, "approve": _approve, "show": _show, "list": _list}
+COMMANDS = {"create": _create, "approve": _approve, "implement": _implement, "show": _show, "list": _list}
 
 
 def render(output: dict | list) -> str:

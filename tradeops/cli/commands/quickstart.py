@@ -8,6 +8,7 @@ a flow crashed or could not run at all.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from prefect.settings import get_current_settings
@@ -17,6 +18,15 @@ from flows import FLOWS, load_flow
 from flows.registry import quickstart_flows
 from tradeops.cli.common import apply_file, report_run, run_flow
 from tradeops.cli.sandbox_setup import build_sandbox
+
+
+def add_arguments(parser: argparse.ArgumentParser, parser_class: type) -> None:
+    parser.add_argument("--dir", type=Path, default=Path("var/sandbox"))
+    parser.add_argument("--database-url")
+
+
+def run(args: argparse.Namespace) -> int:
+    return quickstart(args.dir, args.database_url)
 
 
 def quickstart(directory: Path, database_url: str | None = None) -> int:
