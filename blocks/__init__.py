@@ -12,6 +12,7 @@ from blocks.environment import TradeopsEnvironment
 from blocks.git import GitRepositorySet
 from blocks.logs import LogDirectory
 from blocks.offsite import OffsiteStorage
+from blocks.processes import PlatformProcess
 
 ALL_BLOCKS = (
     AlertChannel,
@@ -21,6 +22,7 @@ ALL_BLOCKS = (
     GitRepositorySet,
     LogDirectory,
     OffsiteStorage,
+    PlatformProcess,
     PythonApplication,
     TradeopsEnvironment,
 )

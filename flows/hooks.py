@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flows.registry import severity_for
+from flows.registry import SPECS, severity_for
 from tasks.failure_alerts import notify_failure
 from tasks.zombies import record_process
 
@@ -18,7 +18,9 @@ from tasks.zombies import record_process
 def notify_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
     """on_failure / on_crashed hook."""
     try:
-        notify_failure(flow.name, flow_run, state, flow, severity=severity_for(flow.name))
+        spec = SPECS.get(flow.name)
+        notify_failure(flow.name, flow_run, state, flow, severity=severity_for(flow.name),
+                       alerts_per_condition=spec.alerts_per_condition if spec else False)
     except Exception:  # noqa: BLE001 - belt and braces: notify_failure already catches
         logging.getLogger("tradeops.failure_alerts").exception("failure hook")
 

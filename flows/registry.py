@@ -50,6 +50,8 @@ class FlowSpec:
     on_demand: OnDemand | None = None
     quickstart_order: int | None = None  # position among quickstart's daily flows; None: not run there
     planted_failure: str | None = None  # why it ends Failed on the sandbox on purpose
+    alerts_per_condition: bool = False  # alerts each condition itself, grouped (tasks/alert_groups.py): a
+    # failed run that wrote its report sends no per-run alert; a crash still does
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,9 @@ _SANDBOX_CERTIFICATES = "the sandbox plants an expired certificate and one expir
 
 REGISTRY: tuple[FlowSpec, ...] = (
     FlowSpec("health-check", "flows.health_check:health_check",
-             # its findings are its own report; its failure mostly repeats them
-             severity="medium",
+             # its findings alert per condition at their own severity (tasks/health/conditions.py);
+             # this one is a crash's, or a failure before its report
+             severity="medium", alerts_per_condition=True,
              schedules=(Schedule("health-check-every-5-minutes", "*/5 * * * *",
                                  "runbook 003 crontab: */5 * * * * health-check.sh"),),
              quickstart_order=1, planted_failure=_SANDBOX_CERTIFICATES),

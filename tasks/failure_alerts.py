@@ -30,8 +30,13 @@ from prefect.logging import get_run_logger
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
+from sqlmodel import select
+
 from tasks.alerts import Alert, AlertOutcome, send_once
 from tasks.environment import LoadedEnvironment, load_environment
+from tradeops.store.engine import session_for
+from tradeops.store.models import FlowRunSummary
+
 
 # A failed run alerts at its flow's severity (flows/registry.py), which the caller passes in.
 REASON_MAX_CHARS = 1500
@@ -242,14 +247,21 @@ def describe_failed_run(flow_name: str, flow_run: Any, state: Any, flow: Any = N
 # -- delivery -------------------------------------------------------------------------------------
 
 def notify_failure(flow_name: str, flow_run: Any, state: Any, flow: Any = None, *,
-                   severity: str) -> AlertOutcome | None:
+                   severity: str, alerts_per_condition: bool = False) -> AlertOutcome | None:
     """Tell the run's environment channels that it failed, at `severity` (its flow's), once per
-    channel. Never raises: None when the notification could not be built (why is logged)."""
+    channel. Never raises: None when the notification could not be built (why is logged).
+    `alerts_per_condition`: the flow alerts per condition itself (tasks/alert_groups.py), so a run
+    that Failed after recording its summary has said what failed already; only a crash, or a
+    failure before its report, alerts per run."""
     logger = _logger()
     secrets: list[str] = []
     try:
         run = describe_failed_run(flow_name, flow_run, state, flow, severity=severity)
         env = load_environment(run.environment)
+        if alerts_per_condition and not run.crashed and summary_recorded(env.store_url, run):
+            logger.info("flow run %s of %s failed with its report: its conditions were alerted by the run",
+                        run.flow_run_id, flow_name)
+            return None
         secrets = environment_secrets(env)
         alert = failure_alert(run, secrets)
         try:
@@ -289,14 +301,18 @@ def notify_not_started(flow_name: str, environment: str, reason: str, *,
         return None
 
 
+def summary_recorded(store_url: str, run: FailedRun) -> bool:
+    try:
+        with session_for(store_url) as session:
+            return session.exec(select(FlowRunSummary.id).where(
+                FlowRunSummary.flow_run_id == run.flow_run_id)).first() is not None
+    except (SQLAlchemyError, OSError):  # the ops store is down: alert per run
+        return False
+
+
 def record_missing_summary(store_url: str, run: FailedRun, alert: Alert) -> None:
     """A run that crashed, or raised before its report, left no summary in the ops store: record
     the notification's text as its summary, so the evidence survives a Prefect server rebuild too."""
-    from sqlmodel import select
-
-    from tradeops.store.engine import session_for
-    from tradeops.store.models import FlowRunSummary
-
     with session_for(store_url) as session:
         if session.exec(select(FlowRunSummary.id).where(FlowRunSummary.flow_run_id == run.flow_run_id)).first():
             return

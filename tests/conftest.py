@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -212,7 +213,16 @@ def pg_sandbox(pg_server: str, session_dir: Path):
     url = create_database(pg_server, "tradeops_test_sandbox")
     platform, config_path = build_sandbox(session_dir / "sandbox", url, "small", 7)
     yield platform, config_path
+    stop_sandbox_api(platform.directory)
     drop_database(url)
+
+
+def stop_sandbox_api(directory: Path) -> None:
+    """The sandbox's API process, started by a health check's remediation, ends with the sandbox."""
+    try:
+        os.kill(int((Path(directory) / "run" / "api.pid").read_text()), signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
 
 
 def apply_as_own_environment(config: Path, folder: Path, prefix: str, overrides=()) -> tuple[str, str]:

@@ -169,8 +169,9 @@ def test_a_failed_run_notifies_each_channel_once(tmp_path, receiver, caplog):
 
 
 def test_a_real_flow_routes_by_severity_and_hides_the_dsn(tmp_path, receiver, caplog):
-    """health-check on a database that does not answer: Failed, medium, so the webhook (medium
-    and up) hears of it and Alertmanager (high and up) does not."""
+    """health-check on a database that does not answer: Failed; the condition is P1 critical
+    (runbook 004), so the webhook (medium and up) and Alertmanager (high and up) both hear of it,
+    once, from the run's condition alert; the failed run adds no per-run alert of its own."""
     dsn = f"postgresql://ops:{DB_PASSWORD}@127.0.0.1:{closed_port()}/platform"
     name, _ = alerting_environment(tmp_path, receiver, f'[[databases]]\nname = "platform"\nurl = "{dsn}"\n')
     caplog.set_level(logging.INFO)
@@ -178,9 +179,11 @@ def test_a_real_flow_routes_by_severity_and_hides_the_dsn(tmp_path, receiver, ca
     state = load_flow("health-check")(environment=name, return_state=True)
     assert state.is_failed()
     run_id = str(state.state_details.flow_run_id)
-    assert len(receiver.at("/hook/")) == 1 and receiver.at("/api/v2/alerts") == []
+    assert len(receiver.at("/hook/")) == 1 and len(receiver.at("/api/v2/alerts")) == 1
     webhook = receiver.at("/hook/")[0]
-    assert webhook["severity"] == "medium" and run_id in webhook["summary"] and "platform" in webhook["details"]
+    assert webhook["severity"] == "critical" and webhook["key"].startswith("condition:database_unreachable:platform")
+    assert "platform" in webhook["details"]
+    assert receiver.at("/api/v2/alerts")[0][0]["labels"]["alertname"] == "database_unreachable"
     exposed = json.dumps([body for _, body in receiver.bodies]) + run_logs(run_id) + caplog.text
     assert DB_PASSWORD not in exposed and TOKEN not in exposed
 

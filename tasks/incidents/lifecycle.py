@@ -110,15 +110,18 @@ class OpenedIncident:
 
 
 def open_incident(store_url: str, environment: str, condition_key: str, title: str, severity: str,
-                  actor: str, flow_run_id: str | None = None, reason: str = "") -> OpenedIncident:
-    """Open an incident for `condition_key`, or add `reason` to the one already open for it."""
+                  actor: str, flow_run_id: str | None = None, reason: str = "",
+                  note_if_open: bool = True) -> OpenedIncident:
+    """Open an incident for `condition_key`, or add `reason` to the one already open for it
+    (unless `note_if_open` is False: then the open one is returned untouched)."""
     level = incident_severity(severity)
     now = utcnow()
     with session_for(store_url) as session:
         row = open_incident_for(session, environment, condition_key)
         if row is not None:
-            _event(session, row.id, "escalation", actor, reason or title, flow_run_id, now)
-            session.commit()
+            if note_if_open:
+                _event(session, row.id, "escalation", actor, reason or title, flow_run_id, now)
+                session.commit()
             return OpenedIncident(_view(row), False)
         row = Incident(environment=environment, condition_key=condition_key, title=title, severity=level.name,
                        status="open", opened_at=now, opened_by=actor, flow_run_id=flow_run_id,

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from blocks import (
     ALL_BLOCKS, AlertChannel, CertificateSet, ConfigFileSet, DatabaseTarget, GitRepositorySet,
-    LogDirectory, OffsiteStorage, PythonApplication, TradeopsEnvironment,
+    LogDirectory, OffsiteStorage, PlatformProcess, PythonApplication, TradeopsEnvironment,
 )
 from tasks.access import CONFIG_CHANGE, AccessDenied, Actor, cli_actor
 from tasks.backup.encryption import KeyUnavailable, load_key
@@ -209,6 +209,13 @@ def build_blocks(config: TradeopsConfig, base_dir: Path, problems: Problems | No
                if alert.kind != "log" else None)
         blocks[f"{env}-alert-{alert.name}"] = AlertChannel(target=alert.name, kind=alert.kind, url=url,
                                                            min_severity=alert.min_severity)
+    for proc in config.processes:
+        blocks[f"{env}-process-{proc.name}"] = PlatformProcess(
+            target=proc.name, pid_file=path(proc.pid_file), health_url=proc.health_url,
+            request_log=path(proc.request_log) if proc.request_log else None, start_command=proc.start_command,
+            start_timeout_seconds=proc.start_timeout_seconds,
+            circuit_breaker_file=path(proc.circuit_breaker_file) if proc.circuit_breaker_file else None,
+        )
     for application in config.applications:
         blocks[f"{env}-app-{application.name}"] = PythonApplication(
             target=application.name, path=path(application.path), requirements_file=application.requirements_file,
@@ -246,7 +253,9 @@ def build_blocks(config: TradeopsConfig, base_dir: Path, problems: Problems | No
         ops_store_url=SecretStr(configured_store),
         offsite_block=offsite_name, database_blocks=names("db"), git_blocks=names("git"),
         log_blocks=names("logs"), certificate_blocks=names("certs"), config_blocks=names("config"),
-        alert_blocks=names("alert"), application_blocks=names("app"),
+        alert_blocks=names("alert"), application_blocks=names("app"), process_blocks=names("process"),
+        alert_repeat_minutes=config.health.alert_repeat_minutes,
+        remediation_enabled=config.remediation.enabled, remediation_dry_run=config.remediation.dry_run,
         health_disk_paths=[path(p) for p in config.health.disk_paths] or [data_dir],
         health_thresholds=config.health.thresholds,
         backup_retention_days=config.backups.retention_days,

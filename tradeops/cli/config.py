@@ -186,6 +186,26 @@ class CertificatesSection(_Strict):
         return values
 
 
+class ProcessSection(_Strict):
+    """A platform process (blocks/processes.py): pid file, health URL, request log, supervisor command."""
+
+    name: Name
+    pid_file: str
+    health_url: Annotated[str, AfterValidator(http_url)] | None = None
+    request_log: str | None = None
+    start_command: Argv = []  # the supervisor command, argv without a shell
+    start_timeout_seconds: Annotated[float, Interval(gt=0, le=600)] = 15
+    circuit_breaker_file: str | None = None
+
+
+class RemediationSection(_Strict):
+    """Runbook 001 "Remediation Matrix" (tasks/remediation/matrix.py): `enabled = false` turns it off
+    (001 "Disable Auto-Remediation"); `dry_run` (the default) only reports what it would do."""
+
+    enabled: bool = True
+    dry_run: bool = True
+
+
 class ConfigFilesSection(_Strict):
     name: Name
     paths: list[str]
@@ -223,6 +243,8 @@ class AlertSection(_Strict):
 
 class HealthSection(_Strict):
     disk_paths: list[str] = []
+    # a condition still failing is notified again this often (Alertmanager's repeat_interval, 4 h)
+    alert_repeat_minutes: Annotated[float, Interval(ge=1, le=7 * 24 * 60)] = 240
     thresholds: dict[str, dict[str, float]] = {}
 
     @field_validator("thresholds")
@@ -381,6 +403,8 @@ class TradeopsConfig(_Strict):
     certificates: list[CertificatesSection] = []
     configs: list[ConfigFilesSection] = []
     alerts: list[AlertSection] = []
+    processes: list[ProcessSection] = []
+    remediation: RemediationSection = RemediationSection()
     applications: list[ApplicationSection] = []
     health: HealthSection = HealthSection()
     backups: BackupsSection = BackupsSection()
@@ -408,7 +432,8 @@ class TradeopsConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> TradeopsConfig:
-        for section in ("databases", "git", "logs", "certificates", "configs", "alerts", "applications"):
+        for section in ("databases", "git", "logs", "certificates", "configs", "alerts", "applications",
+                        "processes"):
             seen: set[str] = set()
             for item in getattr(self, section):
                 if item.name in seen:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import sys
 from pathlib import Path
 
 from tradeops.files import atomic_write_text
@@ -66,6 +68,20 @@ min_severity = "medium"
 [health]
 disk_paths = ["."]
 
+# the platform's API process (tradeops/sandbox/api_server.py); `start` is its supervisor command
+[[processes]]
+name = "api"
+pid_file = "run/api.pid"
+health_url = "http://127.0.0.1:{api_port}/health"
+request_log = "run/api-requests.log"
+circuit_breaker_file = "run/circuit-breaker.open"
+start_command = ["{python}", "-m", "tradeops.sandbox.api_server", "start", "--port", "{api_port}", "--pid-file", "{directory}/run/api.pid", "--request-log", "{directory}/run/api-requests.log", "--circuit-breaker-file", "{directory}/run/circuit-breaker.open"]
+
+# runbook 001 "Remediation Matrix": the sandbox acts on what the health check finds
+[remediation]
+enabled = true
+dry_run = false
+
 [experiments]
 database = "platform"
 # the trades of one experiment, named :experiment; pre_pnl (optional): each trade's pre-period PnL, for CUPED
@@ -96,6 +112,13 @@ thresholds = {{ unused_index_min_bytes = 0 }}
 """
 
 
+def free_port() -> int:
+    """A TCP port free on loopback now: the sandbox API listens there."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def build_sandbox(directory: Path, database_url: str | None, scale: str, seed: int
                   ) -> tuple[SandboxPlatform, Path]:
     try:
@@ -105,6 +128,7 @@ def build_sandbox(directory: Path, database_url: str | None, scale: str, seed: i
     config_path = platform.directory / "tradeops.toml"
     atomic_write_text(config_path, SANDBOX_TOML.format(
         config=config_path, scale=scale, seed=seed, offsite=platform.directory / "offsite",
-        database_url=platform.database_url, login=json.dumps(os_login()),
+        database_url=platform.database_url, login=json.dumps(os_login()), api_port=free_port(),
+        python=sys.executable, directory=platform.directory,
     ))
     return platform, config_path
