@@ -10,7 +10,7 @@ from sqlmodel import select
 from flows.registry import flow_permissions
 from tasks.access import ROLES, AccessDenied, actor_for
 from conftest import apply_as_own_environment
-from tradeops.cli import main
+from tradeops.cli.main import main
 from tradeops.store import AuditEntry, session_for
 
 

@@ -17,12 +17,12 @@ from sqlmodel import select
 from conftest import apply_as_own_environment
 from flows.registry import flow_permissions
 from tasks.access import ROLES, AccessDenied, actor_for
-from tradeops.audit_cli import PERMISSION as AUDIT_PERMISSION
-from tradeops.cli import main
-from tradeops.experiment_cli import PERMISSIONS as EXPERIMENT_PERMISSIONS
-from tradeops.incident_cli import PERMISSIONS as INCIDENT_PERMISSIONS
+from tradeops.cli.commands.audit import PERMISSION as AUDIT_PERMISSION
+from tradeops.cli.main import main
+from tradeops.cli.commands.experiment import PERMISSIONS as EXPERIMENT_PERMISSIONS
+from tradeops.cli.commands.incident import PERMISSIONS as INCIDENT_PERMISSIONS
 from tradeops.store import AuditEntry, session_for
-from tradeops.strategy_cli import PERMISSIONS as STRATEGY_PERMISSIONS
+from tradeops.cli.commands.strategy import PERMISSIONS as STRATEGY_PERMISSIONS
 
 # runbook 000 "Role-Based Access Control", /opt/synaptic/config/rbac.yml (its roles section)
 RUNBOOK_RBAC = yaml.safe_load("""
@@ -106,6 +106,7 @@ COMMANDS = {
     "incident.resolve": ["incident", "resolve", "1"],
     "capacity.report": ["run", "capacity-report"],
     "ops.report": ["run", "ops-report"],
+    "performance.baseline": ["run", "performance-baselines"],
 }
 DENIED = [(role, permission) for role in sorted(RUNBOOK_RBAC) for permission in sorted(COMMANDS)
           if not runbook_allows(role, permission)]

@@ -14,8 +14,8 @@ import pytest
 
 from tasks.backup import targets as backup_targets
 from tasks.backup.catalog import COMPLIANCE_KINDS
-from tasks.backup.kinds import (COMPLIANCE, KINDS, RETENTION_CLASSES, UnknownArtifactKind, kind_named,
-                                kind_of)
+from tasks.backup.kinds import (COMPLIANCE, KINDS, RETENTION_CLASSES, WHOLE_DATABASE_KINDS, UnknownArtifactKind,
+                                kind_named, kind_of)
 from tasks.backup.manifest import ArtifactEntry, Manifest, ManifestError, read_manifest, write_manifest
 from tasks.backup.recovery_doc import recovery_markdown
 from tasks.backup.verify import verify_artifact
@@ -50,6 +50,7 @@ def test_every_registered_kind_has_its_handlers():
     assert COMPLIANCE_KINDS == {"pg_dump", "sqlite_db", "csv", "audit_log"}
     assert {n for n, k in KINDS.items() if k.retention == COMPLIANCE} == COMPLIANCE_KINDS
     assert [n for n, k in KINDS.items() if k.restores_into_database] == ["pg_dump"]
+    assert WHOLE_DATABASE_KINDS == {"pg_dump", "sqlite_db"}  # what db-maintenance accepts as a fresh backup
 
 
 def test_backup_writes_only_registered_kinds(tmp_path):

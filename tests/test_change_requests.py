@@ -15,7 +15,7 @@ from sqlmodel import select
 from conftest import apply_as_own_environment
 from tasks.changes import APPROVAL_PERMISSIONS, REQUIRED_APPROVALS
 from tasks.access import ROLES
-from tradeops.cli import main
+from tradeops.cli.main import main
 from tradeops.store import AuditEntry, ChangeApproval, ChangeRequest, session_for
 
 

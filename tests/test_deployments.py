@@ -73,7 +73,7 @@ def test_prefect_deploy_all_against_a_running_server(prefect_harness, tmp_path):
 
 
 def test_serve_builds_one_deployment_per_scheduled_job(tmp_path):
-    from tradeops.cli import apply_file
+    from tradeops.cli.common import apply_file
 
     name = f"serve-{tmp_path.name[-8:]}".replace("_", "-").lower()
     (tmp_path / "tradeops.toml").write_text(

@@ -25,8 +25,8 @@ from tasks.access import ROLES
 from conftest import apply_as_own_environment
 from tasks.experiments.lifecycle import record_evaluation
 from tasks.experiments.statistics import evaluate_experiment
-from tradeops.cli import main
-from tradeops.sandbox_setup import build_sandbox
+from tradeops.cli.main import main
+from tradeops.cli.sandbox_setup import build_sandbox
 from tradeops.store import AuditEntry, Experiment, ExperimentEvaluation, session_for
 from tradeops.store.identity import os_login
 
@@ -335,7 +335,7 @@ def _clean_env(home: Path) -> dict:
 
 PROBE = """
 import json, sys
-from tradeops.cli import main
+from tradeops.cli.main import main
 code = main(sys.argv[1:])
 print(json.dumps({"code": code, "prefect": "prefect" in sys.modules, "alembic": "alembic" in sys.modules}))
 """

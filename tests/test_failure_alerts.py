@@ -27,7 +27,7 @@ from tasks.alerts import SEVERITIES
 from tasks.environment import load_environment
 from tasks.failure_alerts import FailedRun, environment_secrets, failure_alert, notify_failure, redact
 from tasks.zombies import notify_missed_failures
-from tradeops.cli import apply_file
+from tradeops.cli.common import apply_file
 from tradeops.store import AlertSent, session_for
 
 TOKEN = "hook-T0ken-" + uuid.uuid4().hex  # in the webhook URL: must never surface
@@ -248,7 +248,7 @@ def test_a_run_that_fails_because_the_ops_store_is_down_still_alerts(tmp_path, r
 
 def test_a_run_whose_ops_store_does_not_answer_is_not_started_says_why_in_one_line_and_alerts(
         tmp_path, receiver, monkeypatch, capsys):
-    from tradeops.cli import main
+    from tradeops.cli.main import main
 
     name, _ = alerting_environment(tmp_path, receiver)
     monkeypatch.setenv("TRADEOPS_DATABASE_URL", f"postgresql://postgres:{DB_PASSWORD}@127.0.0.1:{closed_port()}/ops")

@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from state_snapshot import Snapshot, files_below
-from tradeops.cli import main
+from tradeops.cli.main import main
 
 _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 settings.register_profile("fast", max_examples=150, **_COMMON)  # two fuzz tests: ~300 examples in all

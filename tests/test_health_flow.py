@@ -15,8 +15,9 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from sqlmodel import select
 
 from blocks import DatabaseTarget, TradeopsEnvironment
-from tradeops.cli import apply_file, main
-from tradeops.config import parse_override
+from tradeops.cli.common import apply_file
+from tradeops.cli.main import main
+from tradeops.cli.config import parse_override
 from tradeops.store import FlowRunSummary, HealthResult, session_for
 
 TRADEOPS = str(Path(sys.executable).parent / "tradeops")

@@ -13,7 +13,7 @@ from tasks.incidents import (
     postmortem_markdown, record_on_open_incident, resolve, resolve_condition,
 )
 from tests.conftest import apply_as_own_environment
-from tradeops.cli import main
+from tradeops.cli.main import main
 from tradeops.clock import frozen_at
 from tradeops.store import AuditEntry, session_for
 from tradeops.store.engine import upgrade

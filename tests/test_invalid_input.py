@@ -15,7 +15,7 @@ import pytest
 from prefect.blocks.system import Secret
 
 from state_snapshot import Snapshot
-from tradeops.cli import main
+from tradeops.cli.main import main
 
 GOOD_KEY = "ab" * 32  # 64 hex digits: a 256-bit key
 

@@ -42,7 +42,7 @@ STARTUP_SECONDS, RUN_SECONDS = 180, 240
 APPLY = """
 import json, sys
 from pathlib import Path
-from tradeops.cli import apply_file
+from tradeops.cli.common import apply_file
 print(apply_file(Path(sys.argv[1]), [tuple(pair) for pair in json.loads(sys.argv[2])], quiet=True))
 """
 

@@ -23,7 +23,7 @@ from tasks.health.conditions import CONDITIONS
 from tasks.health.sessions import Session, terminable
 from tasks.remediation import ACTIONS, REMEDIATION_MATRIX
 from tasks.remediation.actions import open_circuit_breaker, restart_process
-from tradeops.cli import main
+from tradeops.cli.main import main
 from tradeops.clock import frozen_at
 from tradeops.store import AlertSent, AuditEntry, Incident, RemediationAttempt, session_for
 from tradeops.store.engine import upgrade

@@ -24,7 +24,7 @@ from tasks.zombies import (
     AUTOMATION_NAME, HEARTBEAT_EVENT, HOST_LABEL, ensure_zombie_automation, notify_missed_failures, sweep_zombies,
 )
 from test_failure_alerts import TOKEN, Receiver, alerting_environment, receiver  # noqa: F401 - the fixture
-from tradeops.cli import main
+from tradeops.cli.main import main
 from tradeops.store import FlowRunSummary, session_for
 
 STUCK_FLOW = """

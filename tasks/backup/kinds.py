@@ -44,6 +44,7 @@ class ArtifactKind:
     verify: Verifier                              # its own tool reads it (pg_restore, git, SQLite, tar)
     place: Callable[[ArtifactEntry], Path | None]  # where it comes back in a restore folder; None: a database
     recovery_steps: Callable[[ArtifactEntry, str, str], str]  # (artifact, plain path, name) -> RECOVERY.md commands
+    whole_database: bool = False                  # a copy of a whole database (db-maintenance's pre-flight backup)
 
     @property
     def restores_into_database(self) -> bool:
@@ -159,13 +160,13 @@ AUDIT_LOG = "audit_log"
 
 KINDS: dict[str, ArtifactKind] = {kind.name: kind for kind in (
     ArtifactKind(PG_DUMP, "a PostgreSQL dump (custom format, or a tar of a parallel directory dump)",
-                 COMPLIANCE, _read_pg_dump, _into_database, _pg_dump_steps),
+                 COMPLIANCE, _read_pg_dump, _into_database, _pg_dump_steps, whole_database=True),
     ArtifactKind(GIT_BUNDLE, "a git bundle of every ref of a repository",
                  OPERATIONAL, _read_git_bundle, _git_place, _git_bundle_steps),
     ArtifactKind(TAR, "a gzipped tar of files (configuration, certificates)",
                  OPERATIONAL, _read_tar, _files_place, _tar_steps),
     ArtifactKind(SQLITE_DB, "a SQLite database copied with the online backup API",
-                 COMPLIANCE, _read_sqlite, _same_place, _sqlite_steps),
+                 COMPLIANCE, _read_sqlite, _same_place, _sqlite_steps, whole_database=True),
     ArtifactKind(CSV, "the runbook's CSV export of active experiments",
                  COMPLIANCE, _checksum_only, _same_place, _csv_steps),
     ArtifactKind(AUDIT_LOG, "the audit trail as hash-chained JSON lines",
@@ -190,3 +191,6 @@ def kind_named(name: str, artifact: str | None = None) -> ArtifactKind:
 
 def kinds_of_class(retention: str) -> frozenset[str]:
     return frozenset(name for name, kind in KINDS.items() if kind.retention == retention)
+
+
+WHOLE_DATABASE_KINDS = frozenset(name for name, kind in KINDS.items() if kind.whole_database)  # pg_dump, sqlite_db

@@ -10,7 +10,7 @@ from prefect.states import State
 from tasks.backup.manifest import Manifest
 from tasks.backup.retention import catalog_facts, deletions, plan_retention
 from tasks.environment import LoadedEnvironment
-from tasks.reporting import final_state, markdown_table, publish_summary
+from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 from tradeops.clock import utcnow
 
 
@@ -59,5 +59,23 @@ def publish_backup_report(env: LoadedEnvironment, kind: str, manifest: Manifest,
                              "reused_from": e.reused_from, "offsite_key": e.offsite_key}
                             for e in manifest.artifacts]}
     result = publish_summary(f"{kind}-backup", env.name, env.store_url, markdown, result, failure,
+                             reports_dir=str(env.block.output_dir("reports")))
+    return final_state(result, failure)
+
+
+def publish_verification_report(env: LoadedEnvironment, rows: list[tuple], failures: dict[str, str]) -> State:
+    """A row per artifact and set-file problem checked (status, set, target, kind, problem); failed
+    when anything did not verify."""
+    failure = None
+    if failures:
+        failure = f"{len(failures)} problem(s): " + "; ".join(f"{k}: {v}" for k, v in failures.items())
+    markdown = "\n\n".join([
+        f"# Backup verification: {env.name}",
+        markdown_table(["status", "set", "target", "kind", "problem"], rows),
+    ])
+    result = {"verified": sum(r[0] == STATUS_ICON["pass"] for r in rows), "failures": failures,
+              "artifacts": [{"status": "failed" if r[4] else "verified", "set_id": r[1], "target": r[2],
+                             "kind": r[3], "problem": r[4]} for r in rows]}
+    result = publish_summary("verify-backups", env.name, env.store_url, markdown, result, failure,
                              reports_dir=str(env.block.output_dir("reports")))
     return final_state(result, failure)

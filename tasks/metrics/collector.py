@@ -28,6 +28,7 @@ from tasks.metrics.health import health_families
 from tasks.metrics.incidents import incident_families
 from tasks.metrics.maintenance import maintenance_families
 from tasks.metrics.names import METRICS
+from tasks.metrics.performance import performance_families
 
 log = logging.getLogger("tradeops.metrics")
 
@@ -53,6 +54,7 @@ class TradeopsCollector(Collector):
             "health": lambda: health_families(url, env),
             "alerts": lambda: alert_families(url, env),
             "incidents": lambda: incident_families(url, env),
+            "performance": lambda: performance_families(url, env),
         }
 
     def collect(self) -> Iterator[Metric]:

@@ -21,17 +21,28 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import pygit2
+
+from blocks import TradeopsEnvironment
+from tasks.access import AccessDenied, cli_actor
 from tasks.strategies import APPROVAL_PERMISSION
-from tradeops.cli_options import add_environment_options
+from tasks.strategies.audit import approvals_of, audit_history, check_approver, required_approval, version_author
+from tasks.strategies.versioning import (
+    SemVer, VersioningError, create_version, diff_versions, find_strategy_repository, list_versions,
+    open_repository, production_commit, promote, reflog_history, resolve_version, rollback, rollback_target,
+)
+from tradeops.cli.common import environment_for
+from tradeops.cli.options import add_environment_options
 from tradeops.store.identity import identity_scoped
+from tradeops.store.records import append_audit
+
 
 PERMISSIONS = {"version": "git.create_version", "versions": "git.read", "diff": "git.read",
                "approve": APPROVAL_PERMISSION, "promote": "git.merge", "rollback": "git.merge"}
 CHANGES = ("version", "approve", "promote", "rollback")  # the commands under change control
 
 
-def add_strategy_parser(sub: Any, parser_class: type) -> None:
-    strategy = sub.add_parser("strategy", help="strategy versions: tag, diff, approve, promote, roll back")
+def add_arguments(strategy: argparse.ArgumentParser, parser_class: type) -> None:
     commands = strategy.add_subparsers(dest="strategy_command", required=True, parser_class=parser_class)
 
     def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -55,10 +66,7 @@ def add_strategy_parser(sub: Any, parser_class: type) -> None:
 
 
 @identity_scoped
-def cmd_strategy(args: argparse.Namespace) -> int:
-    from blocks import TradeopsEnvironment
-    from tradeops.cli import environment_for
-
+def run(args: argparse.Namespace) -> int:
     environment = environment_for(args.config, quiet=True, requested_user=args.user)
     return run_strategy_command(TradeopsEnvironment.load(environment), environment, args)
 
@@ -85,10 +93,6 @@ class Outcome:
 @identity_scoped
 def run_strategy_command(block: Any, environment: str, args: argparse.Namespace) -> int:
     """Check the actor's role, act on the repository, audit (denials too), print."""
-    from tasks.access import AccessDenied, cli_actor
-    from tasks.strategies.versioning import find_strategy_repository, open_repository
-    from tradeops.store.records import append_audit
-
     store_url = block.store_url()
     command = args.strategy_command
     operation = f"strategy_{command}"
@@ -125,8 +129,6 @@ def audit_trail_id(entry) -> str:
 
 def plain_version(text: str | None) -> str | None:
     """"v1.2.3" -> "1.2.3" (runbook 000's audit entries write versions bare)."""
-    from tasks.strategies.versioning import SemVer
-
     if text is None:
         return None
     parsed = SemVer.parse(text)
@@ -140,10 +142,6 @@ def _ms(started: float) -> int:
 # -- the commands ------------------------------------------------------------------------------
 
 def _version(ctx: Context, repo, args) -> Outcome:
-    import pygit2
-
-    from tasks.strategies.versioning import create_version
-
     author = pygit2.Signature(ctx.actor.user, ctx.actor.user)
     result = create_version(repo, args.bump, args.message, author)
     changes = [{"path": c.path, "change": c.kind} for c in result.changes]
@@ -155,8 +153,6 @@ def _version(ctx: Context, repo, args) -> Outcome:
 
 
 def _versions(ctx: Context, repo, args) -> Outcome:
-    from tasks.strategies.versioning import list_versions, production_commit
-
     versions = [{"version": v.version, "tag": v.tag, "commit": v.commit, "date": v.date.isoformat(),
                  "message": v.message, "tagger": v.tagger, "in_production": v.in_production}
                 for v in list_versions(repo)]
@@ -167,8 +163,6 @@ def _versions(ctx: Context, repo, args) -> Outcome:
 
 
 def _diff(ctx: Context, repo, args) -> Outcome:
-    from tasks.strategies.versioning import diff_versions
-
     diff = diff_versions(repo, args.a, args.b)
     files = [{"path": f.path, "status": f.status, "additions": f.additions, "deletions": f.deletions,
               "binary": f.binary} for f in diff.files]
@@ -181,9 +175,6 @@ def _diff(ctx: Context, repo, args) -> Outcome:
 
 
 def _approve(ctx: Context, repo, args) -> Outcome:
-    from tasks.strategies.audit import approvals_of, check_approver, version_author
-    from tasks.strategies.versioning import VersioningError, resolve_version
-
     tag, commit = resolve_version(repo, args.version)
     version = plain_version(tag)
     tag_object = repo[repo.references[f"refs/tags/{tag}"].target]
@@ -200,9 +191,6 @@ def _approve(ctx: Context, repo, args) -> Outcome:
 
 
 def _promote(ctx: Context, repo, args) -> Outcome:
-    from tasks.strategies.audit import required_approval
-    from tasks.strategies.versioning import promote, resolve_version
-
     tag, commit = resolve_version(repo, args.version)
     version = plain_version(tag)
     approval, author = required_approval(ctx.store_url, args.strategy, repo, tag, str(commit.id), ctx.actor,
@@ -216,9 +204,6 @@ def _promote(ctx: Context, repo, args) -> Outcome:
 
 
 def _rollback(ctx: Context, repo, args) -> Outcome:
-    from tasks.strategies.audit import audit_history
-    from tasks.strategies.versioning import production_commit, reflog_history, rollback, rollback_target
-
     current, history, source = production_commit(repo), reflog_history(repo), "reflog"
     if current is not None and rollback_target(history, current) is None:
         # no reflog (bare repository) or an expired one (runbook 000 troubleshooting expires reflogs)

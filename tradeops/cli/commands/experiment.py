@@ -7,7 +7,7 @@ audited, denials included (exit 3). `evaluate --trades FILE` needs no environmen
 nothing.
 
 The commands read the environment from the snapshot `tradeops apply` writes
-(tradeops/environment_snapshot.py) and so never import Prefect or start its server while the
+(tradeops/cli/environment_snapshot.py) and so never import Prefect or start its server while the
 snapshot is current; otherwise they load the blocks as before, which refreshes it.
 
 `conclude --action promote` moves the strategy's production pointer to the variant's version
@@ -21,15 +21,32 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tradeops.cli_options import add_environment_options, bounded
+from tasks.access import AccessDenied, LimitRefused, audited_refusal, cli_actor, refusal_details
+from tasks.changes import ChangeTemplate, raise_implemented_change
+from tasks.experiments.capital import capital_findings
+from tasks.experiments.formatting import count, p_value, percent
+from tasks.experiments.lifecycle import (
+    DEFAULT_DURATION_DAYS, arm_capital_pct, conclude_experiment, create_experiment, evaluations_of, find_experiment,
+    list_experiments, parse_capital, parse_params, parse_split, production_record, promotion_evidence,
+    record_production, require_running, start_experiment,
+)
+from tasks.strategies.audit import required_approval
+from tasks.strategies.versioning import (
+    SemVer, VersioningError, find_strategy_repository, open_repository, production_commit, promote, resolve_version,
+    restore, tag_for,
+)
+from tradeops.cli.common import lifecycle_environment
+from tradeops.cli.options import add_environment_options, bounded
 from tradeops.errors import TradeopsError, UsageError
+from tradeops.store import Experiment
 from tradeops.store.identity import identity_scoped
+from tradeops.store.records import append_audit
+
 
 PERMISSIONS = {"create": "experiment.create", "start": "experiment.start", "list": "experiment.read",
                "show": "experiment.read", "conclude": "experiment.stop", "rollback": "experiment.stop",
@@ -40,8 +57,7 @@ REQUEST_FIELDS = ("experiment", "strategy", "version", "capital", "split", "dura
                   "override", "note", "status")
 
 
-def add_experiment_parser(sub: Any, parser_class: type) -> None:
-    experiment = sub.add_parser("experiment", help="strategy A/B experiments")
+def add_arguments(experiment: argparse.ArgumentParser, parser_class: type) -> None:
     commands = experiment.add_subparsers(dest="experiment_command", required=True, parser_class=parser_class)
 
     common = add_environment_options
@@ -76,45 +92,11 @@ def add_experiment_parser(sub: Any, parser_class: type) -> None:
 
 
 @identity_scoped
-def cmd_experiment(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.experiment_command == "evaluate":
         return evaluate_file(args)
     environment, env = lifecycle_environment(args.config, args.user)
     return run_lifecycle_command(env, environment, args)
-
-
-def lifecycle_environment(config: Path | None, requested_user: str | None = None):
-    """(name, view) of the environment a lifecycle command acts on: the snapshot while it is
-    current, else the blocks (applying the configuration file first, as `tradeops run` does, as
-    the acting user: `requested_user` when they may be impersonated). A snapshot made from the
-    same configuration is what applying it again would find unchanged, so the file is not applied
-    then (an unchanged file writes nothing and appends nothing either way)."""
-    from tradeops.cli import environment_for, resolve_config_path
-    from tradeops.environment_snapshot import config_sha256, read_snapshot, snapshot_of, write_snapshot
-
-    path = resolve_config_path(config)
-    config_hash = None
-    if path is not None:
-        from tradeops.config import load_config
-
-        loaded = load_config(path)
-        name, config_hash = loaded.environment.name, config_sha256(loaded, path.resolve().parent)
-    else:
-        name = os.environ.get("TRADEOPS_ENVIRONMENT", "default")
-    snapshot = read_snapshot(name, config_hash)
-    if snapshot is not None:
-        return name, snapshot
-    environment = environment_for(config, quiet=True, requested_user=requested_user)  # writes a snapshot
-    snapshot = read_snapshot(environment, config_hash)
-    if snapshot is not None:
-        return environment, snapshot
-    from blocks import TradeopsEnvironment
-
-    block = TradeopsEnvironment.load(environment)
-    git_sets = block.git_sets()
-    if path is None:
-        write_snapshot(snapshot_of(block, git_sets, environment))  # the next command is fast again
-    return environment, snapshot_of(block, git_sets, environment, keep_secret=True)
 
 
 @identity_scoped
@@ -122,9 +104,6 @@ def run_lifecycle_command(env, environment: str, args: argparse.Namespace) -> in
     """Check the actor (the OS login's user, or an allowed impersonation) and their role, act,
     audit (refusals too; a read-only command that succeeds appends nothing), print. `env` is the
     environment's snapshot view or its block: the same attribute names."""
-    from tasks.access import audited_refusal, cli_actor, refusal_details
-    from tradeops.store.records import append_audit
-
     store_url = env.store_url()
     command = args.experiment_command
     operation = f"experiment_{command}"
@@ -155,18 +134,10 @@ def _elapsed_ms(started: float) -> int:
 
 
 def _strategy_repository(env, strategy: str):
-    from tasks.strategies.versioning import find_strategy_repository, open_repository
-
     return open_repository(find_strategy_repository(env.git_sets(), strategy))
 
 
 def _create(env, store_url: str, environment: str, actor, args) -> tuple[Any, dict]:
-    from tasks.experiments.lifecycle import (
-        DEFAULT_DURATION_DAYS, create_experiment, parse_capital, parse_params, parse_split,
-    )
-    from tasks.strategies.versioning import resolve_version
-    from tradeops.store import Experiment
-
     parse_split(args.split)
     params = parse_params(args.params)
     if not params:
@@ -190,10 +161,6 @@ def refuse_over_capital_limits(store_url: str, environment: str, planned, status
     """Runbook 000's limits (10% per experiment, 5% per strategy version) with the experiments in
     `statuses` and `planned` together; over them is a usage error (exit 2): nothing is created or
     started, and the caller audits the refusal."""
-    from tasks.access import LimitRefused
-    from tasks.experiments.capital import capital_findings
-    from tasks.experiments.lifecycle import arm_capital_pct, list_experiments
-
     others = [r for r in list_experiments(store_url, environment) if r.status in statuses and r.id != planned.id]
     breaches = capital_findings(planned.capital_pct, arm_capital_pct(planned.strategy, [*others, planned]))
     if breaches:
@@ -202,9 +169,6 @@ def refuse_over_capital_limits(store_url: str, environment: str, planned, status
 
 
 def _start(env, store_url, environment, actor, args):
-    from tasks.experiments.lifecycle import find_experiment, start_experiment
-    from tasks.strategies.versioning import VersioningError, production_commit, tag_for
-
     row = find_experiment(store_url, environment, args.experiment)
     actor.require(PERMISSIONS["start"], capital_usd=row.capital_usd, duration_days=row.duration_days)
     refuse_over_capital_limits(store_url, environment, row, statuses=("running",))
@@ -219,15 +183,11 @@ def _start(env, store_url, environment, actor, args):
 
 
 def _list(env, store_url, environment, actor, args):
-    from tasks.experiments.lifecycle import list_experiments
-
     actor.require(PERMISSIONS["list"])
     return [experiment_view(r) for r in list_experiments(store_url, environment, args.status)], {}
 
 
 def _show(env, store_url, environment, actor, args):
-    from tasks.experiments.lifecycle import evaluations_of, find_experiment
-
     actor.require(PERMISSIONS["show"])
     row = find_experiment(store_url, environment, args.experiment)
     evaluations = [{"evaluated_at": e.evaluated_at, "decision": e.decision, "rule": e.rule, "p_value": e.p_value,
@@ -238,8 +198,6 @@ def _show(env, store_url, environment, actor, args):
 
 
 def _conclude(env, store_url, environment, actor, args):
-    from tasks.experiments.lifecycle import conclude_experiment, find_experiment, require_running
-
     row = find_experiment(store_url, environment, args.experiment)
     if args.override:
         actor.require(PERMISSIONS["override"])
@@ -258,11 +216,6 @@ def _conclude(env, store_url, environment, actor, args):
 
 def _promote_production(env, store_url, environment, actor, args, row) -> tuple[dict, dict]:
     """The evidence (or an audited override), the approval, then production -> the variant's version."""
-    from tasks.access import AccessDenied
-    from tasks.experiments.lifecycle import promotion_evidence
-    from tasks.strategies.audit import required_approval
-    from tasks.strategies.versioning import promote, resolve_version
-
     actor.require(PRODUCTION_PERMISSION)
     evidence = promotion_evidence(store_url, row)
     if not evidence.allows:
@@ -297,8 +250,6 @@ def _promotion_change_request(store_url, environment, actor, row, change, entry,
                               approved_by: str | None):
     """A promotion is a change (runbook 003): raised and marked implemented at once, approved by
     the promotion's own rules (the evaluation's evidence or an override, `approval_required`)."""
-    from tasks.changes import ChangeTemplate, raise_implemented_change
-
     template = ChangeTemplate(
         title=f"Promote {row.strategy} {change.tag} to production (experiment {row.name})", risk="medium",
         description=f"Production of {row.strategy} moves from {change.previous_tag or change.previous_commit} to "
@@ -313,9 +264,6 @@ def _promotion_change_request(store_url, environment, actor, row, change, entry,
 
 def _keep_control(env, store_url, environment, actor, row) -> tuple[dict, dict]:
     """Concluding without promotion: production stays at (or returns to) the control's version."""
-    from tasks.experiments.lifecycle import production_record
-    from tasks.strategies.versioning import VersioningError, production_commit, resolve_version, restore, tag_for
-
     try:
         repo = _strategy_repository(env, row.strategy)
     except VersioningError as exc:
@@ -339,9 +287,6 @@ def _keep_control(env, store_url, environment, actor, row) -> tuple[dict, dict]:
 
 def _rollback(env, store_url, environment, actor, args):
     """Undo the experiment's promotion: production back to the version it replaced."""
-    from tasks.experiments.lifecycle import find_experiment, production_record, record_production
-    from tasks.strategies.versioning import restore
-
     row = find_experiment(store_url, environment, args.experiment)
     actor.require(PERMISSIONS["rollback"])
     actor.require(PRODUCTION_PERMISSION)
@@ -373,8 +318,6 @@ def _moved(change, actor) -> dict:
 def _audit_production_move(store_url, environment, actor, operation, row, change, started, env, flags, details):
     """The pointer move as the strategy commands audit it (runbook 000's fields), naming the experiment,
     so `strategy versions` and `strategy rollback`'s audit-trail history see it."""
-    from tradeops.store.records import append_audit
-
     return append_audit(store_url, operation, actor.user, strategy_name=row.strategy,
                         version=_plain_version(change.tag), repository_hash=change.commit,
                         execution_time_ms=_elapsed_ms(started),
@@ -386,8 +329,6 @@ def _audit_production_move(store_url, environment, actor, operation, row, change
 
 
 def _plain_version(tag: str | None) -> str | None:
-    from tasks.strategies.versioning import SemVer
-
     parsed = SemVer.parse(tag) if tag else None
     return str(parsed) if parsed else tag
 
@@ -407,8 +348,6 @@ def experiment_view(row) -> dict:
 
 
 def render(command: str, output: Any) -> str:
-    from tasks.experiments.formatting import count, p_value, percent
-
     if command == "list":
         if not output:
             return "no experiments"
@@ -429,7 +368,6 @@ def evaluate_file(args: argparse.Namespace) -> int:
     """Ad hoc: the same data gate, statistics and decision as the flow, on a file."""
     from tasks.experiments.data_gate import DataGateFailed, gate_trades
     from tasks.experiments.evaluation import evaluate_trades
-    from tasks.experiments.lifecycle import parse_split
     from tasks.experiments.trades import TradesUnavailable, trades_from_file
 
     split = parse_split(args.split)

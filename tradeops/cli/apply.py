@@ -1,10 +1,10 @@
 """`tradeops apply`: turn a validated `tradeops.toml` into Prefect blocks (upserted by name), saving
-only what changed (tradeops/config_changes.py).
+only what changed (tradeops/cli/config_changes.py).
 
 Block names are `<environment>-<kind>-<name>`; the environment block itself is `<environment>`.
 Relative paths in the file are taken relative to the file's folder.
 
-Nothing is saved until the whole file has passed: its schema (tradeops.config), then what only
+Nothing is saved until the whole file has passed: its schema (tradeops.cli.config), then what only
 this machine and the Prefect API can tell, all problems reported at once: the variables named by
 `*_env` are set and hold valid URLs, the Secret and AwsCredentials blocks it names exist (the
 backup key is 32 bytes), the data folder can be a folder, the ops store answers. `--check`
@@ -32,10 +32,10 @@ from tasks.access import CONFIG_CHANGE, AccessDenied, Actor, cli_actor
 from tasks.backup.encryption import KeyUnavailable, load_key
 from tasks.databases import CONNECT_TIMEOUT_S, is_sqlite, libpq_dsn, sqlite_path
 from tasks.metrics.push import PUSHGATEWAY_ENV
-from tradeops.config import TradeopsConfig, store_url, target_database_url
-from tradeops.config_changes import ConfigChange, changes_to_apply
+from tradeops.cli.config import TradeopsConfig, store_url, target_database_url
+from tradeops.cli.config_changes import ConfigChange, changes_to_apply
 from tradeops.config_values import http_url
-from tradeops.environment_snapshot import config_sha256, read_snapshot, record_applied
+from tradeops.cli.environment_snapshot import config_sha256, read_snapshot, record_applied
 from tradeops.errors import ConfigError
 from tradeops.store.engine import STORE_URL_ENV, open_store
 from tradeops.store.records import append_audit
@@ -282,7 +282,7 @@ class ConfigPlan:
 
     blocks: dict[str, object]
     change: ConfigChange
-    config_sha256: str  # the configuration's identity (tradeops.environment_snapshot.config_sha256)
+    config_sha256: str  # the configuration's identity (tradeops.cli.environment_snapshot.config_sha256)
 
     @property
     def environment(self) -> TradeopsEnvironment:
@@ -327,7 +327,7 @@ def save_config(plan: ConfigPlan, path: Path) -> list[AppliedBlock]:
 
 
 def record_snapshot(plan: ConfigPlan) -> None:
-    """What the lifecycle commands read without loading blocks (tradeops/environment_snapshot.py),
+    """What the lifecycle commands read without loading blocks (tradeops/cli/environment_snapshot.py),
     once the plan's blocks are the saved ones: after a save, and after a no-op apply unless a
     current snapshot of this configuration is there already (so an unchanged apply writes nothing)."""
     environment = plan.change.environment

@@ -14,16 +14,19 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import timedelta
-from typing import Any
 
-from tradeops.cli_options import bounded
+from prefect.settings import get_current_settings
+
+from flows.registry import flow_severities
+from tasks.zombies import AUTOMATION_NAME, ensure_zombie_automation, notify_missed_failures, sweep_zombies
+from tradeops.cli.options import bounded
 from tradeops.errors import UsageError
+
 
 WEEK_SECONDS = 7 * 24 * 3600
 
 
-def add_server_parser(sub: Any, parser_class: type) -> None:
-    server = sub.add_parser("server", help="Prefect server upkeep: zombie runs and missed failure notifications")
+def add_arguments(server: argparse.ArgumentParser, parser_class: type) -> None:
     commands = server.add_subparsers(dest="server_command", required=True, parser_class=parser_class)
     setup = commands.add_parser("setup-automations", help="create or update the automation that marks flow runs "
                                                           "without heartbeats Crashed")
@@ -41,7 +44,7 @@ def add_server_parser(sub: Any, parser_class: type) -> None:
     sweep.add_argument("--json", action="store_true")
 
 
-def cmd_server(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.server_command == "setup-automations":
         return setup_automations(args.within, args.json)
     return sweep(timedelta(minutes=args.stale_minutes), timedelta(minutes=args.notify_window_minutes), args.json)
@@ -50,15 +53,10 @@ def cmd_server(args: argparse.Namespace) -> int:
 def default_within() -> int:
     """Three heartbeats: the workers' frequency as this machine's settings say (Prefect's
     documented automation waits 90 s for heartbeats every 30 s)."""
-    from prefect.settings import get_current_settings
-
     return 3 * (get_current_settings().flows.heartbeat_frequency or 180)
 
 
 def setup_automations(within_seconds: int | None, as_json: bool) -> int:
-    from flows.registry import flow_severities
-    from tasks.zombies import AUTOMATION_NAME, ensure_zombie_automation
-
     within = within_seconds or default_within()
     if within < 30:
         raise UsageError(f"--within {within}: heartbeats come at most every 30 s; give at least 30")
@@ -73,9 +71,6 @@ def setup_automations(within_seconds: int | None, as_json: bool) -> int:
 
 
 def sweep(stale_after: timedelta, notify_window: timedelta, as_json: bool) -> int:
-    from flows.registry import flow_severities
-    from tasks.zombies import notify_missed_failures, sweep_zombies
-
     if stale_after <= timedelta(0) or notify_window < timedelta(0):
         raise UsageError("--stale-minutes must be positive and --notify-window-minutes not negative")
     severities = flow_severities()

@@ -14,8 +14,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tradeops.cli_options import add_environment_options
+from blocks import TradeopsEnvironment
+from tasks.access import AccessDenied, cli_actor
+from tasks.incidents import acknowledge, add_note, get_incident, list_incidents, postmortem_markdown, resolve
+from tradeops.cli.common import environment_for
+from tradeops.cli.options import add_environment_options
+from tradeops.files import atomic_write_text
 from tradeops.store.identity import identity_scoped
+from tradeops.store.records import append_audit, current_flow_run_id
+
 
 # The parser is built for every `tradeops` command: what a subcommand needs (Prefect, the ops
 # store) is imported when it runs, as in the other command groups.
@@ -29,8 +36,7 @@ STATUS_CHOICES = {"open": ("open", "acknowledged"), "acknowledged": ("acknowledg
                   "all": ()}
 
 
-def add_incident_parser(sub: Any, parser_class: type) -> None:
-    incident = sub.add_parser("incident", help="incidents: list, show, ack, note, resolve, postmortem")
+def add_arguments(incident: argparse.ArgumentParser, parser_class: type) -> None:
     commands = incident.add_subparsers(dest="incident_command", required=True, parser_class=parser_class)
     listing = add_environment_options(commands.add_parser("list", help="incidents (open and acknowledged by default)"))
     listing.add_argument("--status", choices=sorted(STATUS_CHOICES), default="open")
@@ -52,9 +58,6 @@ def add_incident_parser(sub: Any, parser_class: type) -> None:
 
 
 def checked_actor(block: Any, args: argparse.Namespace, environment: str) -> Any:
-    from tasks.access import AccessDenied, cli_actor
-    from tradeops.store.records import append_audit
-
     operation = f"incident_{args.incident_command}"
     actor = cli_actor(block, args.user, operation, environment)
     permission = PERMISSIONS[args.incident_command]
@@ -69,12 +72,7 @@ def checked_actor(block: Any, args: argparse.Namespace, environment: str) -> Any
 
 
 @identity_scoped
-def cmd_incident(args: argparse.Namespace) -> int:
-    from blocks import TradeopsEnvironment
-    from tasks.incidents import acknowledge, add_note, get_incident, list_incidents, resolve
-    from tradeops.cli import environment_for
-    from tradeops.store.records import append_audit, current_flow_run_id
-
+def run(args: argparse.Namespace) -> int:
     environment = environment_for(args.config, quiet=True, requested_user=args.user)
     block = TradeopsEnvironment.load(environment)
     actor = checked_actor(block, args, environment)
@@ -111,9 +109,6 @@ def cmd_incident(args: argparse.Namespace) -> int:
 
 
 def _postmortem(incident: Any, out: Path | None) -> int:
-    from tradeops.files import atomic_write_text
-    from tasks.incidents import postmortem_markdown
-
     markdown = postmortem_markdown(incident)
     if out is None:
         print(markdown)

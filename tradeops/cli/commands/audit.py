@@ -22,11 +22,19 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from tradeops.cli_options import add_environment_options
+from blocks import TradeopsEnvironment
+from tasks.access import AccessDenied, cli_actor
+from tasks.audit import verify_chain
+from tasks.audit.entries import EntryFilter, NoSuchEntry, entry_detail, list_entries
+from tasks.audit.exports import check_against_exports
+from tasks.audit.verify import open_chain
+from tradeops.cli.common import environment_for, parse_range_bound
+from tradeops.cli.options import add_environment_options
 from tradeops.errors import UsageError
 from tradeops.store.identity import identity_scoped
+from tradeops.store.records import append_audit
+
 
 PERMISSION = "audit.read"  # runbook 000: compliance officers (and administrators) read the audit trail
 CSV_COLUMNS = ("id", "timestamp", "operation", "user", "success", "strategy_name", "version", "repository_hash",
@@ -34,8 +42,7 @@ CSV_COLUMNS = ("id", "timestamp", "operation", "user", "success", "strategy_name
                "prev_hash", "entry_hash")
 
 
-def add_audit_parser(sub: Any, parser_class: type) -> None:
-    audit = sub.add_parser("audit", help="the tamper-evident audit trail")
+def add_arguments(audit: argparse.ArgumentParser, parser_class: type) -> None:
     commands = audit.add_subparsers(dest="audit_command", required=True, parser_class=parser_class)
     verify = commands.add_parser("verify", help="recompute the hash chain; report the first entry that was "
                                                 "modified, deleted, inserted or reordered")
@@ -71,10 +78,7 @@ def _add_window(parser: argparse.ArgumentParser) -> None:
 
 
 @identity_scoped
-def cmd_audit(args: argparse.Namespace) -> int:
-    from blocks import TradeopsEnvironment
-    from tradeops.cli import environment_for, parse_range_bound
-
+def run(args: argparse.Namespace) -> int:
     start = parse_range_bound(args.start, "--from", False) if getattr(args, "start", None) else None
     end = parse_range_bound(args.end, "--to", True) if getattr(args, "end", None) else None
     if start and end and start >= end:
@@ -92,9 +96,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def checked_actor(block, given_user: str | None, environment: str, operation: str = "audit_verify"):  # noqa: ANN001, ANN201
     """The acting user, if their role may read the audit trail; a denial is audited and raised."""
-    from tasks.access import AccessDenied, cli_actor
-    from tradeops.store.records import append_audit
-
     actor = cli_actor(block, given_user, operation, environment)
     try:
         actor.require(PERMISSION)
@@ -107,7 +108,6 @@ def checked_actor(block, given_user: str | None, environment: str, operation: st
 
 
 def list_command(store_url: str, start, end, args: argparse.Namespace) -> int:  # noqa: ANN001
-    from tasks.audit.entries import EntryFilter, list_entries
 
     entries = list_entries(store_url, EntryFilter(start, end, args.entry_user, args.operation, args.flow_run_id))
     if args.json:
@@ -131,7 +131,6 @@ def list_command(store_url: str, start, end, args: argparse.Namespace) -> int:  
 
 
 def show_command(block, environment: str, args: argparse.Namespace) -> int:  # noqa: ANN001
-    from tasks.audit.entries import NoSuchEntry, entry_detail
 
     storage = block.offsite() if args.exports else None
     with tempfile.TemporaryDirectory(prefix="tradeops-audit-") as work:
@@ -187,8 +186,6 @@ def render_detail(detail) -> str:  # noqa: ANN001
 def report_verification(store_url: str, start, end, as_json: bool, storage=None,  # noqa: ANN001
                         environment: str | None = None) -> int:
     """Verify and print: the summaries on stdout when all holds, what broke on stderr when not."""
-    from tasks.audit import verify_chain
-
     report = verify_chain(store_url, start, end)
     exports = compare_with_exports(store_url, storage, environment) if storage is not None else None
     if as_json:
@@ -212,8 +209,5 @@ def report_verification(store_url: str, start, end, as_json: bool, storage=None,
 
 def compare_with_exports(store_url: str, storage, environment: str):  # noqa: ANN001, ANN201
     """Every offsite chain head checked against the store (tasks/audit/exports.py)."""
-    from tasks.audit.exports import check_against_exports
-    from tasks.audit.verify import open_chain
-
     with tempfile.TemporaryDirectory(prefix="tradeops-audit-") as work, open_chain(store_url) as chain:
         return check_against_exports(chain, storage, environment, Path(work))

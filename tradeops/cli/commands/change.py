@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
-from tradeops.cli_options import add_environment_options
+from tasks.access import audited_refusal, cli_actor, refusal_details
+from tasks.changes import (
+    ChangeTemplate, approve_change, create_change, find_change, list_changes, mark_implemented, require_reader,
+)
+from tradeops.cli.common import lifecycle_environment
+from tradeops.cli.options import add_environment_options
 from tradeops.errors import TradeopsError
 from tradeops.store.identity import identity_scoped
+from tradeops.store.records import append_audit
+
 
 RISKS = ("low", "medium", "high", "critical")  # tasks.changes.RISK_LEVELS (not imported: CLI start-up)
 KINDS = ("technical", "business", "security")
@@ -28,8 +34,7 @@ TEMPLATE_OPTIONS = (("description", "what is being changed and why"), ("benefits
                     ("mitigation", "mitigation strategies"), ("rollback", "rollback procedure"))
 
 
-def add_change_parser(sub: Any, parser_class: type) -> None:
-    change = sub.add_parser("change", help="change requests (CR-YYYY-NNN): create, approve, show, list")
+def add_arguments(change: argparse.ArgumentParser, parser_class: type) -> None:
     commands = change.add_subparsers(dest="change_command", required=True, parser_class=parser_class)
     create = add_environment_options(commands.add_parser("create", help="raise a change request"))
     create.add_argument("--title", required=True)
@@ -52,11 +57,7 @@ def add_change_parser(sub: Any, parser_class: type) -> None:
 
 
 @identity_scoped
-def cmd_change(args: argparse.Namespace) -> int:
-    from tasks.access import audited_refusal, cli_actor, refusal_details
-    from tradeops.experiment_cli import lifecycle_environment
-    from tradeops.store.records import append_audit
-
+def run(args: argparse.Namespace) -> int:
     environment, env = lifecycle_environment(args.config, args.user)
     store_url = env.store_url()
     operation = f"change_{args.change_command}"
@@ -74,8 +75,6 @@ def cmd_change(args: argparse.Namespace) -> int:
 
 
 def _create(store_url: str, environment: str, actor, args) -> dict:
-    from tasks.changes import ChangeTemplate, create_change
-
     template = ChangeTemplate(title=args.title, risk=args.risk, description=args.description, benefits=args.benefits,
                               implementation_plan=args.plan, impacts=args.impacts, mitigation=args.mitigation,
                               rollback_plan=args.rollback)
@@ -83,28 +82,20 @@ def _create(store_url: str, environment: str, actor, args) -> dict:
 
 
 def _approve(store_url: str, environment: str, actor, args) -> dict:
-    from tasks.changes import approve_change
-
     return approve_change(store_url, environment, args.number, args.kind, actor, args.note).as_dict()
 
 
 def _implement(store_url: str, environment: str, actor, args) -> dict:
-    from tasks.changes import mark_implemented
-
     return mark_implemented(store_url, environment, args.number, actor,
                             {"note": args.note} if args.note else None).as_dict()
 
 
 def _show(store_url: str, environment: str, actor, args) -> dict:
-    from tasks.changes import find_change, require_reader
-
     require_reader(actor)
     return find_change(store_url, environment, args.number).as_dict()
 
 
 def _list(store_url: str, environment: str, actor, args) -> list[dict]:
-    from tasks.changes import list_changes, require_reader
-
     require_reader(actor)
     return [view.as_dict() for view in list_changes(store_url, environment, args.status)]
 

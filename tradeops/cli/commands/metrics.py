@@ -13,14 +13,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tradeops.cli_options import port_number
+from prometheus_client import generate_latest, start_http_server
+
+from blocks import TradeopsEnvironment
+from tasks.metrics import registry_for
+from tradeops.cli.common import environment_for
+from tradeops.cli.options import port_number
 from tradeops.errors import UsageError
+
 
 DEFAULT_PORT = 8000  # runbook 000's scrape config: targets ['localhost:8000'], metrics_path /metrics
 
 
-def add_metrics_parser(sub: Any, parser_class: type) -> None:
-    metrics = sub.add_parser("metrics", help="Prometheus metrics of an environment (from its ops store)")
+def add_arguments(metrics: argparse.ArgumentParser, parser_class: type) -> None:
     commands = metrics.add_subparsers(dest="metrics_command", required=True, parser_class=parser_class)
     serve = commands.add_parser("serve", help="answer Prometheus scrapes on http://ADDRESS:PORT/metrics")
     serve.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0: any free port")
@@ -30,13 +35,7 @@ def add_metrics_parser(sub: Any, parser_class: type) -> None:
     show.add_argument("--config", type=Path, help="tradeops.toml (default: $TRADEOPS_CONFIG or ./tradeops.toml)")
 
 
-def cmd_metrics(args: argparse.Namespace) -> int:
-    from prometheus_client import generate_latest
-
-    from blocks import TradeopsEnvironment
-    from tasks.metrics import registry_for
-    from tradeops.cli import environment_for
-
+def run(args: argparse.Namespace) -> int:
     environment = environment_for(args.config, quiet=True)
     registry = registry_for(environment, TradeopsEnvironment.load(environment).store_url())
     if args.metrics_command == "show":
@@ -46,8 +45,6 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def serve(registry: Any, environment: str, address: str, port: int) -> int:
-    from prometheus_client import start_http_server
-
     try:
         server, thread = start_http_server(port, addr=address, registry=registry)
     except OSError as exc:

@@ -46,7 +46,7 @@ class ConfigChange:
 
 
 def changes_to_apply(environment: str, blocks: dict[str, Any]) -> ConfigChange:
-    """`blocks` (by document name, as tradeops.apply.build_blocks makes them) against what is saved."""
+    """`blocks` (by document name, as tradeops.cli.apply.build_blocks makes them) against what is saved."""
     change = ConfigChange(environment, created=False)
     for name, block in blocks.items():
         try:

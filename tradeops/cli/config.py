@@ -7,7 +7,7 @@ may be given as `url_env = "VAR"` instead of `url`.
 Values are checked for meaning, not only type: types are strict (no "3" for 3, no true for 1),
 numbers are finite and within the bounds below (listed in the README by `numeric_settings`),
 URLs parse for their scheme, time windows are real times. What needs the environment (variables
-named by `*_env`, Secret blocks, the data folder, the ops store) is checked by `tradeops.apply`.
+named by `*_env`, Secret blocks, the data folder, the ops store) is checked by `tradeops.cli.apply`.
 """
 
 from __future__ import annotations

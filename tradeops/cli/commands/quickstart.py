@@ -8,13 +8,26 @@ a flow crashed or could not run at all.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+
+from prefect.settings import get_current_settings
 
 from blocks import TradeopsEnvironment
 from flows import FLOWS, load_flow
 from flows.registry import quickstart_flows
-from tradeops.cli import apply_file, report_run, run_flow
-from tradeops.sandbox_setup import build_sandbox
+from tradeops.cli.common import apply_file, report_run, run_flow
+from tradeops.cli.sandbox_setup import build_sandbox
+
+
+def add_arguments(parser: argparse.ArgumentParser, parser_class: type) -> None:
+    parser.add_argument("--dir", type=Path, default=Path("var/sandbox"))
+    parser.add_argument("--database-url")
+
+
+def run(args: argparse.Namespace) -> int:
+    return quickstart(args.dir, args.database_url)
+
 
 def quickstart(directory: Path, database_url: str | None = None) -> int:
     directory = directory.resolve()
@@ -39,8 +52,6 @@ def quickstart(directory: Path, database_url: str | None = None) -> int:
 
 
 def print_where_to_look(environment: str, config: Path) -> None:
-    from prefect.settings import get_current_settings
-
     block = TradeopsEnvironment.load(environment)
     home = Path(get_current_settings().home).resolve()
     store = block.store_url()
