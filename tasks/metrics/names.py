@@ -68,6 +68,13 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
                ENV + ("target",), "backup_artifact.size"),
     MetricSpec("tradeops_backup_sets", "gauge", "Backup sets in the catalog, by kind and status",
                ENV + ("kind", "status"), "backup_set"),
+    # -- performance baselines (runbook 001: p50/p95/p99 per operation, 30 days) --
+    MetricSpec("tradeops_performance_baseline_seconds", "gauge",
+               "The newest performance baseline of an operation: its p50, p95 or p99 duration over 30 days",
+               ENV + ("source", "operation", "quantile"), "performance_baseline.p50/p95/p99_seconds"),
+    MetricSpec("tradeops_performance_baseline_limit_seconds", "gauge",
+               "Mean + 2 sigma of an operation's newest baseline: above it a duration is anomalous (runbook 001)",
+               ENV + ("source", "operation"), "performance_baseline.mean_seconds, stddev_seconds"),
     # -- DR drills --
     MetricSpec("tradeops_dr_drill_rto_seconds", "gauge", "Recovery time of the last DR drill",
                ENV, "dr_drill.rto_seconds"),
