@@ -161,6 +161,12 @@ REGISTRY: tuple[FlowSpec, ...] = (
                                  "runbook 004 Monthly Maintenance (first Tuesday): Performance Baseline",
                                  day_or=False)),
              quickstart_order=9),
+    FlowSpec("correlation-matrix", "flows.correlation_matrix:correlation_matrix_flow", severity="high",
+             permission="correlation.update",  # issue 19: it changes what trading reads; administrators (`*`)
+             schedules=(Schedule("correlation-matrix-weekly-monday-0030", "30 0 * * 1",
+                                 "runbook 001 Correlation Matrix Updates (30-day window; no schedule given: weekly, "
+                                 "after the Monday baselines)"),),
+             quickstart_order=10),
     FlowSpec("dependency-update", "flows.dependency_update:dependency_update",
              severity="high",  # a known vulnerability left in an application, or updates that break its tests
              permission="dependency.update",  # issue 19: no runbook role names it, so administrators (`*`)

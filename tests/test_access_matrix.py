@@ -107,6 +107,7 @@ COMMANDS = {
     "capacity.report": ["run", "capacity-report"],
     "ops.report": ["run", "ops-report"],
     "performance.baseline": ["run", "performance-baselines"],
+    "correlation.update": ["run", "correlation-matrix"],
 }
 DENIED = [(role, permission) for role in sorted(RUNBOOK_RBAC) for permission in sorted(COMMANDS)
           if not runbook_allows(role, permission)]
