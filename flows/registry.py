@@ -153,6 +153,20 @@ REGISTRY: tuple[FlowSpec, ...] = (
                                  "runbook 004 Weekly Maintenance (every Monday): weekly report; 003 Weekly Health "
                                  "Audit", parameters={"period": "week"})),
              quickstart_order=99),  # last: it reports the runs before it
+    FlowSpec("performance-baselines", "flows.performance_baselines:performance_baselines", severity="medium",
+             permission="performance.baseline",  # issue 19: changes what health checks compare with; administrators
+             schedules=(Schedule("performance-baselines-weekly-monday", "0 0 * * 1",
+                                 "runbook 001 Performance Baseline Management: weekly, Mondays 00:00 UTC"),
+                        Schedule("performance-baselines-monthly-first-tuesday", "30 4 1-7 * 2",
+                                 "runbook 004 Monthly Maintenance (first Tuesday): Performance Baseline",
+                                 day_or=False)),
+             quickstart_order=9),
+    FlowSpec("correlation-matrix", "flows.correlation_matrix:correlation_matrix_flow", severity="high",
+             permission="correlation.update",  # issue 19: it changes what trading reads; administrators (`*`)
+             schedules=(Schedule("correlation-matrix-weekly-monday-0030", "30 0 * * 1",
+                                 "runbook 001 Correlation Matrix Updates (30-day window; no schedule given: weekly, "
+                                 "after the Monday baselines)"),),
+             quickstart_order=10),
     FlowSpec("dependency-update", "flows.dependency_update:dependency_update",
              severity="high",  # a known vulnerability left in an application, or updates that break its tests
              permission="dependency.update",  # issue 19: no runbook role names it, so administrators (`*`)

@@ -106,6 +106,8 @@ COMMANDS = {
     "incident.resolve": ["incident", "resolve", "1"],
     "capacity.report": ["run", "capacity-report"],
     "ops.report": ["run", "ops-report"],
+    "performance.baseline": ["run", "performance-baselines"],
+    "correlation.update": ["run", "correlation-matrix"],
 }
 DENIED = [(role, permission) for role in sorted(RUNBOOK_RBAC) for permission in sorted(COMMANDS)
           if not runbook_allows(role, permission)]

@@ -141,3 +141,36 @@ def test_cli_lists_acks_notes_resolves_audited_and_refuses(pg_sandbox, tmp_path,
         ("incident_ack", "alice", False), ("incident_ack", "admin", True), ("incident_note", "admin", True),
         ("incident_resolve", "admin", True)]
     assert json.loads(audited[0].details)["permission"] == "incident.ack"
+
+
+def test_metrics_count_open_incidents_and_time_to_acknowledge_and_resolve(tmp_path):
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tasks.metrics import registry_for
+
+    store = f"sqlite:///{tmp_path / 'ops.db'}"
+    upgrade(store)
+    with frozen_at(T0):
+        first = open_incident(store, "prod", "a:x", "a", "P1", "svc").incident
+        open_incident(store, "prod", "b:y", "b", "P1", "svc")
+        third = open_incident(store, "prod", "c:z", "c", "P3", "svc").incident
+    with frozen_at(T0 + timedelta(minutes=10)):
+        acknowledge(store, "prod", first.id, "admin")
+    with frozen_at(T0 + timedelta(hours=2)):
+        resolve(store, "prod", first.id, "admin")
+        acknowledge(store, "prod", third.id, "admin")
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(generate_latest(registry_for("prod", store)).decode())
+               for s in f.samples}
+
+    def value(name, **labels):
+        return samples.get((name, tuple(sorted({"environment": "prod", **labels}.items()))))
+
+    assert [value("tradeops_incidents_open", severity=s) for s in ("P1", "P2", "P3", "P4")] == [1, 0, 1, 0]
+    assert value("tradeops_incident_acknowledge_seconds_count", severity="P1") == 1
+    assert value("tradeops_incident_acknowledge_seconds_sum", severity="P1") == 600
+    assert value("tradeops_incident_acknowledge_seconds_bucket", severity="P1", le="900.0") == 1  # within 15 min
+    assert value("tradeops_incident_acknowledge_seconds_bucket", severity="P3", le="3600.0") == 0
+    assert value("tradeops_incident_acknowledge_seconds_bucket", severity="P3", le="14400.0") == 1
+    assert value("tradeops_incident_resolve_seconds_sum", severity="P1") == 7200

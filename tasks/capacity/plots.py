@@ -21,7 +21,8 @@ PALETTE_COLOURS = 32  # a quarter of a true-colour PNG's bytes; the artifact emb
 GIB = 1024 ** 3
 
 
-def _save(fig, path: Path) -> Path:  # noqa: ANN001
+def save_png(fig, path: Path) -> Path:  # noqa: ANN001
+    """The figure as a 32-colour PNG at `path`, written whole (then closed)."""
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png")
@@ -52,7 +53,7 @@ def plot_disks(trends: list[SeriesTrend], points: dict[tuple[str, str], list[Siz
     ax.set(title=f"Disk used, Theil-Sen trend {horizon_days} days ahead", xlabel="time (UTC)", ylabel="% used")
     ax.legend(fontsize=7)
     fig.autofmt_xdate()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_sizes(trends: list[SeriesTrend], points: dict[tuple[str, str], list[SizePoint]], title: str,
@@ -65,4 +66,4 @@ def plot_sizes(trends: list[SeriesTrend], points: dict[tuple[str, str], list[Siz
     ax.set(title=title, xlabel="time (UTC)", ylabel="GiB")
     ax.legend(fontsize=7)
     fig.autofmt_xdate()
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -16,7 +16,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from flows.registry import severity_for
 from tradeops.cli.config import load_config, parse_override
 from tradeops.cli.environment_snapshot import config_sha256, read_snapshot, snapshot_of, write_snapshot
-from tradeops.cli.render import render_result
+from tradeops.cli.result_text import render_result
 from tradeops.errors import ConfigError, StoreUnavailable, UsageError
 from tradeops.store.engine import store_unreachable
 from tradeops.store.identity import identity_scoped

@@ -51,7 +51,7 @@ COMMANDS: dict[str, Command] = {
                         "strategy versions: tag, diff, approve, promote, roll back"),
     "audit": Command("tradeops.cli.commands.audit", "the tamper-evident audit trail"),
     "change": Command("tradeops.cli.commands.change",
-                      "change requests (CR-YYYY-NNN): create, approve, show, list"),
+                      "change requests (CR-YYYY-NNN): create, approve, implement, show, list"),
     "incident": Command("tradeops.cli.commands.incident",
                         "incidents: list, show, ack, note, resolve, postmortem"),
     "metrics": Command("tradeops.cli.commands.metrics",

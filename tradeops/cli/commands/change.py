@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                          details={**refusal_details(exc), "role": actor.role, "environment": environment,
                                   "change_request": getattr(args, "number", None), "kind": getattr(args, "kind", None)})
         raise
-    print(json.dumps(output, default=str) if args.json else render(output))
+    print(json.dumps(output, default=str) if args.json else change_output_text(output))
     return 0
 
 
@@ -103,7 +103,8 @@ def _list(store_url: str, environment: str, actor, args) -> list[dict]:
 COMMANDS = {"create": _create, "approve": _approve, "implement": _implement, "show": _show, "list": _list}
 
 
-def render(output: dict | list) -> str:
+def change_output_text(output: dict | list) -> str:
+    """A change request (or a list of them) as lines for the terminal (--json prints it whole)."""
     if isinstance(output, list):
         if not output:
             return "no change requests"

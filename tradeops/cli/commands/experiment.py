@@ -120,7 +120,7 @@ def run_lifecycle_command(env, environment: str, args: argparse.Namespace) -> in
     if command not in READ_ONLY:
         append_audit(store_url, operation, actor.user, execution_time_ms=_elapsed_ms(started),
                      details={"role": actor.role, **details})
-    print(json.dumps(output, default=str) if args.json else render(command, output))
+    print(json.dumps(output, default=str) if args.json else experiment_output_text(command, output))
     return 0
 
 
@@ -347,7 +347,8 @@ def experiment_view(row) -> dict:
             "production": json.loads(row.production_json or "{}")}
 
 
-def render(command: str, output: Any) -> str:
+def experiment_output_text(command: str, output: Any) -> str:
+    """An experiment command's result as lines for the terminal (--json prints it whole)."""
     if command == "list":
         if not output:
             return "no experiments"

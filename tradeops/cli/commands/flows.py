@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows))
         return 0
     for row in rows:
-        schedules = "; ".join(f"{d['name']}: {d['cron']} UTC" for d in row["deployments"]) or "on demand"
+        schedules = "; ".join(f"{d['name']}: {d['cron']} UTC" + ("" if d["day_or"] else " (day-of-month AND day-of-week)")
+                              for d in row["deployments"]) or "on demand"
         print(f"{row['flow']:<24} {schedules}")
     return 0

@@ -118,7 +118,7 @@ def run_strategy_command(block: Any, environment: str, args: argparse.Namespace)
     output = outcome.output
     if isinstance(output, dict):
         output = {**output, "execution_time_ms": elapsed_ms, "audit_trail_id": audit_trail_id(entry)}
-    print(json.dumps(output, default=str) if args.json else render(command, output, args))
+    print(json.dumps(output, default=str) if args.json else strategy_output_text(command, output, args))
     return 0
 
 
@@ -228,7 +228,8 @@ COMMANDS: dict[str, Callable[..., Outcome]] = {
 
 # -- terminal output ---------------------------------------------------------------------------
 
-def render(command: str, output: Any, args: argparse.Namespace) -> str:
+def strategy_output_text(command: str, output: Any, args: argparse.Namespace) -> str:
+    """A strategy command's result as lines for the terminal (--json prints it whole)."""
     tail = f"({output['execution_time_ms']} ms, {output['audit_trail_id']})"
     if command == "version":
         lines = [f"{output['strategy']} {output['tag']} on {output['branch']} at {output['commit'][:12]} {tail}"]
