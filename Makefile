@@ -21,7 +21,8 @@ run: $(BIN)/.installed
 	@mkdir -p $(PREFECT_HOME)
 	$(BIN)/tradeops quickstart
 
-# promtool and the Pushgateway for the tests (tests/test_prometheus_rules.py, tests/test_metrics.py):
+# promtool, the Pushgateway and amtool for the tests (tests/test_prometheus_rules.py, tests/test_metrics.py,
+# tests/test_alertmanager.py):
 # from PATH, else unpacked from Debian's packages into .venv/bin (infra/prometheus/fetch-tools.sh)
 prometheus-tools: $(BIN)/.installed
 	@sh infra/prometheus/fetch-tools.sh $(BIN)

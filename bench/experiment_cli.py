@@ -2,7 +2,7 @@
 embedded default (Prefect's ephemeral server in a private PREFECT_HOME, a SQLite ops store).
 
 Ours: the commands read the environment snapshot `tradeops apply` writes
-(tradeops/environment_snapshot.py): no Prefect import, no server start, no block loads.
+(tradeops/cli/environment_snapshot.py): no Prefect import, no server start, no block loads.
 Baseline: the same commands loading the environment's blocks, as every lifecycle command did
 before issue 17 (TRADEOPS_NO_ENVIRONMENT_SNAPSHOT=1): Prefect imported, the ephemeral server
 started, the blocks loaded. Every round is a fresh process, as from a shell. The script also
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from _common import host_cpu_counters, stolen_share
 
-from tradeops.sandbox_setup import build_sandbox
+from tradeops.cli.sandbox_setup import build_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 TRADEOPS = Path(sys.executable).with_name("tradeops")

@@ -35,7 +35,7 @@ from blocks.git import GitRepositorySet
 from tasks.strategies.versioning import SemVer, create_version, diff_versions, list_versions, promote
 from tradeops.sandbox.git_repos import create_strategy_repo
 from tradeops.store.engine import upgrade
-from tradeops.strategy_cli import run_strategy_command
+from tradeops.cli.commands.strategy import run_strategy_command
 
 TARGET_S = 2.0  # runbook 000 "Performance Benchmarks": Git Operations achieved < 2 s
 SIGNATURE = pygit2.Signature("bench", "bench@tradeops.example")

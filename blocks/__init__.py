@@ -4,6 +4,7 @@ Register them with `prefect block register -m blocks` (`tradeops apply` does it 
 """
 
 from blocks.alerts import AlertChannel
+from blocks.applications import PythonApplication
 from blocks.certificates import CertificateSet
 from blocks.configs import ConfigFileSet
 from blocks.database import DatabaseTarget
@@ -11,6 +12,7 @@ from blocks.environment import TradeopsEnvironment
 from blocks.git import GitRepositorySet
 from blocks.logs import LogDirectory
 from blocks.offsite import OffsiteStorage
+from blocks.processes import PlatformProcess
 
 ALL_BLOCKS = (
     AlertChannel,
@@ -20,6 +22,8 @@ ALL_BLOCKS = (
     GitRepositorySet,
     LogDirectory,
     OffsiteStorage,
+    PlatformProcess,
+    PythonApplication,
     TradeopsEnvironment,
 )
 

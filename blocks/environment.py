@@ -12,12 +12,14 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from blocks.alerts import AlertChannel
+from blocks.applications import PythonApplication
 from blocks.certificates import CertificateSet
 from blocks.configs import ConfigFileSet
 from blocks.database import DatabaseTarget
 from blocks.git import GitRepositorySet
 from blocks.logs import LogDirectory
 from blocks.offsite import OffsiteStorage
+from blocks.processes import PlatformProcess
 
 
 class TradeopsEnvironment(Block):
@@ -35,12 +37,17 @@ class TradeopsEnvironment(Block):
     certificate_blocks: list[str] = Field(default_factory=list)
     config_blocks: list[str] = Field(default_factory=list)
     alert_blocks: list[str] = Field(default_factory=list)
+    process_blocks: list[str] = Field(default_factory=list)
+    application_blocks: list[str] = Field(default_factory=list)
     health_disk_paths: list[str] = Field(default_factory=list)
     health_thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
     backup_retention_days: dict[str, int] = Field(default_factory=dict,
                                                   description="Overrides of the retention classes, in days.")
     backup_encryption_key_block: str | None = Field(
         None, description="Name of a Secret block holding the 256-bit backup key (hex or base64).")
+    alert_repeat_minutes: float = Field(240, description="A condition still failing is re-notified this often.")
+    remediation_enabled: bool = Field(True, description="The health check acts on what it finds (runbook 001).")
+    remediation_dry_run: bool = Field(True, description="Remediation only says what it would do.")
     maintenance_thresholds: dict[str, float] = Field(
         default_factory=dict, description="Overrides of the maintenance report's thresholds.")
     maintenance_reindex_bloated_indexes: bool = Field(
@@ -77,6 +84,12 @@ class TradeopsEnvironment(Block):
 
     def alert_channels(self) -> list[AlertChannel]:
         return [AlertChannel.load(name) for name in self.alert_blocks]
+
+    def processes(self) -> list[PlatformProcess]:
+        return [PlatformProcess.load(name) for name in self.process_blocks]
+
+    def applications(self) -> list[PythonApplication]:
+        return [PythonApplication.load(name) for name in self.application_blocks]
 
     def experiments_database(self) -> DatabaseTarget | None:
         return DatabaseTarget.load(self.experiments_database_block) if self.experiments_database_block else None

@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect.blocks.core import Block
 from pydantic import Field
 
-from tasks.files import git_repositories
+from tradeops.files import git_repositories
 
 
 class GitRepositorySet(Block):

@@ -1,27 +1,14 @@
-"""One module per job. `FLOWS` maps each stable kebab-case flow name to its function."""
+"""One module per job. `FLOWS` maps each stable kebab-case flow name to its function's entrypoint;
+every other fact about a flow is its `FlowSpec` in flows/registry.py."""
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-FLOWS: dict[str, str] = {
-    "health-check": "flows.health_check:health_check",
-    "daily-backup": "flows.daily_backup:daily_backup",
-    "verify-backups": "flows.verify_backups:verify_backups",
-    "weekly-backup": "flows.weekly_backup:weekly_backup",
-    "restore": "flows.restore:restore",
-    "dr-drill": "flows.dr_drill:dr_drill",
-    "db-maintenance": "flows.db_maintenance:db_maintenance",
-    "log-archival": "flows.log_archival:log_archival",
-    "cert-check": "flows.cert_check:cert_check",
-    "experiment-evaluation": "flows.experiment_evaluation:experiment_evaluation",
-    "compliance-report": "flows.compliance_report:compliance_report",
-    "audit-export": "flows.audit_export:audit_export",
-    "wal-archive": "flows.wal_archive:wal_archive",
-    "base-backup": "flows.base_backup:base_backup",
-    "pitr-restore": "flows.pitr_restore:pitr_restore",
-}
+from flows.registry import REGISTRY
+
+FLOWS: dict[str, str] = {spec.name: spec.entrypoint for spec in REGISTRY}
 
 
 def load_flow(name: str) -> Any:

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from prefect import flow
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from tasks.access import current_actor
 from tasks.audit.exports import (
     AuditExportError, ExportCheck, ExportFiles, check_against_exports, export_root, retain_until, write_export,
@@ -26,8 +27,7 @@ from tasks.audit.exports import (
 from tasks.audit.verify import ChainReport, open_chain, verify_chain
 from tasks.backup.offsite import publish_offsite
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
-from tasks.files import sha256_file
+from tradeops.files import sha256_file
 from tasks.locks import lock_for, target_lock
 from tasks.reporting import final_state, markdown_table, publish_summary
 from tradeops.store.records import append_audit, current_flow_run_id

@@ -22,10 +22,10 @@ from prefect import flow
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from tasks.access import current_actor
 from tasks.backup import publish_offsite_task_for
 from tasks.environment import load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import target_lock, writer_lock
 from tasks.pitr import take_base_backup_task
 from tasks.pitr.basebackup import BaseBackupError, publish_base_backup

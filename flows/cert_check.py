@@ -27,6 +27,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from blocks.certificates import CertificateSet
 from tasks.alerts import AlertOutcome, send_once_task
 from tasks.certificates import (
@@ -34,7 +35,6 @@ from tasks.certificates import (
     renew_certificate_task, renewal_alert,
 )
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import TargetBusy, lock_for, target_lock
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 from tasks.access import current_actor

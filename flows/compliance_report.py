@@ -24,7 +24,9 @@ from pathlib import Path
 from prefect import flow
 from prefect.states import State
 
-from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
+from flows.hooks import FAILURE_HOOKS
+from flows.registry import permission_for
+from tasks.access import AccessDenied, require_permission
 from tasks.audit.exports import AUDIT_RETENTION_DAYS
 from tasks.audit.verify import verify_chain
 from tasks.backup.offsite import publish_offsite
@@ -34,8 +36,7 @@ from tasks.compliance.period import Period, parse_period
 from tasks.compliance.report import compliance_markdown, compliance_problems
 from tasks.compliance.sox import sox_report
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
-from tasks.files import sha256_file
+from tradeops.files import sha256_file
 from tasks.reporting import final_state, flow_run_linker, publish_summary, report_denial
 from tradeops.store.records import append_audit, current_flow_run_id
 
@@ -45,7 +46,7 @@ def compliance_report(environment: str = "default", period: str = "previous-mont
     env = load_environment(environment)
     span = parse_period(period)
     try:
-        actor = require_permission(env, FLOW_PERMISSIONS["compliance-report"], "compliance_report")
+        actor = require_permission(env, permission_for("compliance-report"), "compliance_report")
     except AccessDenied as exc:
         return report_denial("compliance-report", env.name, env.store_url, f"Compliance report {span.label}: {env.name}",
                              str(exc))

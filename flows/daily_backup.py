@@ -19,28 +19,29 @@ from __future__ import annotations
 
 import logging
 import shutil
-from datetime import datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from flows.verify_backups import verify_backups
 from tasks.backup import (
     archive_files_task, backup_database_task, backup_repository_task, backup_task_runner, export_audit_task,
 )
 from tasks.backup.catalog import fail_set, last_verified, open_set
 from tasks.backup.encryption import KeyUnavailable, load_key
-from tasks.backup.manifest import ArtifactEntry, Manifest
+from tasks.backup.manifest import ArtifactEntry
 from tasks.backup.publish import complete_offsite_copies, publish_set
-from tasks.backup.retention import apply_retention, catalog_facts, deletions, plan_retention
+from tasks.backup.report import publish_backup_report, publish_retention_dry_run
+from tasks.backup.retention import apply_retention, catalog_facts, plan_retention
 from tasks.backup.sets import new_set_id, staging_dir, sweep_abandoned
+from tasks.capacity.sizes import record_sizes_task
 from tasks.crash_points import crash_point
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import lock_for, target_lock, writer_lock
-from tasks.reporting import final_state, markdown_table, publish_summary
+from tasks.reporting import final_state, publish_summary
 from tradeops.clock import utcnow
 from tradeops.store.records import current_flow_run_id
 
@@ -50,26 +51,7 @@ def daily_backup(environment: str = "default", dry_run: bool = False) -> State:
     """Back up every target of `environment` into one set, locally and offsite, then apply
     retention. `dry_run`: back up nothing, delete nothing, list what retention would remove."""
     env = load_environment(environment)
-    return report_retention_plan(env, "daily") if dry_run else run_backup_set(env, kind="daily")
-
-
-def report_retention_plan(env: LoadedEnvironment, kind: str) -> State:
-    """What retention would delete now: every local path and offsite key, and what it keeps."""
-    plan = plan_retention(catalog_facts(env.store_url, env.name), utcnow(), env.block.backup_retention_days)
-    doomed = deletions(plan, env.block.offsite(), env.name)
-    rows = [(d.set_id, d.what, d.where, d.location) for d in doomed]
-    kept = [(a.set_id, f"{a.target} {a.kind}", why) for a, why in plan.keep_protected]
-    markdown = "\n\n".join(filter(None, [
-        f"# {kind} backup dry run: what retention would delete",
-        markdown_table(["set", "what", "where", "path or key"], rows) if rows else "Nothing has expired.",
-        "## Kept although expired\n\n" + markdown_table(["set", "artifact", "why"], kept) if kept else "",
-    ]))
-    result = {"dry_run": True, "would_expire": [s.set_id for s in plan.expire_sets],
-              "would_remove": [f"{a.set_id} {a.target} {a.kind}" for a in plan.remove],
-              "would_delete": [{"set_id": d.set_id, "what": d.what, "where": d.where, "location": d.location}
-                               for d in doomed],
-              "protected": {f"{a.set_id} {a.target} {a.kind}": why for a, why in plan.keep_protected}}
-    return final_state(publish_summary(f"{kind}-backup", env.name, env.store_url, markdown, result), None)
+    return publish_retention_dry_run(env, "daily") if dry_run else run_backup_set(env, kind="daily")
 
 
 def run_backup_set(env: LoadedEnvironment, kind: str) -> State:
@@ -78,6 +60,7 @@ def run_backup_set(env: LoadedEnvironment, kind: str) -> State:
     the new set is proven minutes after it is made, and every kept set at least weekly."""
     with target_lock(lock_for("backup", env.name, "run", env.store_url), f"the backups of {env.name}"):
         state = _run_backup_set(env, kind)
+    record_sizes_task(env, f"{kind}-backup")  # the capacity report's history (issue 19)
     verification = verify_backups(environment=env.name, return_state=True)
     get_run_logger().log(logging.INFO if verification.is_completed() else logging.ERROR,
                          "verify-backups after this backup: %s%s", verification.name,
@@ -142,7 +125,7 @@ def _run_backup_set(env: LoadedEnvironment, kind: str) -> State:
         if plan.remove:
             logger.info("retention removed %d expired artifact(s), %d set(s) whole: %s", len(plan.remove),
                         len(expired), ", ".join(f"{a.set_id} {a.target} {a.kind}" for a in plan.remove))
-    return report_set(env, kind, manifest, final, failures, storage, expired, removed)
+    return publish_backup_report(env, kind, manifest, final, failures, storage, expired, removed)
 
 
 def encryption_key_problem(key_block: str | None) -> str | None:
@@ -182,33 +165,3 @@ def submit_target_backups(env: LoadedEnvironment, staging: Path, incremental: bo
     if not incremental:  # the weekly full set also carries the audit trail (runbook 000)
         jobs["audit:trail"] = export_audit_task.submit("audit:trail", env.store_url, staging, key_block=key_block)
     return jobs, failures
-
-
-def report_set(env: LoadedEnvironment, kind: str, manifest: Manifest, set_dir: Path,
-               failures: dict[str, str], storage, expired: list[str], removed: list[str]) -> State:
-    rows = [(e.target, e.kind, f"{e.size:,}", e.sha256[:12], e.reused_from or "", e.offsite_key or "")
-            for e in manifest.artifacts]
-    failure = None
-    if failures:
-        by_reason: dict[str, list[str]] = {}
-        for target, reason in failures.items():  # one line per distinct reason, naming every target
-            by_reason.setdefault(reason, []).append(target)
-        failure = f"{len(failures)} target(s) failed: " + "; ".join(
-            f"{', '.join(targets)}: {reason}" for reason, targets in by_reason.items())
-    markdown = "\n\n".join(filter(None, [
-        f"# {kind.capitalize()} backup {manifest.set_id}",
-        f"{len(manifest.artifacts)} artifact(s), {sum(e.size for e in manifest.artifacts):,} bytes in `{set_dir}`; "
-        f"offsite: {storage.describe() if storage else 'not configured'}",
-        markdown_table(["target", "kind", "bytes", "sha256", "reuses set", "offsite key"], rows),
-        "## Failed\n\n" + markdown_table(["target", "reason"], failures.items()) if failures else "",
-        "## Retention\n\nRemoved expired artifacts: " + ", ".join(removed)
-        + (f"; sets removed whole: {', '.join(expired)}" if expired else "") if removed or expired else "",
-    ]))
-    result = {"set_id": manifest.set_id, "set_dir": str(set_dir), "failures": failures, "expired_sets": expired,
-              "removed_artifacts": removed,
-              "artifacts": [{"target": e.target, "kind": e.kind, "size": e.size, "sha256": e.sha256,
-                             "reused_from": e.reused_from, "offsite_key": e.offsite_key}
-                            for e in manifest.artifacts]}
-    result = publish_summary(f"{kind}-backup", env.name, env.store_url, markdown, result, failure,
-                             reports_dir=str(env.block.output_dir("reports")))
-    return final_state(result, failure)

@@ -26,9 +26,10 @@ import psycopg2
 from prefect import flow, get_run_logger
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
+from flows.registry import permission_for
 from tasks.databases import connect, is_sqlite, libpq_dsn, scalar, sqlite_path
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import TargetBusy, target_lock, writer_lock
 from tasks.maintenance.operations import (
     MAINTENANCE_LIMITS, Budget, Step, drop_reindex_leftovers, next_month_partitions, refresh_materialized_views,
@@ -39,10 +40,10 @@ from tasks.maintenance.preflight import (
     judge_critical_work, judge_disk, other_connections, verified_backup_age_hours,
 )
 from tasks.maintenance.checks import run_checks
-from tasks.maintenance.report import report_markdown, results_as_rows
+from tasks.maintenance.report import publish_maintenance_report, report_markdown, results_as_rows
 from tasks.maintenance.thresholds import thresholds_with
-from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary, report_denial
-from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
+from tasks.reporting import report_denial
+from tasks.access import AccessDenied, require_permission
 from tradeops.store.records import append_audit
 from tradeops.clock import utcnow
 
@@ -53,7 +54,7 @@ INVALID_INDEXES = "SELECT count(*) FROM pg_index WHERE NOT indisvalid"
 def db_maintenance(environment: str = "default") -> State:
     env = load_environment(environment)
     try:
-        actor = require_permission(env, FLOW_PERMISSIONS["db-maintenance"], "db_maintenance")
+        actor = require_permission(env, permission_for("db-maintenance"), "db_maintenance")
     except AccessDenied as exc:
         return report_denial("db-maintenance", env.name, env.store_url, f"Database maintenance: {env.name}", str(exc),
                              reports_dir=str(env.block.output_dir("reports")))
@@ -69,7 +70,7 @@ def db_maintenance(environment: str = "default") -> State:
         results.append(result)
         if result["failure"]:
             failures[f"db:{db.target}"] = result["failure"]
-    return report_maintenance(env, results, failures)
+    return publish_maintenance_report(env, results, failures)
 
 
 def maintain_database(env: LoadedEnvironment, db, user: str) -> dict:
@@ -182,28 +183,3 @@ def postflight(db, url: str) -> list[PreflightItem]:
         invalid = scalar(conn, INVALID_INDEXES)
     return [probe, connections,
             PreflightItem("invalid indexes", invalid == 0, f"{invalid} invalid index(es)", "none left")]
-
-
-def report_maintenance(env: LoadedEnvironment, results: list[dict], failures: dict[str, str]) -> State:
-    sections = [f"# Database maintenance: {env.name}"]
-    for result in results:
-        sections.append(f"## {result['target']}" + (f"\n\n**Failed:** {result['failure']}" if result["failure"] else ""))
-        sections.append("Pre-flight\n\n" + markdown_table(
-            ["", "item", "measured", "rule"],
-            [(STATUS_ICON["pass" if i["passed"] else "fail"], i["name"], i["measured"], i["rule"])
-             for i in result["preflight"]]))
-        if result["steps"]:
-            sections.append("Statements\n\n" + markdown_table(
-                ["statement", "seconds", "outcome"],
-                [(f"`{s['statement']}`", f"{s['seconds']:.2f}", s["outcome"]) for s in result["steps"]]))
-        if result["postflight"]:
-            sections.append("Post-flight\n\n" + markdown_table(
-                ["", "item", "measured"],
-                [(STATUS_ICON["pass" if i["passed"] else "fail"], i["name"], i["measured"]) for i in result["postflight"]]))
-        if result.get("report"):
-            sections.append(result["report"])
-    failure = ("; ".join(f"{t}: {r}" for t, r in failures.items()) if failures else None)
-    result = {"databases": results, "failures": failures}
-    result = publish_summary("db-maintenance", env.name, env.store_url, "\n\n".join(sections), result, failure,
-                             reports_dir=str(env.block.output_dir("reports")))
-    return final_state(result, failure)

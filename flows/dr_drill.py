@@ -35,18 +35,19 @@ import psycopg2
 from prefect import flow, get_run_logger
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from tasks.backup.catalog import chosen_set
+from tasks.backup.kinds import kind_of
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import lock_for, target_lock
 from tasks.pitr.prove import restore_and_prove
-from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
-from tasks.restore.drills import drill_history, record_drill, trend_markdown
+from tasks.restore.drills import record_drill
 from tasks.restore.fetch import RestoreError, fetch_offsite, offsite_manifest
+from tasks.restore.report import drill_failure, publish_drill_report
 from tasks.restore.postgres import create_database, database_url, databases_named, drop_database
 from tasks.databases import is_sqlite
 from tasks.restore import restore_target_task
-from tasks.restore.targets import Destination
+from tasks.restore.restorers import Destination
 from tasks.access import current_actor
 from tradeops.store.records import append_audit, current_flow_run_id
 from tradeops.clock import utcnow
@@ -94,7 +95,7 @@ def run_drill(env: LoadedEnvironment, pitr_target_time: datetime | None = None) 
         for target, entries in manifest.by_target().items():
             destination = Destination(directory=scratch / "restored")
             db = databases.get(target)
-            if any(e.kind == "pg_dump" for e in entries):
+            if any(kind_of(e).restores_into_database for e in entries):
                 if db is None or is_sqlite(db.url.get_secret_value()):
                     outcomes.append({"target": target, "passed": False, "rto_seconds": None,
                                      "problems": [f"{target}: no PostgreSQL server configured to restore into"]})
@@ -204,33 +205,11 @@ def sweep_leftovers(drills_dir: Path, servers: list[str], prefix: str) -> list[s
 
 def report_drill(env: LoadedEnvironment, started: datetime, set_id: str | None,
                  times: tuple[float | None, float | None] | None, outcomes: list[dict], failure: str | None) -> State:
+    """Record the drill (the ops store's drill history, the audit trail), then publish its report."""
     rto, rpo = times or (None, None)
-    failed = [o for o in outcomes if not o["passed"]]
-    if failed:
-        failure = "; ".join(filter(None, [failure] + ["; ".join(o["problems"]) for o in failed]))
-    if not outcomes and not failure:
-        failure = f"set {set_id} holds no artifacts"
+    failure = drill_failure(set_id, outcomes, failure)
     passed = failure is None
     record_drill(env.store_url, env.name, set_id, started, utcnow(), rto, rpo, passed, outcomes)
     append_audit(env.store_url, "dr_drill", current_actor(env).user, success=passed,
                  details={"environment": env.name, "set_id": set_id, "rto_seconds": rto, "rpo_seconds": rpo})
-    rows = [(STATUS_ICON["pass" if o["passed"] else "fail"], o["target"], f"{o.get('bytes', 0):,}",
-             _seconds(o.get("fetch_seconds")), _seconds(o.get("restore_seconds")), _seconds(o.get("check_seconds")),
-             _seconds(o.get("rto_seconds")), "; ".join(o["problems"])) for o in outcomes]
-    markdown = "\n\n".join(filter(None, [
-        f"# DR drill {env.name}: {'passed' if passed else 'FAILED'}",
-        f"Set `{set_id}` restored from offsite into scratch resources (all dropped afterwards). "
-        f"**RTO {_seconds(rto)} s**, **RPO {rpo / 3600:.1f} h**." if rto is not None and rpo is not None else "",
-        f"**Failed:** {failure}" if failure else "",
-        markdown_table(["", "target", "bytes", "fetch s", "restore s", "check s", "RTO s", "problems"], rows)
-        if rows else "",
-        "## Trend of past drills\n\n" + trend_markdown(drill_history(env.store_url, env.name)),
-    ]))
-    result = {"passed": passed, "set_id": set_id, "rto_seconds": rto, "rpo_seconds": rpo, "targets": outcomes}
-    result = publish_summary("dr-drill", env.name, env.store_url, markdown, result, failure,
-                             reports_dir=str(env.block.output_dir("reports")))
-    return final_state(result, failure)
-
-
-def _seconds(value: float | None) -> str:
-    return f"{value:.2f}" if value is not None else ""
+    return publish_drill_report(env, set_id, rto, rpo, outcomes, failure)

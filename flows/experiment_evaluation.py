@@ -31,26 +31,21 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from tasks.alerts import Alert, send_once_task
 from tasks.databases import connect
 from tasks.environment import LoadedEnvironment, load_environment
-import numpy as np
-
 from tasks.experiments.data_gate import DataGateFailed, gate_trades
 from tasks.experiments.decision import ExperimentPlan
 from tasks.experiments.evaluation import daily_looks, evaluate_trades, settings_with
-from tasks.experiments.formatting import count, p_value, percent
 from tasks.experiments.lifecycle import (
     arm_capital_pct, find_experiment, list_experiments, parse_split, record_evaluation, register_platform_experiments,
     strategy_sharpes,
 )
 from tasks.experiments.metrics import ExperimentMetrics
 from tasks.experiments.plots import plot_cumulative_pnl, plot_lift_over_time, plot_pnl_distribution
-from tasks.experiments.report import plots_markdown, statistics_markdown, strategy_family_markdown
-from tasks.experiments.statistics.multiple import benjamini_hochberg
+from tasks.experiments.report import publish_evaluation_report, statistics_markdown
 from tasks.experiments.trades import TradesUnavailable, trades_from_database
-from tasks.failure_alerts import FAILURE_HOOKS
-from tasks.reporting import final_state, markdown_table, publish_summary
 from tradeops.store import Experiment
 from tradeops.store.records import current_flow_run_id
 
@@ -79,7 +74,7 @@ def experiment_evaluation(environment: str = "default", experiment: str | None =
     metrics_file = metrics.write(block.output_dir("metrics"))
     channels = block.alert_channels()
     sent = [send_once_task(env.store_url, env.name, alert, channels) for alert in experiment_alerts(results)]
-    return report_evaluations(env, results, registered, metrics_file, sent, folder)
+    return publish_evaluation_report(env, results, registered, metrics_file, sent, folder)
 
 
 def discover_platform_experiments(env: LoadedEnvironment, database) -> list[str]:
@@ -155,78 +150,3 @@ def experiment_alerts(results: list[dict]) -> list[Alert]:
             alerts.append(Alert(f"{target}:{finding}", ALERT_SEVERITY["compliance"], f"{r['experiment']}: {finding}",
                                 "", target, "ExperimentCapitalLimit"))
     return alerts
-
-
-def strategy_families(results: list[dict]) -> list[dict]:
-    """Experiments of one strategy evaluated in this run: Benjamini-Hochberg across their decision
-    p-values (one kind: the decision's), with each variant's deflated Sharpe."""
-    by_strategy: dict[str, list[dict]] = {}
-    for r in results:
-        if r.get("statistics") and r["statistics"]["p_value"] is not None:
-            by_strategy.setdefault(r["strategy"], []).append(r)
-    families = []
-    for strategy, members in sorted(by_strategy.items()):
-        if len(members) < 2:
-            continue
-        q = benjamini_hochberg(np.array([[m["statistics"]["p_value"] for m in members]]))[0]
-        for member, q_value in zip(members, q):
-            dsr = member["statistics"]["extras"].get("deflated_sharpe") or {}
-            families.append({"strategy": strategy, "experiment": member["experiment"],
-                             "p_value": member["statistics"]["p_value"], "q_value": float(q_value),
-                             "dsr": dsr.get("dsr"), "trials": dsr.get("trials"), "decision": member["decision"]})
-    return families
-
-
-def _summary_rows(results: list[dict]) -> list[tuple]:
-    rows = []
-    for r in results:
-        st = r.get("statistics")
-        rows.append((r["id"], r["experiment"], r["split"], percent(r["capital_pct"] / 100),
-                     count(st["n_control"]) if st else "", count(st["n_variant"]) if st else "",
-                     p_value(st["p_value"]) if st else "", p_value(st["srm_p_value"]) if st else "",
-                     percent(st["lift"], signed_=True) if st else "",
-                     f"**{r['decision']}**" if r.get("decision") else "not evaluated",
-                     r.get("rule_name") or r["failure"]))
-    return rows
-
-
-def report_evaluations(env: LoadedEnvironment, results: list[dict], registered: list[str], metrics_file: Path,
-                       sent: list, folder: Path) -> State:
-    rows = _summary_rows(results)
-    header = [f"# Experiment evaluation: {env.name}"]
-    table = (markdown_table(["id", "experiment", "split", "capital", "n control", "n variant", "p (decision test)",
-                             "SRM p", "lift", "decision", "rule"], rows) if rows else "No running experiment.")
-    notes = ("p (decision test) is the always-valid (or fixed-horizon, as configured) p-value of the mean PnL "
-             "difference before correction; SRM p is the chi-square test of the trade counts against the split, "
-             "which decides the sample-ratio-mismatch rules. Each section below gives the full reason.")
-    sections = {"file": [*header, table, notes], "artifact": [*header, table, notes]}
-    if registered:
-        for part in sections.values():
-            part.append("Registered from the platform: " + ", ".join(registered))
-    families = strategy_families(results)
-    for r in results:
-        if r.get("markdown"):
-            plots = [Path(p) for p in r["plots"]]
-            sections["file"].append(f"## {r['experiment']}\n\n{r['markdown']}\n\n{plots_markdown(plots, embed=False)}")
-            sections["artifact"].append(f"## {r['experiment']}\n\n{r['markdown']}\n\n{plots_markdown(plots, embed=True)}")
-    for part in sections.values():
-        if families:
-            part.append(strategy_family_markdown(families))
-        part.append(f"Metrics: `{metrics_file}` (node_exporter textfile format)")
-    failures = [f"{r['experiment']}: {r['failure']}" for r in results if r["failure"]]
-    failures += [f"{r['experiment']}: {f}" for r in results for f in r.get("findings") or []]
-    failures += [f"alert not delivered: {d.describe()}" for o in sent for d in o.failures]
-    failure = "; ".join(failures) or None
-    result = {"experiments": [{k: v for k, v in r.items() if k != "markdown"} for r in results],
-              "registered": registered, "strategy_families": families, "failures": failures}
-    table_rows = [{"experiment": r["experiment"], "decision": r.get("decision") or "not evaluated",
-                   "terminal": r.get("terminal"),
-                   "p_value": (r.get("statistics") or {}).get("p_value"),
-                   "srm_p_value": (r.get("statistics") or {}).get("srm_p_value"),
-                   "lift": (r.get("statistics") or {}).get("lift"),
-                   "rule": r.get("rule") or r["failure"]} for r in results]
-    result = publish_summary("experiment-evaluation", env.name, env.store_url, "\n\n".join(sections["file"]), result,
-                             failure, table=table_rows, reports_dir=str(folder),
-                             artifact_markdown="\n\n".join(sections["artifact"]))
-    return final_state(result, failure)
-

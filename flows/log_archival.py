@@ -24,22 +24,19 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from blocks import LogDirectory, OffsiteStorage
 from tasks.backup import publish_offsite_task_for
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.logs import archive_rotated_file_task, rotate_live_file_task
 from tasks.logs.archive import archive_root
 from tasks.logs.index import archives, members_of, update_archive, utcnow
+from tasks.logs.report import publish_archival_report
 from tasks.logs.retention import local_copies_to_delete, offsite_copies_to_delete
 from tasks.logs.rotation import live_files_to_rotate, rotated_files_ready, run_reopen_command
 from tasks.logs.writers import wait_for_writers
-from tasks.reporting import final_state, markdown_table, publish_summary
 from tasks.access import current_actor
 from tradeops.store.records import append_audit
-
-MIB = 1024 * 1024
-
 
 @flow(name="log-archival", **FAILURE_HOOKS)
 def log_archival(environment: str = "default") -> State:
@@ -57,7 +54,7 @@ def log_archival(environment: str = "default") -> State:
                      details={"target": f"logs:{plan['target']}", "archived": [a["file"] for a in plan["archived"]],
                               "deleted_local": plan["deleted_local"], "deleted_offsite": plan["deleted_offsite"],
                               "failures": plan["failures"]})
-    return report_archival(env, plans)
+    return publish_archival_report(env, plans)
 
 
 def rotate_directory(logs: LogDirectory, now: datetime) -> dict:
@@ -154,48 +151,3 @@ def apply_retention(env: LoadedEnvironment, plan: dict, storage: OffsiteStorage 
             continue
         update_archive(env.store_url, row.id, offsite_deleted_at=utcnow())
         plan["deleted_offsite"].append(row.archive_name)
-
-
-def report_archival(env: LoadedEnvironment, plans: list[dict]) -> State:
-    sections = [f"# Log archival: {env.name}"]
-    summary_rows, failures = [], {}
-    for plan in plans:
-        archived = [a for a in plan["archived"] if a["outcome"] == "archived"]
-        bytes_in = sum(a["original_bytes"] for a in archived)
-        bytes_out = sum(a["archive_bytes"] for a in archived)
-        seconds = sum(a["seconds"] for a in archived)
-        summary_rows.append((
-            f"logs:{plan['target']}", len(plan["rotated"]), len(plan["archived"]), f"{bytes_in / MIB:.1f}",
-            f"{bytes_out / MIB:.1f}", f"{bytes_out / bytes_in:.3f}" if bytes_in else "",
-            f"{bytes_in / MIB / seconds:.0f}" if seconds else "", len(plan["uploaded"]),
-            len(plan["deleted_local"]), len(plan["deleted_offsite"]), len(plan["waiting"])))
-        if plan["failures"]:
-            failures[f"logs:{plan['target']}"] = "; ".join(plan["failures"])
-    sections.append(markdown_table(
-        ["target", "rotated", "archived", "MiB in", "MiB out", "ratio", "MiB/s", "copied offsite",
-         "deleted locally", "deleted offsite", "waiting for a writer"], summary_rows))
-    for plan in plans:
-        if plan["rotated"]:
-            sections.append(f"## logs:{plan['target']}: rotated\n\n" + markdown_table(
-                ["file", "renamed to", "MiB"], [(r["file"], r["rotated_to"], f"{r['bytes'] / MIB:.1f}")
-                                                for r in plan["rotated"]])
-                + (f"\n\n{plan['reopen']}" if plan["reopen"] else ""))
-        if plan["archived"]:
-            sections.append(f"## logs:{plan['target']}: archived\n\n" + markdown_table(
-                ["file", "type", "lines", "from", "to", "ratio", "outcome"],
-                [(a["file"], a["type"], a.get("lines", ""), (a.get("first_at") or "")[:19],
-                  (a.get("last_at") or "")[:19],
-                  f"{a['archive_bytes'] / a['original_bytes']:.3f}" if a.get("original_bytes") else "", a["outcome"])
-                 for a in plan["archived"]]))
-        if plan["waiting"]:
-            sections.append(f"## logs:{plan['target']}: still open by a writer (kept, archived later)\n\n"
-                            + markdown_table(["file", "pids"], [(w["file"], ", ".join(map(str, w["pids"])))
-                                                               for w in plan["waiting"]]))
-    if failures:
-        sections.append("## Failures\n\n" + "\n".join(f"- **{t}**: {r}" for t, r in failures.items()))
-    failure = "; ".join(f"{t}: {r}" for t, r in failures.items()) or None
-    result = {"directories": [{k: v for k, v in plan.items() if k not in ("block", "ready")} for plan in plans],
-              "failures": failures}
-    result = publish_summary("log-archival", env.name, env.store_url, "\n\n".join(sections), result, failure,
-                             reports_dir=str(env.block.output_dir("reports")))
-    return final_state(result, failure)

@@ -29,9 +29,10 @@ from prefect import flow
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import State
 
-from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
+from flows.hooks import FAILURE_HOOKS
+from flows.registry import permission_for
+from tasks.access import AccessDenied, require_permission
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.pitr.prove import restore_and_prove
 from tasks.pitr.report import pitr_report
 from tasks.pitr.restore import PitrError, PitrResult
@@ -49,7 +50,7 @@ def pitr_restore(environment: str = "default", target_time: datetime | Literal["
     env = load_environment(environment)
     moment = None if target_time == "latest" else _utc(target_time)
     try:
-        actor = require_permission(env, FLOW_PERMISSIONS["pitr-restore"], "pitr_restore")
+        actor = require_permission(env, permission_for("pitr-restore"), "pitr_restore")
     except AccessDenied as exc:
         return report_denial("pitr-restore", env.name, env.store_url, f"Point-in-time restore ({env.name})", str(exc),
                              reports_dir=str(env.block.output_dir("reports")))

@@ -29,25 +29,27 @@ import psycopg2
 from prefect import flow, get_run_logger
 from prefect.states import State
 
-from tasks.access import FLOW_PERMISSIONS, AccessDenied, require_permission
+from flows.hooks import FAILURE_HOOKS
+from flows.registry import permission_for
+from tasks.access import AccessDenied, require_permission
 from tasks.backup.emergency import ToReplace, take_emergency_set
 from tasks.backup.postgres import BackupError
 from tasks.crash_points import crash_point
 from tasks.databases import is_sqlite
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import TargetBusy, lock_for, target_lock
 from tasks.reporting import report_denial
 from tasks.restore import fetch_target_task, restore_fetched_task
 from tasks.restore.fetch import RestoreError
-from tasks.restore.plan import RestorePlan, TargetPlan, plan_restore
+from tasks.restore.plan import RestorePlan, RestoreRequest, TargetPlan, plan_restore
 from tasks.restore.postgres import create_database, drop_database
 from tasks.restore.publish import (
     put_database_in_place, put_path_in_place, replaced_database_name, staging_database_name, staging_folder,
     sweep_restore_leftovers,
 )
 from tasks.restore.report import RestoreReport, publish_restore_report
-from tasks.restore.targets import Destination, FetchedTarget, TargetOutcome
+from tasks.restore.restorers import Destination
+from tasks.restore.targets import FetchedTarget, TargetOutcome
 from tradeops.store.records import append_audit, current_flow_run_id
 
 
@@ -59,27 +61,26 @@ def restore(environment: str = "default", set_id: str | None = None, date: Date 
     local, offsite. `targets`: e.g. ["db:platform", "git:momentum_alpha"] (default: all)."""
     env = load_environment(environment)
     try:
-        actor = require_permission(env, FLOW_PERMISSIONS["restore"], "backup_restore")
+        actor = require_permission(env, permission_for("restore"), "backup_restore")
     except AccessDenied as exc:
         return report_denial("restore", env.name, env.store_url, f"Restore ({env.name})", str(exc),
                              reports_dir=str(env.block.output_dir("reports")))
     try:
         with target_lock(lock_for("restore", env.name, "run", env.store_url), f"the restores of {env.name}"):
-            return run_restore(env, actor.user, dict(set_id=set_id, date=date, source=source, targets=targets,
-                                                     database_names=database_names, directory=directory,
-                                                     overwrite=overwrite))
+            return run_restore(env, actor.user, RestoreRequest(set_id, date, source, targets, database_names,
+                                                               directory, overwrite))
     except TargetBusy as exc:
         return publish_restore_report(env, RestoreReport(failure=str(exc)))
 
 
-def run_restore(env: LoadedEnvironment, user: str, request: dict) -> State:
+def run_restore(env: LoadedEnvironment, user: str, request: RestoreRequest) -> State:
     logger = get_run_logger()
     run = (current_flow_run_id() or uuid.uuid4().hex)[:8]
     servers = [db.url.get_secret_value() for db in env.block.databases() if not is_sqlite(db.url.get_secret_value())]
     report = RestoreReport()
     try:
-        report.swept = sweep_restore_leftovers(env.name, servers, *restore_folders(env, request["directory"]))
-        plan = plan_restore(env, run, **request)
+        report.swept = sweep_restore_leftovers(env.name, servers, *restore_folders(env, request.directory))
+        plan = plan_restore(env, run, request)
     except RestoreError as exc:
         return publish_restore_report(env, RestoreReport(failure=str(exc)))
     except psycopg2.Error as exc:  # the database server is down: nothing was touched

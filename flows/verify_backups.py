@@ -23,14 +23,15 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from tasks.backup import verify_artifact_task
 from tasks.backup.verify import verify_set_files
 from tasks.backup.catalog import mark_verified, removed_artifacts, sets_to_verify
 from tasks.backup.manifest import ManifestError, read_manifest
+from tasks.backup.report import publish_verification_report
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import TargetBusy, lock_for, target_lock
-from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
+from tasks.reporting import STATUS_ICON, final_state, publish_summary
 from tradeops.clock import utcnow
 
 
@@ -85,16 +86,4 @@ def run_verification(env: LoadedEnvironment) -> State:
 
     if not rows and not failures:
         failures["catalog"] = "no complete backup set to verify"
-    failure = None
-    if failures:
-        failure = f"{len(failures)} problem(s): " + "; ".join(f"{k}: {v}" for k, v in failures.items())
-    markdown = "\n\n".join([
-        f"# Backup verification: {environment}",
-        markdown_table(["status", "set", "target", "kind", "problem"], rows),
-    ])
-    result = {"verified": sum(r[0] == STATUS_ICON["pass"] for r in rows), "failures": failures,
-              "artifacts": [{"status": "failed" if r[4] else "verified", "set_id": r[1], "target": r[2],
-                             "kind": r[3], "problem": r[4]} for r in rows]}
-    result = publish_summary("verify-backups", environment, env.store_url, markdown, result, failure,
-                             reports_dir=str(env.block.output_dir("reports")))
-    return final_state(result, failure)
+    return publish_verification_report(env, rows, failures)

@@ -22,11 +22,11 @@ from pathlib import Path
 from prefect import flow
 from prefect.states import State
 
+from flows.hooks import FAILURE_HOOKS
 from blocks import DatabaseTarget, OffsiteStorage
 from tasks.alerts import Alert, send_once_task
 from tasks.backup import publish_offsite_task_for
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 from tasks.locks import lock_for, target_lock
 from tasks.pitr import drain_spool_task
 from tasks.pitr.archive import DrainResult, archive_info

@@ -11,14 +11,15 @@ from __future__ import annotations
 from prefect import flow
 from prefect.states import State
 
-from flows.daily_backup import report_retention_plan, run_backup_set
+from flows.daily_backup import run_backup_set
+from flows.hooks import FAILURE_HOOKS
+from tasks.backup.report import publish_retention_dry_run
 from tasks.backup import backup_task_runner
 from tasks.environment import load_environment
-from tasks.failure_alerts import FAILURE_HOOKS
 
 
 @flow(name="weekly-backup", task_runner=backup_task_runner(), **FAILURE_HOOKS)
 def weekly_backup(environment: str = "default", dry_run: bool = False) -> State:
     """A complete backup set of every target of `environment`, regardless of incremental reuse."""
     env = load_environment(environment)
-    return report_retention_plan(env, "weekly") if dry_run else run_backup_set(env, kind="weekly")
+    return publish_retention_dry_run(env, "weekly") if dry_run else run_backup_set(env, kind="weekly")

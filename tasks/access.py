@@ -56,14 +56,6 @@ ROLES: dict[str, Role] = {
 }
 
 
-# What the privileged flows need (restore and maintenance: only system_administrator's "*").
-FLOW_PERMISSIONS = {
-    "restore": "backup.restore",
-    "pitr-restore": "backup.restore",
-    "db-maintenance": "database.maintain",
-    "compliance-report": "compliance.report",  # compliance officers and administrators
-}
-
 
 class AccessDenied(TradeopsError):
     exit_code = 3
@@ -148,7 +140,7 @@ def cli_actor(env, requested: str | None, operation: str, environment: str) -> A
     """The acting user of a CLI command on an applied environment, bound for the rest of the
     command (tradeops.store.identity.identity_scoped); a refused impersonation is audited under
     `operation` and raised. `env` is the TradeopsEnvironment block or its snapshot view
-    (tradeops.environment_snapshot.EnvironmentSnapshot): `access_users`, `access_logins`, `store_url()`."""
+    (tradeops.cli.environment_snapshot.EnvironmentSnapshot): `access_users`, `access_logins`, `store_url()`."""
     try:
         identity = command_identity(env.access_users, env.access_logins, requested)
     except AccessDenied as exc:

@@ -41,6 +41,7 @@ class Alert:
     details: str = ""
     target: str = ""  # what it is about: a certificate, a database...
     name: str = "TradeopsAlert"  # Alertmanager's alertname
+    resolved: bool = False  # a resolved notice: the condition cleared
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -108,20 +109,23 @@ def _http_error(exc: Exception) -> str:
 
 def webhook_body(alert: Alert, environment: str) -> dict:
     """JSON for a generic webhook; `text` is what a Slack incoming webhook shows."""
-    text = f"[{alert.severity.upper()}] {environment}: {alert.summary}"
+    text = f"[{'RESOLVED' if alert.resolved else alert.severity.upper()}] {environment}: {alert.summary}"
     return {"text": text + (f"\n{alert.details}" if alert.details else ""), "environment": environment,
             "key": alert.key, "severity": alert.severity, "summary": alert.summary,
-            "details": alert.details, "target": alert.target}
+            "details": alert.details, "target": alert.target, "status": "resolved" if alert.resolved else "firing"}
 
 
 def alertmanager_body(alert: Alert, environment: str, now: datetime) -> list[dict]:
     """Alertmanager API v2: a list of alerts, labels and annotations all strings."""
-    return [{
+    body = {
         "labels": {"alertname": alert.name, "severity": alert.severity, "environment": environment,
                    "target": alert.target},
         "annotations": {"summary": alert.summary, "description": alert.details or alert.summary},
         "startsAt": now.isoformat(),
-    }]
+    }
+    if alert.resolved:  # Alertmanager resolves the alert with these labels
+        body["endsAt"] = now.isoformat()
+    return [body]
 
 
 def deliver(channel: AlertChannel, alert: Alert, environment: str) -> Delivery:

@@ -19,7 +19,7 @@ import inspect
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from prefect.client.orchestration import get_client
@@ -30,37 +30,15 @@ from prefect.logging import get_run_logger
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
+from sqlmodel import select
+
 from tasks.alerts import Alert, AlertOutcome, send_once
 from tasks.environment import LoadedEnvironment, load_environment
-from tasks.zombies import record_process
+from tradeops.store.engine import session_for
+from tradeops.store.models import FlowRunSummary
 
-# Severity of a failed run, per flow. Runbook 001 "Alert Channels" routes critical to PagerDuty +
-# SMS, high to #ops-critical, medium to #ops-alerts, low to an email digest; the levels follow the
-# incident classes of runbooks 004 ("Incident Classification") and 003 ("Severity Classification"):
-# critical = data loss or outage (15 min response), high = major function impaired (1 h),
-# medium = minor function impaired (4 h), low = no immediate impact (24 h).
-FLOW_FAILURE_SEVERITY: dict[str, str] = {
-    # no backup, or no proven way back: the next incident could lose data
-    "daily-backup": "critical",
-    "weekly-backup": "critical",
-    "restore": "critical",
-    "dr-drill": "critical",
-    "base-backup": "critical",
-    "wal-archive": "critical",  # WAL not offsite: point-in-time recovery past it is lost with the host
-    "pitr-restore": "critical",
-    # a control that did not run: backups unverified, certificates unwatched, evidence missing
-    "verify-backups": "high",
-    "cert-check": "high",
-    "compliance-report": "high",
-    "audit-export": "high",
-    # degraded upkeep; health-check's findings are its own report, its failure mostly repeats them
-    "health-check": "medium",
-    "db-maintenance": "medium",
-    "log-archival": "medium",
-    "experiment-evaluation": "medium",
-}
-DEFAULT_FAILURE_SEVERITY = "high"
 
+# A failed run alerts at its flow's severity (flows/registry.py), which the caller passes in.
 REASON_MAX_CHARS = 1500
 TASK_RUNS_SETTLE_SECONDS = 5.0  # task run states reach the API as events: wait this long for them
 MIN_SECRET_FRAGMENT = 6  # parts of a secret URL (token path, password) redacted from this length
@@ -74,10 +52,6 @@ def _logger() -> logging.Logger | logging.LoggerAdapter:
         return get_run_logger()
     except MissingContextError:  # a sweep, outside any flow run
         return logging.getLogger("tradeops.failure_alerts")
-
-
-def severity_for(flow_name: str) -> str:
-    return FLOW_FAILURE_SEVERITY.get(flow_name, DEFAULT_FAILURE_SEVERITY)
 
 
 def failure_alert_key(flow_run_id: object) -> str:
@@ -233,6 +207,7 @@ class FailedRun:
     failed_tasks: tuple[str, ...] = ()
     task_reasons: tuple[str, ...] = ()
     link: str | None = None
+    severity: str = field(kw_only=True)  # the flow's (flows/registry.py)
 
 
 def failure_alert(run: FailedRun, secrets: Iterable[str] = ()) -> Alert:
@@ -251,13 +226,14 @@ def failure_alert(run: FailedRun, secrets: Iterable[str] = ()) -> Alert:
     if run.link:
         lines.append(f"run: {run.link}")
     failed = f" in task {run.failed_tasks[0]}" if run.failed_tasks else ""
-    return Alert(key=failure_alert_key(run.flow_run_id), severity=severity_for(run.flow_name),
+    return Alert(key=failure_alert_key(run.flow_run_id), severity=run.severity,
                  summary=f"{run.flow_name} {outcome}{failed}: flow run {run.flow_run_id}",
                  details="\n".join(lines), target=f"flow:{run.flow_name}",
                  name="TradeopsFlowRunCrashed" if run.crashed else "TradeopsFlowRunFailed")
 
 
-def describe_failed_run(flow_name: str, flow_run: Any, state: Any, flow: Any = None) -> FailedRun:
+def describe_failed_run(flow_name: str, flow_run: Any, state: Any, flow: Any = None,
+                        *, severity: str) -> FailedRun:
     tasks = failed_task_runs(flow_run.id, crashed=state.is_crashed())
     return FailedRun(
         flow_name=flow_name, flow_run_id=str(flow_run.id), flow_run_name=flow_run.name or "",
@@ -265,19 +241,27 @@ def describe_failed_run(flow_name: str, flow_run: Any, state: Any, flow: Any = N
         crashed=state.is_crashed(), message=state.message or "",
         failed_tasks=tuple(t.name for t in tasks),
         task_reasons=tuple(f"{t.name}: {t.state.message}" for t in tasks if t.state and t.state.message),
-        link=run_link(flow_run.id))
+        link=run_link(flow_run.id), severity=severity)
 
 
 # -- delivery -------------------------------------------------------------------------------------
 
-def notify_failure(flow_name: str, flow_run: Any, state: Any, flow: Any = None) -> AlertOutcome | None:
-    """Tell the run's environment channels that it failed, once per channel. Never raises:
-    None when the notification could not be built (why is logged)."""
+def notify_failure(flow_name: str, flow_run: Any, state: Any, flow: Any = None, *,
+                   severity: str, alerts_per_condition: bool = False) -> AlertOutcome | None:
+    """Tell the run's environment channels that it failed, at `severity` (its flow's), once per
+    channel. Never raises: None when the notification could not be built (why is logged).
+    `alerts_per_condition`: the flow alerts per condition itself (tasks/alert_groups.py), so a run
+    that Failed after recording its summary has said what failed already; only a crash, or a
+    failure before its report, alerts per run."""
     logger = _logger()
     secrets: list[str] = []
     try:
-        run = describe_failed_run(flow_name, flow_run, state, flow)
+        run = describe_failed_run(flow_name, flow_run, state, flow, severity=severity)
         env = load_environment(run.environment)
+        if alerts_per_condition and not run.crashed and summary_recorded(env.store_url, run):
+            logger.info("flow run %s of %s failed with its report: its conditions were alerted by the run",
+                        run.flow_run_id, flow_name)
+            return None
         secrets = environment_secrets(env)
         alert = failure_alert(run, secrets)
         try:
@@ -297,14 +281,15 @@ def notify_failure(flow_name: str, flow_run: Any, state: Any, flow: Any = None) 
     return outcome
 
 
-def notify_not_started(flow_name: str, environment: str, reason: str) -> AlertOutcome | None:
+def notify_not_started(flow_name: str, environment: str, reason: str, *,
+                       severity: str) -> AlertOutcome | None:
     """A run that could not even start (its ops store does not answer) alerts like a failed one,
     at its flow's severity; nothing records it, so a repeat is possible. Never raises."""
     secrets: list[str] = []
     try:
         env = load_environment(environment)
         secrets = environment_secrets(env)
-        alert = Alert(key=f"flow-not-started:{environment}:{flow_name}", severity=severity_for(flow_name),
+        alert = Alert(key=f"flow-not-started:{environment}:{flow_name}", severity=severity,
                       summary=f"{flow_name} could not start in {environment}",
                       details=redact(f"environment: {environment}\nflow: {flow_name}\nreason: {reason}",
                                      secrets)[:REASON_MAX_CHARS],
@@ -316,14 +301,18 @@ def notify_not_started(flow_name: str, environment: str, reason: str) -> AlertOu
         return None
 
 
+def summary_recorded(store_url: str, run: FailedRun) -> bool:
+    try:
+        with session_for(store_url) as session:
+            return session.exec(select(FlowRunSummary.id).where(
+                FlowRunSummary.flow_run_id == run.flow_run_id)).first() is not None
+    except (SQLAlchemyError, OSError):  # the ops store is down: alert per run
+        return False
+
+
 def record_missing_summary(store_url: str, run: FailedRun, alert: Alert) -> None:
     """A run that crashed, or raised before its report, left no summary in the ops store: record
     the notification's text as its summary, so the evidence survives a Prefect server rebuild too."""
-    from sqlmodel import select
-
-    from tradeops.store.engine import session_for
-    from tradeops.store.models import FlowRunSummary
-
     with session_for(store_url) as session:
         if session.exec(select(FlowRunSummary.id).where(FlowRunSummary.flow_run_id == run.flow_run_id)).first():
             return
@@ -331,17 +320,3 @@ def record_missing_summary(store_url: str, run: FailedRun, alert: Alert) -> None
                                    state=run.state_name[:16], message=alert.summary, summary_markdown=alert.details,
                                    result_json="{}"))
         session.commit()
-
-
-# -- the hooks ------------------------------------------------------------------------------------
-
-def notify_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
-    """on_failure / on_crashed hook."""
-    try:
-        notify_failure(flow.name, flow_run, state, flow)
-    except Exception:  # noqa: BLE001 - belt and braces: notify_failure already catches
-        logging.getLogger("tradeops.failure_alerts").exception("failure hook")
-
-
-FAILURE_HOOKS: dict[str, list] = dict(on_running=[record_process], on_failure=[notify_on_failure],
-                                      on_crashed=[notify_on_failure])

@@ -16,7 +16,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.settings import get_current_settings
 from prefect.states import Completed, Failed, State
 
-from tasks.files import atomic_write_text
+from tradeops.files import atomic_write_text
 from tradeops.store.records import current_flow_run_id, save_flow_summary
 
 DENIED = "access_denied"  # the result key of a run its acting user may not make (the CLI exits 3)

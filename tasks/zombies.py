@@ -25,7 +25,7 @@ import os
 import socket
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -36,6 +36,10 @@ from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
 from prefect.states import Crashed
+
+from tasks.alerts import channels_sent
+from tasks.environment import load_environment
+from tasks.failure_alerts import environment_of, failure_alert_key, notify_failure
 
 HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
 TERMINAL_EVENTS = ("prefect.flow-run.Completed", "prefect.flow-run.Failed", "prefect.flow-run.Cancelled",
@@ -157,13 +161,6 @@ def judge(client: Any, flow_run: Any, now: datetime, stale_after: timedelta) -> 
 
 # -- sweeping -------------------------------------------------------------------------------------
 
-def tradeops_flow_names() -> list[str]:
-    from flows import FLOWS
-    from tasks.failure_alerts import FLOW_FAILURE_SEVERITY
-
-    return sorted(set(FLOWS) | set(FLOW_FAILURE_SEVERITY))
-
-
 def _flow_runs(client: Any, names: list[str], run_filter: FlowRunFilter) -> list[tuple[str, Any]]:
     """(flow name, flow run) for every run of the named flows that `run_filter` matches."""
     flows = {f.id: f.name for f in client.read_flows(flow_filter=FlowFilter(name=FlowFilterName(any_=names)))}
@@ -179,13 +176,12 @@ def _flow_runs(client: Any, names: list[str], run_filter: FlowRunFilter) -> list
     return [(flows.get(run.flow_id, "?"), run) for run in runs]
 
 
-def sweep_zombies(stale_after: timedelta = DEFAULT_STALE_AFTER, flow_names: Iterable[str] | None = None,
+def sweep_zombies(severities: Mapping[str, str], stale_after: timedelta = DEFAULT_STALE_AFTER,
                   notify: bool = True) -> list[ZombieVerdict]:
-    """Mark Crashed every Running run of the tradeops flows whose process is gone, and notify
-    its channels. Returns a verdict for every Running run looked at."""
-    from tasks.failure_alerts import notify_failure
-
-    names = list(flow_names) if flow_names is not None else tradeops_flow_names()
+    """Mark Crashed every Running run of the flows `severities` names (flow name: the severity of
+    its failure alert, flows/registry.py) whose process is gone, and notify its channels. Returns a
+    verdict for every Running run looked at."""
+    names = list(severities)
     now = datetime.now(timezone.utc)
     verdicts = []
     with get_client(sync_client=True) as client:
@@ -202,20 +198,19 @@ def sweep_zombies(stale_after: timedelta = DEFAULT_STALE_AFTER, flow_names: Iter
                                               f"{evidence}; the state change was refused ({result.status.value})"))
                 continue
             logger.warning("flow run %s (%s) marked Crashed: %s", run.id, flow_name, evidence)
-            outcome = notify_failure(flow_name, run, result.state) if notify else None
+            outcome = notify_failure(flow_name, run, result.state, severity=severities[flow_name]) if notify else None
             verdicts.append(ZombieVerdict(str(run.id), flow_name, "crashed", evidence,
                                           outcome.status if outcome else "not sent"))
     return verdicts
 
 
-def notify_missed_failures(window: timedelta = DEFAULT_NOTIFY_WINDOW,
-                           flow_names: Iterable[str] | None = None) -> dict[str, str]:
+def notify_missed_failures(severities: Mapping[str, str],
+                           window: timedelta = DEFAULT_NOTIFY_WINDOW) -> dict[str, str]:
     """Failure notifications for the Failed and Crashed runs expected to start within `window`
     whose channels have not all had one: runs crashed by the automation or a worker (no hook ran
-    for them), and channels that refused the hook's. {flow run id: notification status}."""
-    from tasks.failure_alerts import notify_failure
-
-    names = list(flow_names) if flow_names is not None else tradeops_flow_names()
+    for them), and channels that refused the hook's. `severities`: the flows looked at, with the
+    severity of their alerts. {flow run id: notification status}."""
+    names = list(severities)
     since = datetime.now(timezone.utc) - window
     ended = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.FAILED,
                                                                                      StateType.CRASHED])),
@@ -224,27 +219,23 @@ def notify_missed_failures(window: timedelta = DEFAULT_NOTIFY_WINDOW,
     with get_client(sync_client=True) as client:
         candidates = _flow_runs(client, names, ended)
     for flow_name, run in candidates:
-        if _all_channels_had_it(flow_name, run, environments):
+        if _all_channels_had_it(flow_name, severities[flow_name], run, environments):
             continue
-        outcome = notify_failure(flow_name, run, run.state)
+        outcome = notify_failure(flow_name, run, run.state, severity=severities[flow_name])
         statuses[str(run.id)] = outcome.status if outcome else "not sent"
     return statuses
 
 
-def _all_channels_had_it(flow_name: str, flow_run: Any, environments: dict[str, tuple]) -> bool:
+def _all_channels_had_it(flow_name: str, severity: str, flow_run: Any, environments: dict[str, tuple]) -> bool:
     """Every channel of the run's environment that wants its severity has had its notification
     (cheap: the ops store only, before building one). `environments` caches (env, channels)."""
-    from tasks.alerts import channels_sent
-    from tasks.environment import load_environment
-    from tasks.failure_alerts import environment_of, failure_alert_key, severity_for
-
     try:
         name = environment_of(flow_run)
         if name not in environments:
             env = load_environment(name)
             environments[name] = (env, env.block.alert_channels())
         env, channels = environments[name]
-        wanting = {c.target for c in channels if c.wants(severity_for(flow_name))}
+        wanting = {c.target for c in channels if c.wants(severity)}
         return wanting <= channels_sent(env.store_url, env.name, failure_alert_key(flow_run.id))
     except Exception:  # noqa: BLE001 - let notify_failure try, and log why it cannot
         return False
@@ -252,7 +243,7 @@ def _all_channels_had_it(flow_name: str, flow_run: Any, environments: dict[str, 
 
 # -- the server-side automation ---------------------------------------------------------------------
 
-def zombie_automation(within: timedelta, flow_names: Iterable[str] | None = None) -> Any:
+def zombie_automation(within: timedelta, flow_names: Iterable[str]) -> Any:
     """Prefect's zombie automation ("Detect zombie flows" in Prefect's docs), limited to the
     tradeops flows: a run whose heartbeat is followed by no heartbeat and no final state within
     `within` is changed to Crashed. `within` must exceed the workers' heartbeat frequency."""
@@ -260,7 +251,7 @@ def zombie_automation(within: timedelta, flow_names: Iterable[str] | None = None
     from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
     from prefect.events.schemas.events import ResourceSpecification
 
-    names = list(flow_names) if flow_names is not None else tradeops_flow_names()
+    names = list(flow_names)
     return AutomationCore(
         name=AUTOMATION_NAME,
         description="Marks Crashed the tradeops flow runs that stopped sending heartbeats (created by "
@@ -280,7 +271,7 @@ def zombie_automation(within: timedelta, flow_names: Iterable[str] | None = None
     )
 
 
-def ensure_zombie_automation(within: timedelta, flow_names: Iterable[str] | None = None) -> tuple[str, Any]:
+def ensure_zombie_automation(within: timedelta, flow_names: Iterable[str]) -> tuple[str, Any]:
     """Create the automation, or bring the one of that name up to date. ("created" | "updated", id)."""
     automation = zombie_automation(within, flow_names)
     with get_client(sync_client=True) as client:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -110,7 +111,7 @@ def prefect_harness(pg_server: str):
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.utilities.asyncutils import run_coro_as_sync
 
-    from tradeops.local_server import local_prefect_server
+    from tradeops.cli.local_server import local_prefect_server
 
     database = create_database(pg_server, "tradeops_test_prefect")
     conn = psycopg2.connect(database)
@@ -267,18 +268,27 @@ def s3_bucket(s3_endpoint: str) -> str:
 @pytest.fixture(scope="session")
 def pg_sandbox(pg_server: str, session_dir: Path):
     """A small sandbox platform on PostgreSQL, its config applied as environment 'sandbox'."""
-    from tradeops.sandbox_setup import build_sandbox
+    from tradeops.cli.sandbox_setup import build_sandbox
 
     url = create_database(pg_server, "tradeops_test_sandbox")
     platform, config_path = build_sandbox(session_dir / "sandbox", url, "small", 7)
     yield platform, config_path
+    stop_sandbox_api(platform.directory)
     drop_database(url)
+
+
+def stop_sandbox_api(directory: Path) -> None:
+    """The sandbox's API process, started by a health check's remediation, ends with the sandbox."""
+    try:
+        os.kill(int((Path(directory) / "run" / "api.pid").read_text()), signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
 
 
 def apply_as_own_environment(config: Path, folder: Path, prefix: str, overrides=()) -> tuple[str, str]:
     """Apply a sandbox config under a fresh environment name with a private data dir and ops store,
     so tests never share records; returns (environment name, ops store URL)."""
-    from tradeops.cli import apply_file
+    from tradeops.cli.common import apply_file
 
     name, store = f"{prefix}-{uuid.uuid4().hex[:6]}", f"sqlite:///{folder / 'ops.db'}"
     apply_file(config, [("environment.name", name), ("environment.data_dir", str(folder / "ops")),

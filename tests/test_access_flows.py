@@ -7,9 +7,10 @@ import json
 import pytest
 from sqlmodel import select
 
-from tasks.access import FLOW_PERMISSIONS, ROLES, AccessDenied, actor_for
+from flows.registry import flow_permissions
+from tasks.access import ROLES, AccessDenied, actor_for
 from conftest import apply_as_own_environment
-from tradeops.cli import main
+from tradeops.cli.main import main
 from tradeops.store import AuditEntry, session_for
 
 
@@ -31,10 +32,10 @@ def denials(store: str, operation: str) -> list[AuditEntry]:
 def test_only_administrators_run_privileged_flows(role, flow):
     actor = actor_for({"u": role}, "u")
     if role == "system_administrator":
-        actor.require(FLOW_PERMISSIONS[flow])
+        actor.require(flow_permissions()[flow])
     else:
-        with pytest.raises(AccessDenied, match=FLOW_PERMISSIONS[flow]):
-            actor.require(FLOW_PERMISSIONS[flow])
+        with pytest.raises(AccessDenied, match=flow_permissions()[flow]):
+            actor.require(flow_permissions()[flow])
 
 
 @pytest.mark.parametrize("flow, operation", [("restore", "backup_restore"), ("db-maintenance", "db_maintenance"),
@@ -45,9 +46,9 @@ def test_a_denied_flow_touches_nothing_and_is_audited(sandbox_env, monkeypatch, 
     code = main(["run", flow, "--user", "bob", "--json"])  # a senior trader: no restores, no maintenance
     answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 3 and answer["state"] == "Failed"  # access denied
-    assert f"user 'bob' (senior_trader) lacks permission {FLOW_PERMISSIONS[flow]}" in answer["message"]
+    assert f"user 'bob' (senior_trader) lacks permission {flow_permissions()[flow]}" in answer["message"]
     [denied] = denials(store, operation)
-    assert denied.user == "bob" and FLOW_PERMISSIONS[flow] in json.loads(denied.details)["denied"]
+    assert denied.user == "bob" and flow_permissions()[flow] in json.loads(denied.details)["denied"]
     with session_for(store) as session:  # nothing else happened: only the denial is on record
         assert [e.operation for e in session.exec(select(AuditEntry)).all() if e.operation != "config_apply"] == \
             [operation]

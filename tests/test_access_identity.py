@@ -24,7 +24,7 @@ from prefect.logging.handlers import APILogHandler
 from sqlmodel import select
 
 from blocks import TradeopsEnvironment
-from tradeops.cli import main
+from tradeops.cli.main import main
 from tradeops.store import AuditEntry, session_for
 from tradeops.store.identity import os_login
 

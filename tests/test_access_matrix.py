@@ -15,12 +15,14 @@ import yaml
 from sqlmodel import select
 
 from conftest import apply_as_own_environment
-from tasks.access import FLOW_PERMISSIONS, ROLES, AccessDenied, actor_for
-from tradeops.audit_cli import PERMISSION as AUDIT_PERMISSION
-from tradeops.cli import main
-from tradeops.experiment_cli import PERMISSIONS as EXPERIMENT_PERMISSIONS
+from flows.registry import flow_permissions
+from tasks.access import ROLES, AccessDenied, actor_for
+from tradeops.cli.commands.audit import PERMISSION as AUDIT_PERMISSION
+from tradeops.cli.main import main
+from tradeops.cli.commands.experiment import PERMISSIONS as EXPERIMENT_PERMISSIONS
+from tradeops.cli.commands.incident import PERMISSIONS as INCIDENT_PERMISSIONS
 from tradeops.store import AuditEntry, session_for
-from tradeops.strategy_cli import PERMISSIONS as STRATEGY_PERMISSIONS
+from tradeops.cli.commands.strategy import PERMISSIONS as STRATEGY_PERMISSIONS
 
 # runbook 000 "Role-Based Access Control", /opt/synaptic/config/rbac.yml (its roles section)
 RUNBOOK_RBAC = yaml.safe_load("""
@@ -41,8 +43,8 @@ roles:
 """)["roles"]
 
 # every permission some tradeops command or flow checks, plus every one the runbook names
-CHECKED = (set(STRATEGY_PERMISSIONS.values()) | set(EXPERIMENT_PERMISSIONS.values()) | set(FLOW_PERMISSIONS.values())
-           | {AUDIT_PERMISSION})
+CHECKED = (set(STRATEGY_PERMISSIONS.values()) | set(EXPERIMENT_PERMISSIONS.values()) | set(flow_permissions().values())
+           | set(INCIDENT_PERMISSIONS.values()) | {AUDIT_PERMISSION})
 ALL_PERMISSIONS = sorted(CHECKED | {p for role in RUNBOOK_RBAC.values() for p in role["permissions"] if p != "*"})
 USERS = {"strategy_developer": "alice", "senior_trader": "bob", "system_administrator": "admin",
          "compliance_officer": "carol"}  # the sandbox's [access] users
@@ -97,6 +99,15 @@ COMMANDS = {
     "compliance.report": ["run", "compliance-report"],
     "backup.restore": ["run", "restore"],
     "database.maintain": ["run", "db-maintenance"],
+    "dependency.update": ["run", "dependency-update"],
+    "incident.read": ["incident", "list"],
+    "incident.ack": ["incident", "ack", "1"],
+    "incident.note": ["incident", "note", "1", "matrix"],
+    "incident.resolve": ["incident", "resolve", "1"],
+    "capacity.report": ["run", "capacity-report"],
+    "ops.report": ["run", "ops-report"],
+    "performance.baseline": ["run", "performance-baselines"],
+    "correlation.update": ["run", "correlation-matrix"],
 }
 DENIED = [(role, permission) for role in sorted(RUNBOOK_RBAC) for permission in sorted(COMMANDS)
           if not runbook_allows(role, permission)]

@@ -10,7 +10,7 @@ from prefect.client.orchestration import get_client
 from sqlmodel import select
 
 from blocks import ALL_BLOCKS, CertificateSet, DatabaseTarget, GitRepositorySet, TradeopsEnvironment
-from tradeops.cli import main
+from tradeops.cli.main import main
 from tradeops.store import AuditEntry, session_for
 from tradeops.store.identity import os_login
 

@@ -5,7 +5,6 @@ first entry changed or deleted after its export, and the next export refuses to 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import uuid
@@ -19,8 +18,9 @@ from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
 from tasks.audit.canonical import ROW_COLUMNS
-from tradeops import audit_cli
-from tradeops.cli import apply_file
+from tradeops.cli.commands import audit as audit_cli
+from tradeops.cli.main import build_parser
+from tradeops.cli.common import apply_file
 from tradeops.store import AuditEntry, open_store
 from tradeops.store.engine import sqlalchemy_url, upgrade
 from tradeops.store.identity import os_login
@@ -106,15 +106,14 @@ def sql(url: str, statement: str) -> None:
 
 
 def verify(config: Path, *extra: str, command: str = "verify") -> tuple[int, dict]:
-    parser = argparse.ArgumentParser()
-    audit_cli.add_audit_parser(parser.add_subparsers(dest="command"), argparse.ArgumentParser)
+    parser = build_parser(only="audit")
     args = parser.parse_args(["audit", command, "--config", str(config), "--json", *extra])
     import contextlib
     import io
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = audit_cli.cmd_audit(args)
+        code = audit_cli.run(args)
     return code, json.loads(out.getvalue().strip().splitlines()[-1])
 
 

@@ -27,7 +27,8 @@ from audit_writers import run_writers  # noqa: E402
 
 from tasks.audit import verify_chain  # noqa: E402
 from tasks.audit.canonical import canonical_from_row, iso_timestamp, row_of_entry, sealed_template_parts  # noqa: E402
-from tradeops import audit_cli  # noqa: E402
+from tradeops.cli.commands import audit as audit_cli  # noqa: E402
+from tradeops.cli.main import build_parser  # noqa: E402
 from tradeops.store import AuditEntry, open_store  # noqa: E402
 from tradeops.store.engine import sqlalchemy_url  # noqa: E402
 from tradeops.store.identity import os_login  # noqa: E402
@@ -304,8 +305,7 @@ def test_windows_at_the_start_and_with_no_entries(store_url, three_days):
 # -- the command ---------------------------------------------------------------------------------
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    audit_cli.add_audit_parser(parser.add_subparsers(dest="command"), argparse.ArgumentParser)
+    parser = build_parser(only="audit")
     return parser.parse_args(argv)
 
 
@@ -313,10 +313,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 def cli_store(monkeypatch, store_url):
     """cmd_audit on an environment whose store is SQLite or PostgreSQL (no block server needed)."""
     import blocks
-    import tradeops.cli
-
     url = store_url
-    monkeypatch.setattr(tradeops.cli, "environment_for", lambda config, quiet=False, requested_user=None: "prod")
+    monkeypatch.setattr(audit_cli, "environment_for", lambda config, quiet=False, requested_user=None: "prod")
     monkeypatch.setattr(blocks.TradeopsEnvironment, "load", classmethod(
         lambda cls, name: SimpleNamespace(store_url=lambda: url, offsite=lambda: None,
                                           access_users={"dana": "compliance_officer"}, access_default_user="dana",
@@ -326,9 +324,9 @@ def cli_store(monkeypatch, store_url):
 
 def test_audit_verify_exits_0_on_an_intact_chain(cli_store, capsys):
     chain_at(cli_store, [DAY + timedelta(hours=h) for h in range(5)])
-    assert audit_cli.cmd_audit(_parse(["audit", "verify"])) == 0
+    assert audit_cli.run(_parse(["audit", "verify"])) == 0
     assert "audit chain intact: 5 entries" in capsys.readouterr().out
-    assert audit_cli.cmd_audit(_parse(["audit", "verify", "--from", "2026-03-02T02:00", "--json"])) == 0
+    assert audit_cli.run(_parse(["audit", "verify", "--from", "2026-03-02T02:00", "--json"])) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     # entries 3..5: reading the trail does not append to it, so the head did not move
     assert result["intact"] and result["entries_checked"] == 3 and result["anchor"]["id"] == 2
@@ -338,9 +336,9 @@ def test_audit_verify_exits_0_on_an_intact_chain(cli_store, capsys):
 def test_audit_verify_exits_1_naming_the_entry(cli_store, capsys):
     chain_at(cli_store, [DAY + timedelta(hours=h) for h in range(5)])
     sql(cli_store, "DELETE FROM audit_entry WHERE id = 3")
-    assert audit_cli.cmd_audit(_parse(["audit", "verify"])) == 1
+    assert audit_cli.run(_parse(["audit", "verify"])) == 1
     assert "BROKEN (deleted)" in capsys.readouterr().err
-    assert audit_cli.cmd_audit(_parse(["audit", "verify", "--from", "2026-03-02", "--to", "2026-03-02",
+    assert audit_cli.run(_parse(["audit", "verify", "--from", "2026-03-02", "--to", "2026-03-02",
                                        "--json"])) == 1
     captured = capsys.readouterr()
     result = json.loads(captured.out.strip().splitlines()[-1])
@@ -349,7 +347,7 @@ def test_audit_verify_exits_1_naming_the_entry(cli_store, capsys):
 
 
 def audit_json(capsys, *argv: str) -> tuple[int, object]:
-    code = audit_cli.cmd_audit(_parse(["audit", *argv, "--json"]))
+    code = audit_cli.run(_parse(["audit", *argv, "--json"]))
     return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
@@ -375,12 +373,12 @@ def test_audit_list_filters_without_sql(cli_store, capsys):
                                         "--flow-run", run_id)[1]] == [2, 4]
     assert audit_json(capsys, "list", "--to", "2026-03-01")[1] == []
 
-    assert audit_cli.cmd_audit(_parse(["audit", "list", "--csv"])) == 0
+    assert audit_cli.run(_parse(["audit", "list", "--csv"])) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [int(r["id"]) for r in rows] == [1, 2, 3, 4, 5, 6]
     assert json.loads(rows[5]["details"]) == everything[5]["details"] and rows[5]["success"] == "True"
     assert [r["entry_hash"] for r in rows] == [e["entry_hash"] for e in everything]
-    assert audit_cli.cmd_audit(_parse(["audit", "list", "--user", "bob"])) == 0
+    assert audit_cli.run(_parse(["audit", "list", "--user", "bob"])) == 0
     out, err = capsys.readouterr()
     assert "strategy_promote" in out and "momentum_alpha 1.2.0" in out and "1 entry" in err
     assert list(hashes(cli_store)) == [1, 2, 3, 4, 5, 6]  # reads leave no entry
@@ -400,21 +398,21 @@ def test_audit_show_gives_an_entry_its_hash_predecessor_and_verification(cli_sto
     sql(cli_store, "DELETE FROM audit_entry WHERE id = 2")
     code, shown = audit_json(capsys, "show", "3")
     assert code == 1 and not shown["links_to_predecessor"] and shown["predecessor"]["id"] == 1
-    assert audit_cli.cmd_audit(_parse(["audit", "show", "4"])) == 0
+    assert audit_cli.run(_parse(["audit", "show", "4"])) == 0
     out = capsys.readouterr().out
     assert f"entry hash:        {rows[3]['entry_hash']} (its content hashes to it)" in out
     assert "verified:          yes" in out
     from tradeops.errors import UsageError
 
     with pytest.raises(UsageError, match="no audit entry id 42"):
-        audit_cli.cmd_audit(_parse(["audit", "show", "42"]))
+        audit_cli.run(_parse(["audit", "show", "42"]))
 
 
 def test_audit_verify_rejects_an_inverted_window(cli_store):
     from tradeops.errors import UsageError
 
     with pytest.raises(UsageError, match="is not before"):
-        audit_cli.cmd_audit(_parse(["audit", "verify", "--from", "2026-03-05", "--to", "2026-03-01"]))
+        audit_cli.run(_parse(["audit", "verify", "--from", "2026-03-05", "--to", "2026-03-01"]))
 
 
 # -- appends: concurrent writers, failures ------------------------------------------------------

@@ -126,7 +126,7 @@ def test_a_full_disk_fails_those_targets_and_the_set_lists_only_whole_artifacts(
     """The git bundles and config archive usually fit in 256 KiB; the dump does not."""
     from flows.daily_backup import daily_backup
     from flows.verify_backups import verify_backups
-    from tradeops.cli import apply_file
+    from tradeops.cli.common import apply_file
 
     apply_file(backup_env.config, [("environment.name", backup_env.name),
                                    ("environment.data_dir", str(tiny_filesystem)),

@@ -22,7 +22,7 @@ from conftest import create_database, drop_database
 from flows.daily_backup import daily_backup
 from flows.verify_backups import verify_backups
 from tasks.backup.manifest import MANIFEST, read_manifest
-from tradeops.cli import apply_file
+from tradeops.cli.common import apply_file
 from tradeops.store import BackupArtifact, BackupSet, session_for
 
 

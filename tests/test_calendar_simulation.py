@@ -35,7 +35,7 @@ from blocks import OffsiteStorage
 from deployments.calendar import scheduled_jobs
 from flows import load_flow
 from tasks.backup.catalog import REVERIFY_DAYS, retention_days
-from tradeops.cli import apply_file
+from tradeops.cli.common import apply_file
 from tradeops.clock import frozen_at
 from tradeops.store import BackupArtifact, BackupSet, session_for
 

@@ -35,7 +35,7 @@ from tasks.certificates.chain import trusted_roots
 from tasks.certificates.hostnames import name_matches
 from tasks.certificates.inspection import inspect_endpoint, inspect_file
 from tasks.certificates.milestones import milestone_alert_key
-from tradeops.cli import apply_file
+from tradeops.cli.common import apply_file
 from tradeops.sandbox.certificates import private_key_pem, create_ca, issue_certificate
 from tradeops.store import AlertSent, AuditEntry, FlowRunSummary, session_for
 

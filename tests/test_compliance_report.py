@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from tasks.compliance.period import parse_period
 from tasks.experiments.lifecycle import Capital, conclude_experiment, create_experiment, record_evaluation, \
     start_experiment
-from tradeops.cli import apply_file
+from tradeops.cli.common import apply_file
 from tradeops.errors import UsageError
 from tradeops.store.engine import sqlalchemy_url, upgrade
 from tradeops.store.records import append_audit

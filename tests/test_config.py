@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tradeops.cli import main
-from tradeops.config import TradeopsConfig, apply_override, load_config, numeric_settings, parse_override
+from tradeops.cli.main import main
+from tradeops.cli.config import TradeopsConfig, apply_override, load_config, numeric_settings, parse_override
 from tradeops.errors import ConfigError
 
 VALID = """
@@ -152,7 +152,7 @@ def test_every_default_lies_within_its_bounds():
     from tasks.experiments.statistics.settings import SETTING_BOUNDS, EvaluationSettings
     from tasks.health.thresholds import HEALTH_THRESHOLDS
     from tasks.maintenance.thresholds import MAINTENANCE_BOUNDS, MAINTENANCE_THRESHOLDS
-    from tradeops.config import RETENTION_DAYS
+    from tradeops.cli.config import RETENTION_DAYS
     from tradeops.config_values import within
 
     assert all(within(RETENTION_DAYS, days) for days in RETENTION_CLASSES.values())

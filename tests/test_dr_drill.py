@@ -27,7 +27,7 @@ from flows.verify_backups import verify_backups
 from tasks.backup.manifest import write_manifest
 from tasks.backup.postgres import dump_postgres
 from tasks.restore.fetch import offsite_manifest
-from tradeops.cli import apply_file
+from tradeops.cli.common import apply_file
 from tradeops.store import DrDrill, session_for
 
 from conftest import run_flow

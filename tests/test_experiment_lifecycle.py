@@ -25,8 +25,8 @@ from tasks.access import ROLES
 from conftest import apply_as_own_environment
 from tasks.experiments.lifecycle import record_evaluation
 from tasks.experiments.statistics import evaluate_experiment
-from tradeops.cli import main
-from tradeops.sandbox_setup import build_sandbox
+from tradeops.cli.main import main
+from tradeops.cli.sandbox_setup import build_sandbox
 from tradeops.store import AuditEntry, Experiment, ExperimentEvaluation, session_for
 from tradeops.store.identity import os_login
 
@@ -281,6 +281,13 @@ def test_conclude_promote_needs_evidence_and_approval_moves_production_and_rollb
     assert json.loads(move.compliance_flags)["approved_by"] == "admin"
     conclusion = json.loads(audits(store, "experiment_conclude")[-1].details)
     assert conclusion["action"] == "promote" and "says promote" in conclusion["evidence"]
+    # a change request (runbook 003), raised and implemented by the promotion, linked to its audit entry
+    assert main(["change", "show", promoted["change_request"], "--json"]) == 0
+    request = json.loads(capsys.readouterr().out)
+    assert (request["status"], request["source"], request["implemented_by"]) == ("implemented", "strategy-promotion",
+                                                                                 "bob")
+    assert move.id in request["links"]["audit_entries"] and request["links"]["approved_by"] == "admin"
+    assert request["links"]["commit"] == v120 and "v1.2.0" in request["title"]
 
     # experiment rollback: production back where the promotion found it
     code, out, _ = run(capsys, "rollback", "mom-v120", "--user", "bob", "--json")
@@ -328,7 +335,7 @@ def _clean_env(home: Path) -> dict:
 
 PROBE = """
 import json, sys
-from tradeops.cli import main
+from tradeops.cli.main import main
 code = main(sys.argv[1:])
 print(json.dumps({"code": code, "prefect": "prefect" in sys.modules, "alembic": "alembic" in sys.modules}))
 """

@@ -21,14 +21,13 @@ from prefect.states import Failed
 from sqlmodel import select
 
 from flows import FLOWS, load_flow
+from flows.hooks import FAILURE_HOOKS, notify_on_failure
+from flows.registry import REGISTRY, flow_severities, severity_for
 from tasks.alerts import SEVERITIES
 from tasks.environment import load_environment
-from tasks.failure_alerts import (
-    FAILURE_HOOKS, FLOW_FAILURE_SEVERITY, FailedRun, environment_secrets, failure_alert, notify_failure,
-    notify_on_failure, redact, severity_for,
-)
+from tasks.failure_alerts import FailedRun, environment_secrets, failure_alert, notify_failure, redact
 from tasks.zombies import notify_missed_failures
-from tradeops.cli import apply_file
+from tradeops.cli.common import apply_file
 from tradeops.store import AlertSent, session_for
 
 pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
@@ -158,9 +157,9 @@ def test_a_failed_run_notifies_each_channel_once(tmp_path, receiver, caplog):
 
     # The hook running again, or a later sweep, tells nobody twice.
     again = notify_failure(TEST_FLOW, SimpleNamespace(id=run_id, name="x", parameters={"environment": name}),
-                           state)
+                           state, severity="high")
     assert again.status == "already sent"
-    assert notify_missed_failures(flow_names=[TEST_FLOW]).get(run_id) is None
+    assert notify_missed_failures({TEST_FLOW: "high"}).get(run_id) is None
     assert len(receiver.bodies) == 2
     with session_for(store) as session:
         rows = session.exec(select(AlertSent).where(AlertSent.alert_key == f"flow-run-failed:{run_id}")).all()
@@ -172,8 +171,9 @@ def test_a_failed_run_notifies_each_channel_once(tmp_path, receiver, caplog):
 
 
 def test_a_real_flow_routes_by_severity_and_hides_the_dsn(tmp_path, receiver, caplog):
-    """health-check on a database that does not answer: Failed, medium, so the webhook (medium
-    and up) hears of it and Alertmanager (high and up) does not."""
+    """health-check on a database that does not answer: Failed; the condition is P1 critical
+    (runbook 004), so the webhook (medium and up) and Alertmanager (high and up) both hear of it,
+    once, from the run's condition alert; the failed run adds no per-run alert of its own."""
     dsn = f"postgresql://ops:{DB_PASSWORD}@127.0.0.1:{closed_port()}/platform"
     name, _ = alerting_environment(tmp_path, receiver, f'[[databases]]\nname = "platform"\nurl = "{dsn}"\n')
     caplog.set_level(logging.INFO)
@@ -181,9 +181,11 @@ def test_a_real_flow_routes_by_severity_and_hides_the_dsn(tmp_path, receiver, ca
     state = load_flow("health-check")(environment=name, return_state=True)
     assert state.is_failed()
     run_id = str(state.state_details.flow_run_id)
-    assert len(receiver.at("/hook/")) == 1 and receiver.at("/api/v2/alerts") == []
+    assert len(receiver.at("/hook/")) == 1 and len(receiver.at("/api/v2/alerts")) == 1
     webhook = receiver.at("/hook/")[0]
-    assert webhook["severity"] == "medium" and run_id in webhook["summary"] and "platform" in webhook["details"]
+    assert webhook["severity"] == "critical" and webhook["key"].startswith("condition:database_unreachable:platform")
+    assert "platform" in webhook["details"]
+    assert receiver.at("/api/v2/alerts")[0][0]["labels"]["alertname"] == "database_unreachable"
     exposed = json.dumps([body for _, body in receiver.bodies]) + run_logs(run_id) + caplog.text
     assert DB_PASSWORD not in exposed and TOKEN not in exposed
 
@@ -198,7 +200,8 @@ def test_every_tradeops_flow_has_the_hooks():
 # -- pieces ---------------------------------------------------------------------------------------
 
 def test_severity_table():
-    assert set(FLOW_FAILURE_SEVERITY.values()) <= set(SEVERITIES)
+    assert {spec.severity for spec in REGISTRY} <= set(SEVERITIES)
+    assert set(flow_severities()) == set(FLOWS)
     assert severity_for("daily-backup") == "critical" and severity_for("health-check") == "medium"
     assert severity_for("a-flow-nobody-rated") == "high"
 
@@ -213,7 +216,8 @@ def test_the_reason_is_redacted_before_it_is_cut(tmp_path, receiver):
     message = ("x" * 1480 + f" posting to {hook_url} failed; token {TOKEN}; dsn {dsn}; "
                f"password {DB_PASSWORD}; other postgresql://u:hunter2hunter2@db/x")
     run = FailedRun("daily-backup", "r-1", "brave-fox", name, "Failed", False, message,
-                    ("upload-artifact",), (f"upload-artifact: PUT {hook_url} failed",))
+                    ("upload-artifact",), (f"upload-artifact: PUT {hook_url} failed",),
+                    severity=severity_for("daily-backup"))
     alert = failure_alert(run, secrets)
     text = alert.summary + alert.details
     assert TOKEN not in text and DB_PASSWORD not in text and "hunter2" not in text
@@ -246,7 +250,7 @@ def test_a_run_that_fails_because_the_ops_store_is_down_still_alerts(tmp_path, r
 
 def test_a_run_whose_ops_store_does_not_answer_is_not_started_says_why_in_one_line_and_alerts(
         tmp_path, receiver, monkeypatch, capsys):
-    from tradeops.cli import main
+    from tradeops.cli.main import main
 
     name, _ = alerting_environment(tmp_path, receiver)
     monkeypatch.setenv("TRADEOPS_DATABASE_URL", f"postgresql://postgres:{DB_PASSWORD}@127.0.0.1:{closed_port()}/ops")

@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from state_snapshot import Snapshot, files_below
-from tradeops.cli import main
+from tradeops.cli.main import main
 
 pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
 
@@ -353,6 +353,8 @@ GRAMMAR: dict[tuple[str, ...], list[tuple[str, str | None]]] = {
     ("audit", "verify"): [("--from", "date"), ("--to", "date"), ("--no-exports", None), ("--config", "config")],
     ("metrics", "serve"): [("--port", "number"), ("--address", "address"), ("--config", "config")],
     ("metrics", "show"): [("--config", "config")],
+    ("incident", "list"): [("--status", "text"), ("--severity", "text"), ("--config", "config"), ("--json", None)],
+    ("incident", "show", "{number}"): [("--config", "config"), ("--json", None)],
     ("sandbox", "create", "{dir-refused}"): [("--scale", "text"), ("--seed", "number"),
                                             ("--database-url", "url-refused")],
 }

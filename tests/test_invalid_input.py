@@ -15,7 +15,7 @@ import pytest
 from prefect.blocks.system import Secret
 
 from state_snapshot import Snapshot
-from tradeops.cli import main
+from tradeops.cli.main import main
 
 pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
 

@@ -21,11 +21,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from tasks.files import sha256_file
+from tradeops.files import sha256_file
 from log_writers import expected
 from test_log_compression import naive_range
-from tradeops.cli import apply_file, main
-from tradeops.config import load_config
+from tradeops.cli.common import apply_file
+from tradeops.cli.main import main
+from tradeops.cli.config import load_config
 from tradeops.errors import ConfigError
 from tradeops.store import LogArchive, session_for
 

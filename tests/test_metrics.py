@@ -396,7 +396,7 @@ def test_metrics_serve_answers_scrapes_over_http_with_live_store_values(tmp_path
 
 
 def test_metrics_show_prints_one_scrape_and_a_taken_port_is_a_usage_error(tmp_path, prefect_harness, capsys):
-    from tradeops.cli import main
+    from tradeops.cli.main import main
 
     url = f"sqlite:///{tmp_path / 'ops.db'}"
     populate(url)

@@ -9,8 +9,8 @@ import boto3
 import pytest
 
 from blocks import OffsiteStorage
-from tradeops.apply import build_blocks
-from tradeops.config import load_config
+from tradeops.cli.apply import build_blocks
+from tradeops.cli.config import load_config
 
 
 @pytest.fixture(params=["file", "s3"])

@@ -20,7 +20,7 @@ from flows.daily_backup import daily_backup
 from flows.verify_backups import verify_backups
 from s3_faults import Fault, S3FaultProxy
 from tasks.backup.manifest import MANIFEST
-from tradeops.cli import apply_file
+from tradeops.cli.common import apply_file
 from tradeops.store import BackupSet, session_for
 
 RETRIES = 2  # Prefect task retries; botocore adds 3 attempts per task attempt (standard mode)

@@ -16,7 +16,7 @@ from prefect.blocks.system import Secret
 from flows.daily_backup import daily_backup
 from flows.verify_backups import verify_backups
 from tasks.backup.encryption import MAGIC
-from tradeops.cli import apply_file
+from tradeops.cli.common import apply_file
 
 from conftest import run_flow
 

@@ -39,7 +39,8 @@ from tasks.pitr.basebackup import base_backups, publish_base_backup, take_base_b
 from tasks.pitr.gaps import find_gaps, wal_inventory
 from tasks.pitr.layout import archive_prefix
 from tasks.pitr.restore import restore_to_time, stop_restored
-from tradeops.cli import apply_file, main
+from tradeops.cli.common import apply_file
+from tradeops.cli.main import main
 from tradeops.store import session_for
 from tradeops.store.identity import os_login
 from tradeops.store.models import AlertSent
@@ -459,7 +460,7 @@ def test_pitr_restore_needs_the_restore_permission(flow_env, capsys):
 
 
 def test_wal_archive_settings_are_validated_naming_the_key():
-    from tradeops.config import validate_document
+    from tradeops.cli.config import validate_document
     from tradeops.errors import ConfigError
 
     base = {"databases": [{"name": "platform", "url": "postgresql://u@h/db", "wal_archive": True}]}

@@ -28,7 +28,7 @@ import pytest
 
 from conftest import REPO, create_database, drop_database, free_port
 from deployments.calendar import scheduled_jobs
-from tradeops.quickstart import PLANTED_FAILURES
+from flows.registry import spec
 
 pytestmark = [pytest.mark.postgres, pytest.mark.server]
 
@@ -42,7 +42,7 @@ STARTUP_SECONDS, RUN_SECONDS = 180, 240
 APPLY = """
 import json, sys
 from pathlib import Path
-from tradeops.cli import apply_file
+from tradeops.cli.common import apply_file
 print(apply_file(Path(sys.argv[1]), [tuple(pair) for pair in json.loads(sys.argv[2])], quiet=True))
 """
 
@@ -194,7 +194,7 @@ def test_server_on_postgres_deploy_worker_runs_and_history(pg_server, pg_sandbox
 
             health, backup = flow_runs["health-check"], flow_runs["daily-backup"]
             # the sandbox plants an expired certificate and one expiring in 5 days: Failed, naming them
-            assert "health-check" in PLANTED_FAILURES
+            assert spec("health-check").planted_failure
             assert health.state.type.value == "FAILED", f"{health.state!r}\n{context}"
             assert "expired.pem" in health.state.message and "expiring-5d.pem" in health.state.message
             assert backup.state.type.value == "COMPLETED", f"{backup.state!r}\n{context}"

@@ -25,7 +25,7 @@ from flows.verify_backups import verify_backups
 from tasks.backup.catalog import chosen_set
 from tasks.backup.manifest import read_manifest, write_manifest
 from tasks.backup.postgres import dump_postgres
-from tasks.files import sha256_file
+from tradeops.files import sha256_file
 from tasks.restore.publish import STAGING_DB, staging_prefix
 from tradeops.store import AuditEntry, BackupSet, session_for
 

@@ -89,7 +89,7 @@ def test_upgrade_from_the_first_schema_keeps_catalog_rows(store_url):
 def test_db_upgrade_migrates_the_url_it_is_given_even_when_the_environment_names_another(tmp_path, monkeypatch):
     from sqlalchemy import create_engine, inspect
 
-    from tradeops.cli import main
+    from tradeops.cli.main import main
 
     given, from_env = tmp_path / "given.db", tmp_path / "from-env.db"
     monkeypatch.setenv("TRADEOPS_DATABASE_URL", f"sqlite:///{from_env}")

@@ -34,7 +34,9 @@ from tradeops.sandbox.git_repos import create_strategy_repos
 from tradeops.store import AuditEntry, session_for
 from tradeops.store.engine import upgrade
 from tradeops.store.identity import os_login
-from tradeops.strategy_cli import add_strategy_parser, cmd_strategy, run_strategy_command
+from tradeops.cli.commands.strategy import run as cmd_strategy
+from tradeops.cli.commands.strategy import run_strategy_command
+from tradeops.cli.main import build_parser
 
 NOW = datetime(2025, 11, 26, 10, 30, tzinfo=timezone.utc)
 STRATEGY = "mean_reversion"
@@ -79,9 +81,7 @@ def environment(repos_dir: Path, store: str, approval_required: bool) -> SimpleN
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="tradeops")
-    add_strategy_parser(parser.add_subparsers(dest="command"), argparse.ArgumentParser)
-    return parser.parse_args(["strategy", *argv])
+    return build_parser(only="strategy").parse_args(["strategy", *argv])
 
 
 def run(block, capsys, *argv: str) -> tuple[int, object, str]:

@@ -24,7 +24,7 @@ from tasks.zombies import (
     AUTOMATION_NAME, HEARTBEAT_EVENT, HOST_LABEL, ensure_zombie_automation, notify_missed_failures, sweep_zombies,
 )
 from test_failure_alerts import TOKEN, Receiver, alerting_environment, receiver  # noqa: F401 - the fixture
-from tradeops.cli import main
+from tradeops.cli.main import main
 from tradeops.store import FlowRunSummary, session_for
 
 pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefe
 STUCK_FLOW = """
 import sys, time
 from prefect import flow, task
-from tasks.failure_alerts import FAILURE_HOOKS
+from flows.hooks import FAILURE_HOOKS
 
 @task(name="wait-for-feed")
 def wait_for_feed() -> None:
@@ -109,11 +109,11 @@ def test_sweep_crashes_a_killed_run_and_notifies_once(tmp_path, receiver, stuck_
     process, run = stuck_runs(flow_name, name)
     assert run.labels["tradeops.pid"] == str(process.pid)
 
-    [alive] = sweep_zombies(flow_names=[flow_name])
+    [alive] = sweep_zombies({flow_name: "high"})
     assert alive.verdict == "alive" and f"process {process.pid} is running" in alive.evidence
     kill(process)
 
-    [verdict] = sweep_zombies(flow_names=[flow_name])
+    [verdict] = sweep_zombies({flow_name: "high"})
     assert (verdict.flow_run_id, verdict.verdict, verdict.notification) == (str(run.id), "crashed", "sent")
     assert f"its process {process.pid}" in verdict.evidence and "is gone" in verdict.evidence
     crashed = read_run(run.id)
@@ -123,8 +123,8 @@ def test_sweep_crashes_a_killed_run_and_notifies_once(tmp_path, receiver, stuck_
         [summary] = session.exec(select(FlowRunSummary).where(FlowRunSummary.flow_run_id == str(run.id))).all()
     assert (summary.flow_name, summary.state) == (flow_name, "Crashed") and "wait-for-feed" in summary.summary_markdown
 
-    assert sweep_zombies(flow_names=[flow_name]) == []  # nothing Running any more
-    assert notify_missed_failures(flow_names=[flow_name]) == {}  # every channel had it
+    assert sweep_zombies({flow_name: "high"}) == []  # nothing Running any more
+    assert notify_missed_failures({flow_name: "high"}) == {}  # every channel had it
     assert len(receiver.bodies) == 2
 
 
@@ -142,11 +142,11 @@ def test_without_its_process_here_the_heartbeat_decides(tmp_path, receiver, stuc
             assert time.monotonic() < deadline, "no heartbeat event recorded"
             time.sleep(0.5)
 
-    [alive] = sweep_zombies(timedelta(minutes=10), flow_names=[flow_name])
+    [alive] = sweep_zombies({flow_name: "high"}, timedelta(minutes=10))
     assert alive.verdict == "alive" and alive.evidence.startswith("last heartbeat")
     kill(process)
     time.sleep(2)
-    [verdict] = sweep_zombies(timedelta(seconds=1), flow_names=[flow_name])
+    [verdict] = sweep_zombies({flow_name: "high"}, timedelta(seconds=1))
     assert verdict.verdict == "crashed" and verdict.evidence.startswith("no heartbeat for")
     assert read_run(run.id).state.is_crashed()
     assert_one_notification_each(receiver, str(run.id))
@@ -157,7 +157,7 @@ def test_prefects_zombie_automation_crashes_the_run_and_the_sweep_notifies(tmp_p
     last one, then changes the run to Crashed; no hook runs, the next sweep notifies."""
     name, _ = alerting_environment(tmp_path, receiver)
     flow_name = f"zombie-am-{uuid.uuid4().hex[:6]}"
-    action, automation_id = ensure_zombie_automation(timedelta(seconds=35), flow_names=[flow_name])
+    action, automation_id = ensure_zombie_automation(timedelta(seconds=35), [flow_name])
     try:
         process, run = stuck_runs(flow_name, name, PREFECT_FLOWS_HEARTBEAT_FREQUENCY="30")
         kill(process)
@@ -167,7 +167,7 @@ def test_prefects_zombie_automation_crashes_the_run_and_the_sweep_notifies(tmp_p
             time.sleep(2)
         assert "no heartbeat for 35 s" in state.message
         assert receiver.bodies == []  # nobody was there to run a hook
-        assert notify_missed_failures(flow_names=[flow_name]) == {str(run.id): "sent"}
+        assert notify_missed_failures({flow_name: "high"}) == {str(run.id): "sent"}
         assert_one_notification_each(receiver, str(run.id))
     finally:
         with get_client(sync_client=True) as client:

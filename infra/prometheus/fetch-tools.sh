@@ -1,12 +1,12 @@
 #!/bin/sh
-# promtool (rule and config checks) and the Pushgateway (push tests) for `make test`, from Debian's
-# `prometheus` and `prometheus-pushgateway` packages. A tool already on PATH (or in DEST) is used as
-# it is; a missing one is unpacked from its package into DEST (the venv's bin) instead of being
-# installed: no daemon is started, nothing changes outside the checkout, and root is not needed
+# promtool (rule and config checks), the Pushgateway (push tests) and amtool (Alertmanager config
+# check) for `make test`, from Debian's `prometheus`, `prometheus-pushgateway` and
+# `prometheus-alertmanager` packages. A tool already on PATH (or in DEST) is used as it is; a
+# missing one is unpacked from its package into DEST (the venv's bin) instead of being installed: no daemon is started, nothing changes outside the checkout, and root is not needed
 # (only for `apt-get update` when the package lists are empty).
 set -eu
 dest=${1:?usage: fetch-tools.sh DEST}
-for pair in promtool:prometheus prometheus-pushgateway:prometheus-pushgateway; do
+for pair in promtool:prometheus prometheus-pushgateway:prometheus-pushgateway amtool:prometheus-alertmanager; do
   tool=${pair%%:*}
   package=${pair#*:}
   if command -v "$tool" >/dev/null 2>&1 || [ -x "$dest/$tool" ]; then

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tasks.backup.postgres import BackupError
-from tasks.files import atomic_output
+from tradeops.files import atomic_output
 
 
 def tar_paths(paths: list[Path], out_path: Path, newer_than: float | None = None, pattern: str = "*") -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from tasks.backup.postgres import BackupError
-from tasks.files import atomic_output
+from tradeops.files import atomic_output
 from tradeops.store import AuditEntry, session_for
 from tasks.audit.canonical import row_of_entry
 from tasks.audit.chain import first_break, walk

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from tasks.backup.kinds import COMPLIANCE, kinds_of_class
 from tasks.backup.manifest import Manifest
 from tradeops.store import BackupArtifact, BackupSet, session_for
 from tradeops.store.models import utcnow
@@ -26,7 +27,7 @@ SIDE_KINDS = frozenset({"emergency"})
 
 # Compliance-class artifacts get S3 Object Lock (compliance mode) until they expire, where the
 # bucket has Object Lock enabled: database dumps and audit logs (runbook 000: 90 days, 7 years).
-COMPLIANCE_KINDS = frozenset({"pg_dump", "sqlite_db", "csv", "audit_log"})
+COMPLIANCE_KINDS = kinds_of_class(COMPLIANCE)  # pg_dump, sqlite_db, csv, audit_log
 
 
 def retention_days(set_kind: str, artifact_kind: str, policy: dict[str, int]) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tasks.files import atomic_output
+from tradeops.files import atomic_output
 
 MAGIC = b"TOPSENC1"
 CHUNK = 1024 * 1024

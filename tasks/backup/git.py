@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from tasks.backup.postgres import BackupError
-from tasks.files import publish, temporary_name
+from tradeops.files import publish, temporary_name
 from tasks.tool_output import tool_error
 
 

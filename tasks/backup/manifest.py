@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from tasks.files import atomic_write_text
+from tradeops.files import atomic_write_text
 
 MANIFEST = "manifest.json"
 MANIFEST_COPY = "manifest.json.copy"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from blocks import OffsiteStorage
 from tasks.backup.manifest import Manifest, read_manifest_pair
-from tasks.files import sha256_file
+from tradeops.files import sha256_file
 
 
 class OffsiteError(Exception):

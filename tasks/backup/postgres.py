@@ -22,7 +22,7 @@ import psycopg2
 from psycopg2 import sql
 
 from tasks.databases import libpq_command_env, libpq_dsn, sqlite_path
-from tasks.files import atomic_output, publish, sha256_file, temporary_name
+from tradeops.files import atomic_output, publish, sha256_file, temporary_name
 from tasks.tool_output import tool_error
 
 # Every user table with its partitioned parent (NULL if none) and its on-disk size; a parent's

@@ -22,7 +22,7 @@ from tasks.backup.recovery_doc import RECOVERY_DOC, write_recovery_doc
 from tasks.backup.sets import finalize_set
 from tasks.crash_points import crash_point
 from tasks.environment import LoadedEnvironment
-from tasks.files import sha256_file
+from tradeops.files import sha256_file
 from tradeops.store.records import current_flow_run_id
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasks.backup.encryption import SUFFIX
+from tasks.backup.kinds import kind_of
 from tasks.backup.manifest import Manifest
-from tasks.files import atomic_write_text
+from tradeops.files import atomic_write_text
 
 RECOVERY_DOC = "RECOVERY.md"
 
@@ -64,33 +65,7 @@ def _restore(artifact) -> str:
     path = artifact.path.removesuffix(SUFFIX)
     name = artifact.target.split(":", 1)[-1]
     head = f"### {artifact.target} ({artifact.kind})\n\n```bash\n"
-    if artifact.kind == "pg_dump":
-        if artifact.details.get("format") == "directory":
-            jobs = artifact.details.get("jobs", 2)
-            body = (f"mkdir {name}.d && tar -xf {path} -C {name}.d\ncreatedb {name}_restored\n"
-                    f"pg_restore --no-owner --jobs={jobs} --dbname={name}_restored {name}.d\n")
-        else:
-            body = f"createdb {name}_restored\npg_restore --no-owner --dbname={name}_restored {path}\n"
-        counts = artifact.details.get("row_counts", {})
-        table = "\n".join(f"| {t} | {n:,} |" for t, n in counts.items())
-        return (head + body + "```\n\nA good restore has these row counts "
-                f"(`SELECT count(*) FROM ONLY <table>`; partitioned tables: all partitions):\n\n"
-                "| table | rows |\n|---|---|\n" + table)
-    if artifact.kind == "git_bundle":
-        refs = artifact.details.get("refs", {})
-        return (head + f"git clone --mirror {path} {name}.git\ngit -C {name}.git fsck --full\n"
-                f"git -C {name}.git for-each-ref --format='%(objectname) %(refname)'\n```\n\n"
-                "Expected refs:\n\n| ref | commit |\n|---|---|\n"
-                + "\n".join(f"| {ref} | {sha} |" for ref, sha in refs.items()))
-    if artifact.kind == "tar":
-        return head + f"mkdir -p restored/{name} && tar -xzf {path} -C restored/{name}\n```"
-    if artifact.kind == "sqlite_db":
-        return head + f"sqlite3 {path} 'PRAGMA integrity_check'   # then copy it where the platform expects it\n```"
-    if artifact.kind == "csv":
-        return head + f"head -3 {path}   # the runbook's export of active experiments\n```"
-    if artifact.kind == "audit_log":
-        return head + f"wc -l {path}   # JSON lines; each entry carries the SHA-256 of the one before\n```"
-    return head + f"ls -l {path}\n```"
+    return head + kind_of(artifact).recovery_steps(artifact, path, name)
 
 
 def write_recovery_doc(staging: Path, final: Path, manifest: Manifest, offsite_url: str | None,

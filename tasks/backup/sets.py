@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from tasks.files import fsync_dir
+from tradeops.files import fsync_dir
 from tradeops.store import BackupSet, session_for
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from tasks.backup.archives import last_day, tar_paths
 from tasks.backup.audit import export_audit_trail
 from tasks.backup.git import bundle_repository, repository_refs, reuse_bundle
+from tasks.backup.kinds import AUDIT_LOG, CSV, GIT_BUNDLE, PG_DUMP, SQLITE_DB, TAR, kind_named
 from tasks.backup.manifest import ArtifactEntry
 from tasks.backup.postgres import artifact_facts, backup_sqlite, dump_postgres
 from tasks.databases import database_name, is_sqlite
@@ -17,7 +18,7 @@ from tradeops.store import BackupArtifact
 
 def _entry(target: str, kind: str, set_dir: Path, path: Path, **extra) -> ArtifactEntry:
     sha256, size = artifact_facts(path)
-    return ArtifactEntry(target=target, kind=kind, path=str(path.relative_to(set_dir)), sha256=sha256,
+    return ArtifactEntry(target=target, kind=kind_named(kind).name, path=str(path.relative_to(set_dir)), sha256=sha256,
                          size=size, **extra)
 
 
@@ -25,7 +26,7 @@ def backup_database(target: str, url: str, set_dir: Path, dump_jobs: int | None 
     name = target.split(":", 1)[-1]
     if is_sqlite(url):
         path = set_dir / "db" / f"{name}.sqlite"
-        return [_entry(target, "sqlite_db", set_dir, path, details=backup_sqlite(url, path))]
+        return [_entry(target, SQLITE_DB, set_dir, path, details=backup_sqlite(url, path))]
     staged, csv = set_dir / "db" / f"{name}.dump", set_dir / "db" / f"{name}-active_experiments.csv"
     facts = dump_postgres(url, staged, csv, jobs=dump_jobs)
     dump = staged
@@ -33,9 +34,9 @@ def backup_database(target: str, url: str, set_dir: Path, dump_jobs: int | None 
         dump = staged.with_name(f"{name}.dump.tar")
         os.replace(staged, dump)
     details = {key: facts[key] for key in ("row_counts", "table_checksums", "checksum", "format", "jobs")}
-    entries = [_entry(target, "pg_dump", set_dir, dump, details=details)]
+    entries = [_entry(target, PG_DUMP, set_dir, dump, details=details)]
     if facts["active_experiments_csv"]:
-        entries.append(_entry(target, "csv", set_dir, csv))
+        entries.append(_entry(target, CSV, set_dir, csv))
     return entries
 
 
@@ -47,10 +48,10 @@ def backup_repository(target: str, repo: Path, set_dir: Path,
     if earlier.get("refs") == refs and Path(previous.path).is_file():
         linked = path.with_name(Path(previous.path).name)  # keeps `.enc` when the earlier one is sealed
         reuse_bundle(Path(previous.path), linked)
-        return [_entry(target, "git_bundle", set_dir, linked, reused_from=previous.set_id,
+        return [_entry(target, GIT_BUNDLE, set_dir, linked, reused_from=previous.set_id,
                        offsite_key=previous.offsite_key, details=earlier)]
     bundle_repository(repo, path)
-    return [_entry(target, "git_bundle", set_dir, path, details={"refs": refs, "repository": str(repo)})]
+    return [_entry(target, GIT_BUNDLE, set_dir, path, details={"refs": refs, "repository": str(repo)})]
 
 
 def archive_files(target: str, paths: list[str], set_dir: Path, last_day_only: bool = False,
@@ -59,12 +60,12 @@ def archive_files(target: str, paths: list[str], set_dir: Path, last_day_only: b
     path = set_dir / "files" / f"{name}.tar.gz"
     roots = [Path(p) for p in paths]
     facts = tar_paths(roots, path, newer_than=last_day() if last_day_only else None, pattern=pattern)
-    return [_entry(target, "tar", set_dir, path, details=facts)]
+    return [_entry(target, TAR, set_dir, path, details=facts)]
 
 
 def export_audit(target: str, store_url: str, set_dir: Path) -> list[ArtifactEntry]:
     path = set_dir / "audit" / "audit-trail.jsonl"
-    return [_entry(target, "audit_log", set_dir, path, details=export_audit_trail(store_url, path))]
+    return [_entry(target, AUDIT_LOG, set_dir, path, details=export_audit_trail(store_url, path))]
 
 
 def backup_replaced_database(target: str, url: str, set_dir: Path) -> list[ArtifactEntry]:
@@ -74,11 +75,11 @@ def backup_replaced_database(target: str, url: str, set_dir: Path) -> list[Artif
     path = set_dir / "db" / f"{name}.dump"
     facts = dump_postgres(url, path, jobs=1)
     details = {key: facts[key] for key in ("row_counts", "table_checksums", "checksum", "format", "jobs")}
-    return [_entry(target, "pg_dump", set_dir, path, details=details | {"database": name})]
+    return [_entry(target, PG_DUMP, set_dir, path, details=details | {"database": name})]
 
 
 def archive_replaced_paths(target: str, paths: list[Path], set_dir: Path) -> list[ArtifactEntry]:
     """An emergency backup: the files and folders a restore is about to replace."""
     path = set_dir / "files" / f"{target.replace(':', '-')}.tar.gz"
     facts = tar_paths(paths, path)
-    return [_entry(target, "tar", set_dir, path, details=facts | {"replaced": [str(p) for p in paths]})]
+    return [_entry(target, TAR, set_dir, path, details=facts | {"replaced": [str(p) for p in paths]})]

@@ -9,15 +9,13 @@ import tarfile
 from pathlib import Path
 
 from blocks import OffsiteStorage
-from tasks.backup.audit import check_audit_export
 from tasks.backup.encryption import SUFFIX, DecryptionError, decrypt_file, load_key
-from tasks.backup.git import bundle_refs, verify_bundle
+from tasks.backup.kinds import UnknownArtifactKind, kind_of
 from tasks.backup.manifest import ArtifactEntry, Manifest, ManifestError
 from tasks.backup.offsite import OffsiteError, check_offsite_copy, offsite_sha256, read_offsite_manifest
 from tasks.backup.recovery_doc import RECOVERY_DOC
-from tasks.backup.postgres import BackupError, list_archive, unpack_directory_dump
-from tasks.files import sha256_file
-from tasks.tool_output import tool_error
+from tasks.backup.postgres import BackupError
+from tradeops.files import sha256_file
 
 
 def verify_artifact(set_dir: Path, entry: ArtifactEntry, storage: OffsiteStorage | None,
@@ -62,35 +60,13 @@ def _readable_sealed(local: Path, entry: ArtifactEntry, key_block: str | None) -
 
 
 def _readable(local: Path, entry: ArtifactEntry) -> list[str]:
-    """The artifact's own tool reads it: pg_restore, git, SQLite, tar."""
+    """The artifact's own tool reads it (its kind's verifier: pg_restore, git, SQLite, tar)."""
     try:
-        if entry.kind == "pg_dump":
-            if entry.details.get("format") == "directory":  # a tar of a parallel directory-format dump
-                with tempfile.TemporaryDirectory(prefix="tradeops-verify-") as tmp:
-                    listing = list_archive(unpack_directory_dump(local, Path(tmp), toc_only=True))
-            else:
-                listing = list_archive(local)
-            if listing.returncode != 0:
-                return [f"pg_restore --list cannot read {entry.path}: {tool_error(listing.stderr)}"]
-        elif entry.kind == "git_bundle":
-            verify_bundle(local)
-            if bundle_refs(local) != entry.details.get("refs", {}):
-                return [f"{entry.path}: refs in the bundle differ from the manifest"]
-        elif entry.kind == "sqlite_db":
-            with sqlite3.connect(f"file:{local}?mode=ro", uri=True) as conn:
-                if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-                    return [f"{entry.path} fails PRAGMA integrity_check"]
-        elif entry.kind == "audit_log":
-            if check_audit_export(local)["head"] != entry.details.get("head"):
-                return [f"{entry.path}: the chain head differs from the manifest"]
-        elif entry.kind == "tar":
-            with tarfile.open(local, "r:gz") as tar:
-                for member in tar:
-                    if member.isfile():
-                        tar.extractfile(member).read()
+        return kind_of(entry).verify(local, entry)
+    except UnknownArtifactKind as exc:
+        return [str(exc)]
     except (BackupError, OSError, tarfile.TarError, sqlite3.Error) as exc:
         return [f"{entry.path}: {exc}"]
-    return []
 
 
 def verify_set_files(set_dir: Path, manifest: Manifest, storage: OffsiteStorage | None) -> list[str]:

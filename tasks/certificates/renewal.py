@@ -30,7 +30,7 @@ from tasks.certificates.hostnames import uncovered
 from tasks.certificates.inspection import configured_hosts
 from tasks.certificates.reading import fingerprint, read_chain_file, san_names
 from tasks.certificates.result import CertificateCheck
-from tasks.files import atomic_copy, sha256_file
+from tradeops.files import atomic_copy, sha256_file
 
 BACKUPS_FOLDER = "cert-backups"
 STDERR_TAIL_LINES = 3

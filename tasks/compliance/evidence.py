@@ -24,7 +24,7 @@ from typing import Iterable, Iterator, Sequence
 from tasks.audit.canonical import ROW_COLUMNS, TIMESTAMP, iso_timestamp
 from tasks.audit.verify import open_chain
 from tasks.compliance.period import Period
-from tasks.files import atomic_output, sha256_file
+from tradeops.files import atomic_output, sha256_file
 from tasks.reporting import flow_run_linker
 
 MANIFEST_FORMAT = "tradeops-compliance-manifest/1"

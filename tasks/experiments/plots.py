@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.files import atomic_write_bytes
+from tradeops.files import atomic_write_bytes
 
 COLORS = {"control": "#4c72b0", "variant": "#dd8452"}
 

@@ -16,9 +16,14 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import numpy as np
+from prefect.states import State
+
+from tasks.environment import LoadedEnvironment
 from tasks.experiments.formatting import count, p_value, percent
 from tasks.experiments.statistics import ExperimentStatistics
-from tasks.reporting import markdown_table
+from tasks.experiments.statistics.multiple import benjamini_hochberg
+from tasks.reporting import final_state, markdown_table, publish_summary
 
 
 def statistics_markdown(stats: ExperimentStatistics, title: str = "Evaluation") -> str:
@@ -51,3 +56,80 @@ def strategy_family_markdown(families: list[dict]) -> str:
             "Sharpe is the chance the variant's Sharpe beats what the best of that many variants would show by luck. "
             "Reported beside each experiment's own decision.\n\n"
             + markdown_table(["strategy", "experiment", "p", "q (BH)", "deflated Sharpe", "variants", "decision"], rows))
+
+
+def strategy_families(results: list[dict]) -> list[dict]:
+    """Experiments of one strategy evaluated in this run: Benjamini-Hochberg across their decision
+    p-values (one kind: the decision's), with each variant's deflated Sharpe."""
+    by_strategy: dict[str, list[dict]] = {}
+    for r in results:
+        if r.get("statistics") and r["statistics"]["p_value"] is not None:
+            by_strategy.setdefault(r["strategy"], []).append(r)
+    families = []
+    for strategy, members in sorted(by_strategy.items()):
+        if len(members) < 2:
+            continue
+        q = benjamini_hochberg(np.array([[m["statistics"]["p_value"] for m in members]]))[0]
+        for member, q_value in zip(members, q):
+            dsr = member["statistics"]["extras"].get("deflated_sharpe") or {}
+            families.append({"strategy": strategy, "experiment": member["experiment"],
+                             "p_value": member["statistics"]["p_value"], "q_value": float(q_value),
+                             "dsr": dsr.get("dsr"), "trials": dsr.get("trials"), "decision": member["decision"]})
+    return families
+
+
+def summary_rows(results: list[dict]) -> list[tuple]:
+    rows = []
+    for r in results:
+        st = r.get("statistics")
+        rows.append((r["id"], r["experiment"], r["split"], percent(r["capital_pct"] / 100),
+                     count(st["n_control"]) if st else "", count(st["n_variant"]) if st else "",
+                     p_value(st["p_value"]) if st else "", p_value(st["srm_p_value"]) if st else "",
+                     percent(st["lift"], signed_=True) if st else "",
+                     f"**{r['decision']}**" if r.get("decision") else "not evaluated",
+                     r.get("rule_name") or r["failure"]))
+    return rows
+
+
+def publish_evaluation_report(env: LoadedEnvironment, results: list[dict], registered: list[str],
+                              metrics_file: Path, sent: list, folder: Path) -> State:
+    """Step 3's report: the summary table, a section per experiment (plots linked in the file,
+    embedded in the artifact), the strategy families, the metrics file; failed if any failed."""
+    rows = summary_rows(results)
+    header = [f"# Experiment evaluation: {env.name}"]
+    table = (markdown_table(["id", "experiment", "split", "capital", "n control", "n variant", "p (decision test)",
+                             "SRM p", "lift", "decision", "rule"], rows) if rows else "No running experiment.")
+    notes = ("p (decision test) is the always-valid (or fixed-horizon, as configured) p-value of the mean PnL "
+             "difference before correction; SRM p is the chi-square test of the trade counts against the split, "
+             "which decides the sample-ratio-mismatch rules. Each section below gives the full reason.")
+    sections = {"file": [*header, table, notes], "artifact": [*header, table, notes]}
+    if registered:
+        for part in sections.values():
+            part.append("Registered from the platform: " + ", ".join(registered))
+    families = strategy_families(results)
+    for r in results:
+        if r.get("markdown"):
+            plots = [Path(p) for p in r["plots"]]
+            sections["file"].append(f"## {r['experiment']}\n\n{r['markdown']}\n\n{plots_markdown(plots, embed=False)}")
+            sections["artifact"].append(f"## {r['experiment']}\n\n{r['markdown']}\n\n{plots_markdown(plots, embed=True)}")
+    for part in sections.values():
+        if families:
+            part.append(strategy_family_markdown(families))
+        part.append(f"Metrics: `{metrics_file}` (node_exporter textfile format)")
+    failures = [f"{r['experiment']}: {r['failure']}" for r in results if r["failure"]]
+    failures += [f"{r['experiment']}: {f}" for r in results for f in r.get("findings") or []]
+    failures += [f"alert not delivered: {d.describe()}" for o in sent for d in o.failures]
+    failure = "; ".join(failures) or None
+    result = {"experiments": [{k: v for k, v in r.items() if k != "markdown"} for r in results],
+              "registered": registered, "strategy_families": families, "failures": failures}
+    table_rows = [{"experiment": r["experiment"], "decision": r.get("decision") or "not evaluated",
+                   "terminal": r.get("terminal"),
+                   "p_value": (r.get("statistics") or {}).get("p_value"),
+                   "srm_p_value": (r.get("statistics") or {}).get("srm_p_value"),
+                   "lift": (r.get("statistics") or {}).get("lift"),
+                   "rule": r.get("rule") or r["failure"]} for r in results]
+    result = publish_summary("experiment-evaluation", env.name, env.store_url, "\n\n".join(sections["file"]), result,
+                             failure, table=table_rows, reports_dir=str(folder),
+                             artifact_markdown="\n\n".join(sections["artifact"]))
+    return final_state(result, failure)
+

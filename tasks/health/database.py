@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from tasks.databases import connect, is_sqlite, scalar
 from tasks.health.result import CheckResult, failed, graded, skipped
+from tasks.health.sessions import list_sessions, terminable
 from tasks.health.thresholds import Threshold
 
 CONNECTIONS_IN_USE = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
@@ -23,25 +24,45 @@ def _as_utc(value: datetime | str) -> datetime:
 
 def check_database(target: str, url: str, display_url: str, thresholds: dict[str, Threshold],
                    probe_query: str = "SELECT 1", freshness_table: str | None = None,
-                   freshness_column: str = "ts", now: datetime | None = None) -> list[CheckResult]:
-    """Reachability first; when the database does not answer, the other checks are not attempted."""
+                   freshness_column: str = "ts", now: datetime | None = None, shallow: bool = False
+                   ) -> list[CheckResult]:
+    """Reachability first; when the database does not answer, the other checks are not attempted.
+    `shallow`: reachability only (the 30-second check of runbook 001)."""
     now = now or datetime.now(timezone.utc)
     try:
         with connect(url) as conn:
             scalar(conn, probe_query)
             results = [CheckResult(target, "reachable", "pass", None, None, f"{display_url} answers its probe")]
+            if shallow:
+                return results
             if is_sqlite(url):
                 results.append(skipped(target, "connections", "SQLite has no connection limit"))
             else:
                 in_use, limit = scalar(conn, CONNECTIONS_IN_USE), scalar(conn, MAX_CONNECTIONS)
                 results.append(graded(target, "connections", thresholds["connections_used_pct"],
                                       100.0 * in_use / limit, f"{in_use} of max_connections {limit} in use"))
+                results.append(_sessions_holding_up(conn, target, thresholds["idle_in_transaction_seconds"]))
             results.append(_freshness(conn, target, thresholds["data_freshness_minutes"],
                                       freshness_table, freshness_column, now))
             return results
     except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable", said plainly
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return [failed(target, "reachable", f"{display_url} does not answer: {reason}")]
+
+
+def _sessions_holding_up(conn, target: str, threshold: Threshold) -> CheckResult:
+    """The longest a session other than tradeops' and replication's has been idle in a transaction,
+    or blocking others inside one."""
+    worst, who = 0.0, None
+    for session in list_sessions(conn):
+        if terminable(session) is not None:
+            continue
+        held = max(session.state_seconds if session.state.startswith("idle in transaction") else 0.0,
+                   session.xact_seconds if session.blocking else 0.0)
+        if held > worst:
+            worst, who = held, session
+    what = who.describe() if who else "no session idle in a transaction or blocking others"
+    return graded(target, "idle_in_transaction", threshold, worst, what)
 
 
 def _freshness(conn, target: str, threshold: Threshold, table: str | None, column: str,

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from tasks.files import fsync_dir, sha256_file
+from tradeops.files import fsync_dir, sha256_file
 from tasks.logs.compression import compress_log
 from tasks.logs.index import archive_named, record_archive
 from tasks.logs.naming import archive_file_name, log_type

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from tasks.files import atomic_output, sha256_file
+from tradeops.files import atomic_output, sha256_file
 from tasks.logs.timestamps import chunk_time_range, line_time
 
 COMPRESSION = {"level": 6, "member_bytes": 1024 * 1024}  # gzip -6, the runbook's gzip at its default level

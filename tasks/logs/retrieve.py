@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from tasks.files import atomic_output
+from tradeops.files import atomic_output
 from tasks.logs.compression import GZIP_WBITS, Member
 from tasks.logs.index import archives_overlapping, members_of
 from tasks.logs.timestamps import line_time

@@ -14,7 +14,7 @@ import subprocess
 from datetime import datetime
 from pathlib import Path
 
-from tasks.files import fsync_dir
+from tradeops.files import fsync_dir
 from tasks.logs.naming import is_rotated, rotated_by_us, rotated_name
 
 ROTATION_RULES = {

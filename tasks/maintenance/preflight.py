@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlmodel import select
 
 from tasks.backup.catalog import SIDE_KINDS
+from tasks.backup.kinds import WHOLE_DATABASE_KINDS
 from tradeops.config_values import clock_window
 from tradeops.store import BackupArtifact, BackupSet, session_for
 
@@ -23,7 +24,7 @@ PREFLIGHT_LIMITS = {
     "max_connections": 10,        # runbook 001 checklist 2 "Check active connections < 10"
     "min_disk_free_ratio": 0.20,  # runbook 001 checklist 4 "Monitor disk space > 20% free"
 }
-DATABASE_ARTIFACT_KINDS = ("pg_dump", "sqlite_db")
+DATABASE_ARTIFACT_KINDS = tuple(sorted(WHOLE_DATABASE_KINDS))  # a verified copy of the whole database counts as its backup
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,11 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
+from prefect.states import State
+
+from tasks.environment import LoadedEnvironment
 from tasks.maintenance.checks.finding import Finding, worst_severity
-from tasks.reporting import markdown_table
+from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 
 SEVERITY_MARK = {"ok": "ok", "info": "info", "warn": "**warn**", "critical": "**CRITICAL**", "error": "**ERROR**"}
 
@@ -66,3 +69,30 @@ def results_as_rows(results: Mapping[str, Sequence[Finding]]) -> list[dict[str, 
             rows.append({"check": f.check, "severity": f.severity, "subject": f.subject, "message": f.message,
                          "value": _jsonable(f.value), "details": _jsonable(f.details)})
     return rows
+
+
+def publish_maintenance_report(env: LoadedEnvironment, results: list[dict], failures: dict[str, str]) -> State:
+    """Per database: pre-flight checks, the statements run (seconds, outcome), post-flight checks and
+    the health report after maintenance."""
+    sections = [f"# Database maintenance: {env.name}"]
+    for result in results:
+        sections.append(f"## {result['target']}" + (f"\n\n**Failed:** {result['failure']}" if result["failure"] else ""))
+        sections.append("Pre-flight\n\n" + markdown_table(
+            ["", "item", "measured", "rule"],
+            [(STATUS_ICON["pass" if i["passed"] else "fail"], i["name"], i["measured"], i["rule"])
+             for i in result["preflight"]]))
+        if result["steps"]:
+            sections.append("Statements\n\n" + markdown_table(
+                ["statement", "seconds", "outcome"],
+                [(f"`{s['statement']}`", f"{s['seconds']:.2f}", s["outcome"]) for s in result["steps"]]))
+        if result["postflight"]:
+            sections.append("Post-flight\n\n" + markdown_table(
+                ["", "item", "measured"],
+                [(STATUS_ICON["pass" if i["passed"] else "fail"], i["name"], i["measured"]) for i in result["postflight"]]))
+        if result.get("report"):
+            sections.append(result["report"])
+    failure = ("; ".join(f"{t}: {r}" for t, r in failures.items()) if failures else None)
+    result = {"databases": results, "failures": failures}
+    result = publish_summary("db-maintenance", env.name, env.store_url, "\n\n".join(sections), result, failure,
+                             reports_dir=str(env.block.output_dir("reports")))
+    return final_state(result, failure)

@@ -25,8 +25,10 @@ from tasks.metrics.experiments import EvaluationTotals, active_families
 from tasks.metrics.families import family
 from tasks.metrics.flow_runs import flow_run_families
 from tasks.metrics.health import health_families
+from tasks.metrics.incidents import incident_families
 from tasks.metrics.maintenance import maintenance_families
 from tasks.metrics.names import METRICS
+from tasks.metrics.performance import performance_families
 
 log = logging.getLogger("tradeops.metrics")
 
@@ -51,6 +53,8 @@ class TradeopsCollector(Collector):
             "flow_runs": lambda: flow_run_families(url, env),
             "health": lambda: health_families(url, env),
             "alerts": lambda: alert_families(url, env),
+            "incidents": lambda: incident_families(url, env),
+            "performance": lambda: performance_families(url, env),
         }
 
     def collect(self) -> Iterator[Metric]:

@@ -33,6 +33,8 @@ GIT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 EXPERIMENT_CREATION_BUCKETS = (0.1, 0.5, 1.0, 2.0, 5.0, 8.0, 10.0, 12.0, 20.0, 30.0, 60.0)
 STATISTICAL_ANALYSIS_BUCKETS = (0.1, 0.5, 1.0, 2.0, 4.0, 5.0, 6.0, 10.0, 30.0, 60.0, 120.0)
 CAPITAL_ALLOCATION_BUCKETS = (0.1, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 30.0, 60.0)
+# runbooks 003/004 response (15 min, 1 h, 4 h, 24 h) and 003 resolution (4 h, 8 h, 24 h, 72 h) targets
+INCIDENT_BUCKETS = (300.0, 900.0, 1800.0, 3600.0, 14400.0, 28800.0, 86400.0, 259200.0)
 
 ENV = ("environment",)
 
@@ -68,6 +70,13 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
                ENV + ("target",), "backup_artifact.size"),
     MetricSpec("tradeops_backup_sets", "gauge", "Backup sets in the catalog, by kind and status",
                ENV + ("kind", "status"), "backup_set"),
+    # -- performance baselines (runbook 001: p50/p95/p99 per operation, 30 days) --
+    MetricSpec("tradeops_performance_baseline_seconds", "gauge",
+               "The newest performance baseline of an operation: its p50, p95 or p99 duration over 30 days",
+               ENV + ("source", "operation", "quantile"), "performance_baseline.p50/p95/p99_seconds"),
+    MetricSpec("tradeops_performance_baseline_limit_seconds", "gauge",
+               "Mean + 2 sigma of an operation's newest baseline: above it a duration is anomalous (runbook 001)",
+               ENV + ("source", "operation"), "performance_baseline.mean_seconds, stddev_seconds"),
     # -- DR drills --
     MetricSpec("tradeops_dr_drill_rto_seconds", "gauge", "Recovery time of the last DR drill",
                ENV, "dr_drill.rto_seconds"),
@@ -106,6 +115,15 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
                ENV + ("target", "check"), "health_result (the newest health-check run)"),
     MetricSpec("tradeops_alerts_sent_total", "counter", "Alerts delivered to the alert channels, by severity",
                ENV + ("severity",), "alert_sent"),
+    # -- incidents and self-healing (runbooks 001, 003, 004) --
+    MetricSpec("tradeops_incidents_open", "gauge", "Incidents open or acknowledged, by severity (P1-P4)",
+               ENV + ("severity",), "incident: status open or acknowledged"),
+    MetricSpec("tradeops_incident_acknowledge_seconds", "histogram", "Time from an incident's opening to its "
+               "acknowledgement", ENV + ("severity",), "incident.acknowledged_at - opened_at", INCIDENT_BUCKETS),
+    MetricSpec("tradeops_incident_resolve_seconds", "histogram", "Time from an incident's opening to its resolution",
+               ENV + ("severity",), "incident.resolved_at - opened_at", INCIDENT_BUCKETS),
+    MetricSpec("tradeops_remediations_total", "counter", "Remediations the health check made, would make (dry "
+               "run) or refused, by action and outcome", ENV + ("action", "outcome"), "remediation_attempt"),
     MetricSpec("tradeops_metrics_collect_success", "gauge", "1 when this part of the metrics could be read from the ops store",
                ENV + ("part",), "the collector"),
 )}

@@ -21,7 +21,7 @@ import psycopg2
 
 from blocks import OffsiteStorage
 from tasks.databases import connect, libpq_command_env
-from tasks.files import atomic_write_bytes, sha256_file
+from tradeops.files import atomic_write_bytes, sha256_file
 from tasks.pitr.archive import Upload
 from tasks.pitr.cluster import pg_binary
 from tasks.pitr.layout import BACKUP_INFO, archive_prefix, base_prefix, system_of_key, target_prefix

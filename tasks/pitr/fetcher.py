@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blocks import OffsiteStorage
-from tasks.files import sha256_file
+from tradeops.files import sha256_file
 from tasks.pitr.gaps import ArchivedFile, wal_inventory
 from tradeops.wal.names import Segment, parse_segment, wal_kind
 from tradeops.wal.queue import REQUESTS

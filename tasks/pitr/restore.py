@@ -33,7 +33,7 @@ import psycopg2
 
 from blocks import OffsiteStorage
 from tasks.databases import connect, libpq_dsn
-from tasks.files import sha256_file
+from tradeops.files import sha256_file
 from tasks.pitr import cluster
 from tasks.pitr.archive import archive_info
 from tasks.pitr.basebackup import BaseBackup, base_backups, describe_backup

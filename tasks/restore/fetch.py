@@ -10,7 +10,7 @@ from blocks import OffsiteStorage
 from tasks.backup.encryption import SUFFIX, DecryptionError, decrypt_file, load_key
 from tasks.backup.manifest import ArtifactEntry, Manifest, ManifestError
 from tasks.backup.offsite import explained_s3_errors, read_offsite_manifest
-from tasks.files import sha256_file
+from tradeops.files import sha256_file
 
 
 class RestoreError(Exception):

@@ -7,7 +7,7 @@ import tarfile
 from pathlib import Path
 
 from tasks.backup.manifest import ArtifactEntry
-from tasks.files import sha256_file
+from tradeops.files import sha256_file
 from tasks.restore.compare import differences
 from tasks.restore.fetch import RestoreError
 

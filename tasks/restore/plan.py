@@ -10,13 +10,14 @@ from datetime import date as Date
 from pathlib import Path
 
 from tasks.backup.catalog import chosen_set
+from tasks.backup.kinds import kind_of
 from tasks.backup.manifest import ArtifactEntry, Manifest, ManifestError, read_manifest
 from tasks.databases import is_sqlite
 from tasks.environment import LoadedEnvironment
 from tasks.restore.fetch import ArtifactSources, RestoreError, offsite_manifest
 from tasks.restore.postgres import database_name, database_tables, database_url
 from tasks.restore.publish import download_folder
-from tasks.restore.targets import restored_path
+from tasks.restore.restorers import restored_path
 
 SOURCES = ("auto", "local", "offsite")
 
@@ -70,11 +71,22 @@ class RestorePlan:
                 + [str(self.root / p) for t in self.targets for p in t.replaced_paths])
 
 
-def plan_restore(env: LoadedEnvironment, run: str, set_id: str | None = None, date: Date | None = None,
-                 source: str = "auto", targets: list[str] | None = None,
-                 database_names: dict[str, str] | None = None, directory: str | None = None,
-                 overwrite: bool = False) -> RestorePlan:
+@dataclass(frozen=True)
+class RestoreRequest:
+    """What was asked for: the flow's parameters, as one value."""
+    set_id: str | None = None
+    date: Date | None = None
+    source: str = "auto"              # auto | local | offsite
+    targets: list[str] | None = None  # None: every target of the set
+    database_names: dict[str, str] | None = None
+    directory: str | None = None
+    overwrite: bool = False
+
+
+def plan_restore(env: LoadedEnvironment, run: str, request: RestoreRequest) -> RestorePlan:
     """Choose the set, read its manifest and plan every destination; RestoreError on any refusal."""
+    set_id, date, source, targets = request.set_id, request.date, request.source, request.targets
+    database_names, directory, overwrite = request.database_names, request.directory, request.overwrite
     if source not in SOURCES:
         raise RestoreError(f"source must be auto, local or offsite, not {source!r}")
     backup_set = chosen_set(env.store_url, env.name, set_id, date)
@@ -93,7 +105,7 @@ def plan_restore(env: LoadedEnvironment, run: str, set_id: str | None = None, da
     planned, refused = [], []
     for target, entries in by_target.items():
         plan = TargetPlan(target, entries)
-        if any(e.kind == "pg_dump" for e in entries):
+        if any(kind_of(e).restores_into_database for e in entries):
             db = databases.get(target)
             if db is None or is_sqlite(db.url.get_secret_value()):
                 raise RestoreError(f"{target}: no PostgreSQL server configured to restore into")

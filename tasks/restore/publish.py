@@ -22,7 +22,7 @@ from pathlib import Path
 from psycopg2 import sql
 
 from tasks.databases import scalar
-from tasks.files import fsync_dir
+from tradeops.files import fsync_dir
 from tasks.restore.postgres import admin_connection, databases_named, drop_database
 
 STAGING_DB = "tradeops_restoring_"

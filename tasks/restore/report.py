@@ -9,6 +9,7 @@ from prefect.states import State
 
 from tasks.environment import LoadedEnvironment
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
+from tasks.restore.drills import drill_history, trend_markdown
 from tasks.restore.plan import RestorePlan
 from tasks.restore.targets import TargetOutcome
 
@@ -63,3 +64,41 @@ def publish_restore_report(env: LoadedEnvironment, report: RestoreReport) -> Sta
     result = publish_summary("restore", env.name, env.store_url, restore_markdown(env.name, report), report.result(),
                              report.failure, reports_dir=str(env.block.output_dir("reports")))
     return final_state(result, report.failure)
+
+
+# -- the DR drill ---------------------------------------------------------------------------------
+def drill_failure(set_id: str | None, outcomes: list[dict], failure: str | None) -> str | None:
+    """The drill's failure: the run's own, then every failed target's problems; None: it passed."""
+    failed = [o for o in outcomes if not o["passed"]]
+    if failed:
+        failure = "; ".join(filter(None, [failure] + ["; ".join(o["problems"]) for o in failed]))
+    if not outcomes and not failure:
+        failure = f"set {set_id} holds no artifacts"
+    return failure
+
+
+def publish_drill_report(env: LoadedEnvironment, set_id: str | None, rto: float | None, rpo: float | None,
+                         outcomes: list[dict], failure: str | None) -> State:
+    """RTO and RPO, a row per target (bytes, fetch/restore/check seconds, problems), the trend of
+    past drills."""
+    passed = failure is None
+    rows = [(STATUS_ICON["pass" if o["passed"] else "fail"], o["target"], f"{o.get('bytes', 0):,}",
+             _seconds(o.get("fetch_seconds")), _seconds(o.get("restore_seconds")), _seconds(o.get("check_seconds")),
+             _seconds(o.get("rto_seconds")), "; ".join(o["problems"])) for o in outcomes]
+    markdown = "\n\n".join(filter(None, [
+        f"# DR drill {env.name}: {'passed' if passed else 'FAILED'}",
+        f"Set `{set_id}` restored from offsite into scratch resources (all dropped afterwards). "
+        f"**RTO {_seconds(rto)} s**, **RPO {rpo / 3600:.1f} h**." if rto is not None and rpo is not None else "",
+        f"**Failed:** {failure}" if failure else "",
+        markdown_table(["", "target", "bytes", "fetch s", "restore s", "check s", "RTO s", "problems"], rows)
+        if rows else "",
+        "## Trend of past drills\n\n" + trend_markdown(drill_history(env.store_url, env.name)),
+    ]))
+    result = {"passed": passed, "set_id": set_id, "rto_seconds": rto, "rpo_seconds": rpo, "targets": outcomes}
+    result = publish_summary("dr-drill", env.name, env.store_url, markdown, result, failure,
+                             reports_dir=str(env.block.output_dir("reports")))
+    return final_state(result, failure)
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else ""

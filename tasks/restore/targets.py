@@ -11,24 +11,12 @@ from typing import Callable, Iterator
 
 import psycopg2
 
-from tasks.backup.audit import check_audit_export
-from tasks.backup.encryption import SUFFIX
 from tasks.backup.manifest import ArtifactEntry
-from tasks.backup.postgres import BackupError, sqlite_row_counts
-from tasks.files import atomic_copy
-from tasks.restore.compare import differences
+from tasks.backup.postgres import BackupError
 from tasks.restore.fetch import RestoreError, opened
-from tasks.restore.files import check_files, restore_archive
-from tasks.restore.postgres import check_database, restore_dump
-from tasks.restore.repositories import check_repository, restore_bundle
+from tasks.restore.restorers import Destination, restore_artifact
 
-
-@dataclass
-class Destination:
-    """Where a target comes back: a database (PostgreSQL targets) and a directory (the rest)."""
-    directory: Path
-    database_url: str | None = None
-    probe_query: str | None = None
+__all__ = ["Destination", "FetchedTarget", "TargetOutcome", "fetch_target", "restore_fetched", "restore_target"]
 
 
 @dataclass
@@ -76,18 +64,6 @@ def fetch_target(target: str, entries: list[ArtifactEntry], fetch: Callable[[Art
     return fetched
 
 
-def restored_path(entry: ArtifactEntry) -> Path | None:
-    """Where an artifact comes back, relative to the restore folder (None: into a database)."""
-    name = entry.target.split(":", 1)[-1]
-    if entry.kind == "pg_dump":
-        return None
-    if entry.kind == "git_bundle":
-        return Path("git") / f"{name}.git"
-    if entry.kind == "tar":
-        return Path("files") / entry.target.replace(":", "-")
-    return Path(entry.path).parent / Path(entry.path).name.removesuffix(SUFFIX)
-
-
 def restore_fetched(fetched: FetchedTarget, entries: list[ArtifactEntry], destination: Destination,
                     scratch: Path) -> TargetOutcome:
     """Restore and check every fetched artifact of a target into `destination`; never raises
@@ -96,7 +72,7 @@ def restore_fetched(fetched: FetchedTarget, entries: list[ArtifactEntry], destin
     with _problems_named(outcome):
         for entry in entries:
             started = time.perf_counter()
-            check = _restore(entry, fetched.files[entry.path], destination, scratch)
+            check = restore_artifact(entry, fetched.files[entry.path], destination, scratch)
             outcome.restore_seconds += time.perf_counter() - started
             started = time.perf_counter()
             outcome.problems += check()
@@ -124,41 +100,3 @@ def _problems_named(outcome: TargetOutcome) -> Iterator[None]:
         outcome.problems.append(reason if reason.startswith(target) else f"{target}: {reason}")
     except Exception as exc:  # noqa: BLE001 - S3 unreachable or refusing, a key that will not load
         outcome.problems.append(f"{target}: {type(exc).__name__}: {exc}")
-
-
-def _restore(entry: ArtifactEntry, path: Path, destination: Destination, scratch: Path) -> Callable[[], list[str]]:
-    """Restore one artifact; returns the check to run on what came back."""
-    location = restored_path(entry)
-    if location is None:
-        toc = restore_dump(path, entry, destination.database_url, scratch)
-        return lambda: check_database(destination.database_url, entry, toc, destination.probe_query)
-    location = destination.directory / location
-    if entry.kind == "git_bundle":
-        restore_bundle(path, entry, location)
-        return lambda: check_repository(location, entry)
-    if entry.kind == "tar":
-        restore_archive(path, entry, location)
-        return lambda: check_files(location, entry)
-    atomic_copy(path, location)
-    if entry.kind == "sqlite_db":
-        return lambda: _check_sqlite(location, entry)
-    if entry.kind == "audit_log":
-        return lambda: _check_audit(location, entry)
-    return lambda: []  # csv: its SHA-256 was checked when fetched
-
-
-def _check_sqlite(path: Path, entry: ArtifactEntry) -> list[str]:
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-            return [f"{entry.target}: PRAGMA integrity_check fails"]
-        counts = sqlite_row_counts(conn)
-    problems = differences(counts, entry.details.get("row_counts", {}), "table ", lambda table, rows, expected: None
-                           if rows == expected else f"{table}: {rows:,} rows, the manifest says {expected:,}")
-    return [f"{entry.target}: {p}" for p in problems]
-
-
-def _check_audit(path: Path, entry: ArtifactEntry) -> list[str]:
-    head = check_audit_export(path)["head"]
-    if head != entry.details.get("head"):
-        return [f"{entry.target}: the audit chain head differs from the manifest"]
-    return []

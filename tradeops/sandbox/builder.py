@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from .applications import create_applications
 from .certificates import create_certificates
 from .configs import create_configs, mask_password
 from .database import SQLITE_FILE_NAME, build_database, check_database_target, sqlite_url, validate_database_url
@@ -62,6 +63,7 @@ def create_sandbox(
     create_configs(path / "config", path, url)
     certificates = create_certificates(path / "certs", now)
     create_logs(path / "logs", sc, seed, now, strategies)
+    create_applications(path / "apps", now)
     url = build_database(database_url, path, sc, seed, now)
 
     finish_build(

@@ -18,7 +18,7 @@ from .errors import SandboxError
 
 MARKER_FILE = ".tradeops-sandbox"
 BUILDING_MARKER_FILE = ".tradeops-sandbox.building"
-OWNED_DIRS = ("repos", "logs", "config", "certs")
+OWNED_DIRS = ("repos", "logs", "config", "certs", "apps")
 OWNED_FILES = ("platform.db", "platform.db.building", "platform.db-journal", "platform.db-wal", "platform.db-shm")
 
 

@@ -2,12 +2,14 @@
 
 from tradeops.store.engine import open_store, resolve_store_url, session_for
 from tradeops.store.models import (
-    AlertSent, AuditEntry, BackupArtifact, BackupSet, DrDrill, Experiment, ExperimentEvaluation, FlowRunSummary,
-    HealthResult, Lease, LogArchive,
+    AlertGroup, AlertSent, AuditEntry, BackupArtifact, BackupSet, ChangeApproval, ChangeRequest, DrDrill, Experiment,
+    ExperimentEvaluation, FlowRunSummary, HealthResult, Incident, IncidentEvent, Lease, LogArchive,
+    PerformanceBaseline, RemediationAttempt, SizeSample,
 )
 
 __all__ = [
-    "AlertSent", "AuditEntry", "BackupArtifact", "BackupSet", "DrDrill", "Experiment", "ExperimentEvaluation",
-    "FlowRunSummary", "HealthResult", "Lease", "LogArchive",
+    "AlertGroup", "AlertSent", "AuditEntry", "BackupArtifact", "BackupSet", "ChangeApproval", "ChangeRequest",
+    "DrDrill", "Experiment", "ExperimentEvaluation", "FlowRunSummary", "HealthResult", "Incident", "IncidentEvent",
+    "Lease", "LogArchive", "PerformanceBaseline", "RemediationAttempt", "SizeSample",
     "open_store", "resolve_store_url", "session_for",
 ]

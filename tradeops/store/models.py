@@ -249,3 +249,167 @@ class Lease(SQLModel, table=True):
     purpose: str = Field(default="", max_length=500)
     acquired_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
+
+
+class Incident(SQLModel, table=True):
+    """An incident (runbooks 003 "Severity Classification" SEV-1..4, 004 "Incident Classification"
+    P1..P4): opened by escalation or by hand, one open incident per condition (`condition_key`), with
+    the response and resolution targets of its severity; its timeline is `incident_event`."""
+
+    __tablename__ = "incident"
+    __table_args__ = (Index("ix_incident_condition", "environment", "condition_key", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    environment: str = Field(max_length=64)
+    condition_key: str = Field(max_length=500)  # what it dedups on: <condition>:<target>
+    title: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    severity: str = Field(max_length=2)  # P1..P4
+    status: str = Field(default="open", max_length=16)  # open, acknowledged, resolved
+    opened_at: datetime = Field(default_factory=utcnow)
+    opened_by: str = Field(max_length=200)
+    response_due_at: datetime
+    resolution_due_at: datetime
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = Field(default=None, max_length=200)
+    resolved_at: datetime | None = None
+    resolved_by: str | None = Field(default=None, max_length=200)
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)  # the run that opened it
+
+
+class IncidentEvent(SQLModel, table=True):
+    """One line of an incident's timeline: an alert, a remediation, an acknowledgement, a note,
+    a state change; each with its time, actor and flow run."""
+
+    __tablename__ = "incident_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    kind: str = Field(max_length=16)  # opened, alert, remediation, ack, note, resolved, reopened
+    actor: str = Field(max_length=200)
+    flow_run_id: str | None = Field(default=None, max_length=36)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class RemediationAttempt(SQLModel, table=True):
+    """One remediation the health check made, or would have made (dry run), or refused (guard)."""
+
+    __tablename__ = "remediation_attempt"
+    __table_args__ = (Index("ix_remediation_attempt_condition", "environment", "condition_key", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)
+    environment: str = Field(max_length=64)
+    condition_key: str = Field(max_length=500)
+    action: str = Field(max_length=64)
+    actor: str = Field(max_length=200)
+    outcome: str = Field(max_length=16)  # fixed, failed, dry-run, refused, cooling-down
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    started_at: datetime = Field(default_factory=utcnow)
+
+
+class AlertGroup(SQLModel, table=True):
+    """A firing condition's alert state, Alertmanager style: one notification when it starts, a
+    reminder each repeat interval while it lasts, a resolved notice when it clears."""
+
+    __tablename__ = "alert_group"
+    __table_args__ = (Index("ux_alert_group_key", "environment", "group_key", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    environment: str = Field(max_length=64)
+    group_key: str = Field(max_length=500)  # <condition>:<target>
+    severity: str = Field(max_length=16)
+    status: str = Field(max_length=16)  # firing, resolved
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    first_seen_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    last_notified_at: datetime | None = None
+    notifications: int = 0
+    occurrences: int = 0  # failing runs since it started firing
+    resolved_at: datetime | None = None
+    silenced_until: datetime | None = None
+
+
+class ChangeRequest(SQLModel, table=True):
+    """A change request (runbook 003 "Change Management", CR-YYYY-NNN): the template's fields, its
+    risk, who submitted it, and the runs and audit entries that carried it out (`links_json`)."""
+
+    __tablename__ = "change_request"
+    __table_args__ = (Index("ux_change_request_environment_number", "environment", "number", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    environment: str = Field(max_length=64)
+    number: str = Field(max_length=16)  # CR-YYYY-NNN, per environment
+    title: str = Field(max_length=200)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # what and why
+    benefits: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    implementation_plan: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    impacts: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    mitigation: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    rollback_plan: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    risk: str = Field(max_length=16)  # low, medium, high, critical (the template's priority)
+    status: str = Field(max_length=16)  # submitted, approved, implemented, rejected
+    source: str = Field(default="cli", max_length=32)  # cli, dependency-update, strategy-promotion
+    submitted_by: str = Field(max_length=200)
+    submitted_at: datetime = Field(default_factory=utcnow)
+    implemented_by: str | None = Field(default=None, max_length=200)
+    implemented_at: datetime | None = None
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)
+    links_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+
+
+class ChangeApproval(SQLModel, table=True):
+    """One approval of a change request: its kind (technical, business, security), by whom, as
+    which role, and the audit entry that records it."""
+
+    __tablename__ = "change_approval"
+
+    id: int | None = Field(default=None, primary_key=True)
+    change_request_id: int = Field(foreign_key="change_request.id", index=True)
+    kind: str = Field(max_length=16)
+    approved_by: str = Field(max_length=200)
+    role: str | None = Field(default=None, max_length=64)
+    approved_at: datetime = Field(default_factory=utcnow)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    audit_entry_id: int | None = None
+
+
+class SizeSample(SQLModel, table=True):
+    """One size measured at a health-check or backup run: a database or one of its largest tables,
+    a disk, a git repository, a backup set. The capacity report trends them (issue 19)."""
+
+    __tablename__ = "size_sample"
+    __table_args__ = (Index("ix_size_sample_series", "environment", "kind", "series", "sampled_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)
+    environment: str = Field(max_length=64)
+    source: str = Field(max_length=64)  # the flow that measured it
+    kind: str = Field(max_length=16)  # database | table | disk | repository | backup_set
+    series: str = Field(max_length=300)  # "platform", "platform/public.trades", "/data", ...
+    size_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    capacity_bytes: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    sampled_at: datetime = Field(default_factory=utcnow)
+
+
+class PerformanceBaseline(SQLModel, table=True):
+    """One operation's latency baseline over a rolling window (runbook 001 "Performance Baseline
+    Management"): p50/p95/p99 and the mean and standard deviation the 2-sigma rule reads."""
+
+    __tablename__ = "performance_baseline"
+    __table_args__ = (Index("ix_performance_baseline_operation", "environment", "operation", "computed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    flow_run_id: str | None = Field(default=None, index=True, max_length=36)
+    environment: str = Field(max_length=64)
+    source: str = Field(max_length=16)  # flow | task | request
+    operation: str = Field(max_length=300)
+    window_start: datetime
+    window_end: datetime
+    samples: int
+    p50_seconds: float
+    p95_seconds: float
+    p99_seconds: float
+    mean_seconds: float
+    stddev_seconds: float
+    computed_at: datetime = Field(default_factory=utcnow)
