@@ -82,7 +82,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
-    if report.failed and item.get_closest_marker("prefect") is None and "127.0.0.1:9" in report.longreprtext:
+    if report.failed and item.get_closest_marker("prefect") is None and \
+            any(sign in report.longreprtext for sign in ("127.0.0.1:9", "Connection refused")):
         report.sections.append(("hint", "this test is not marked `prefect`, so its PREFECT_API_URL is the dead "
                                 f"{DEAD_PREFECT_API}: if it runs flows, saves or loads blocks or calls the API, "
                                 "mark it (or its module: pytestmark = pytest.mark.prefect) or request "
