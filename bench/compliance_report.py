@@ -37,12 +37,12 @@ from audit import _admin, load_entries
 from sqlmodel import Session, select
 
 from flows.compliance_report import chain_verification
-from tasks.audit.canonical import iso_timestamp
 from tasks.compliance.evidence import ENTRY_COLUMNS, EvidenceWriter, Provenance, chain_head, period_entries
 from tasks.compliance.period import parse_period
 from tasks.compliance.sox import APPROVAL_OPERATIONS, STRATEGY_OPERATIONS, sox_report, sox_report_with_chain
 from tasks.reporting import flow_run_linker
 from tradeops.store import AuditEntry, open_store
+from tradeops.store.canonical import iso_timestamp
 
 DATABASE = "tradeops_bench_compliance"
 PERIOD = "2025-01"

@@ -20,6 +20,7 @@ from blocks.git import GitRepositorySet
 from blocks.logs import LogDirectory
 from blocks.offsite import OffsiteStorage
 from blocks.processes import PlatformProcess
+from tradeops.store.engine import resolve_store_url
 
 
 class TradeopsEnvironment(Block):
@@ -99,8 +100,6 @@ class TradeopsEnvironment(Block):
 
     def store_url(self) -> str:
         """The ops store URL this environment writes to (TRADEOPS_DATABASE_URL wins)."""
-        from tradeops.store.engine import resolve_store_url
-
         configured = self.ops_store_url.get_secret_value() if self.ops_store_url else None
         return resolve_store_url(configured, self.data_dir)
 

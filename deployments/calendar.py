@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from blocks import TradeopsEnvironment
 from flows import FLOWS, load_flow
 from flows.registry import PLANNED, REGISTRY, Schedule
+from tasks.environment import USER_TAG
 from tradeops.errors import UsageError
 
 
@@ -67,9 +69,6 @@ def served_deployments(environment: str, schedules: dict[str, str] | None = None
     service user (`[access] user`) and carry its tag from the start (a run of a deployment made
     elsewhere, prefect.yaml's, gets it when it starts)."""
     from prefect.schedules import Cron
-
-    from blocks import TradeopsEnvironment
-    from tasks.environment import USER_TAG
 
     service_user = TradeopsEnvironment.load(environment).access_default_user
     tags = ["tradeops", *([USER_TAG + service_user] if service_user else [])]

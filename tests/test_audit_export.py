@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
-from tasks.audit.canonical import ROW_COLUMNS
 from tradeops.cli.commands import audit as audit_cli
 from tradeops.cli.main import build_parser
 from tradeops.cli.common import apply_file
 from tradeops.store import AuditEntry, open_store
+from tradeops.store.canonical import ROW_COLUMNS
 from tradeops.store.engine import sqlalchemy_url, upgrade
 from tradeops.store.identity import os_login
 from tradeops.store.records import GENESIS_HASH, append_audit, canonical_audit_content

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from audit_writers import run_writers  # noqa: E402
 
 from tasks.audit import verify_chain  # noqa: E402
-from tasks.audit.canonical import canonical_from_row, iso_timestamp, row_of_entry, sealed_template_parts  # noqa: E402
+from tradeops.store.canonical import canonical_from_row, iso_timestamp, row_of_entry, sealed_template_parts  # noqa: E402
 from tradeops.cli.commands import audit as audit_cli  # noqa: E402
 from tradeops.cli.main import build_parser  # noqa: E402
 from tradeops.store import AuditEntry, open_store  # noqa: E402

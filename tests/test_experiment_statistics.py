@@ -21,7 +21,7 @@ from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportions_ztest
 from statsmodels.stats.weightstats import ttost_ind
 
-from tasks.experiments.statistics import (EvaluationSettings, ExperimentInputError, evaluate_batch,
+from tasks.experiments.statistics import (EvaluationSettings, ExperimentInputError, ExperimentStatistics, evaluate_batch,
                                           evaluate_experiment)
 from tasks.experiments.statistics.moments import GroupMoments
 from tasks.experiments.statistics.bayesian import bayesian_summary
@@ -434,7 +434,7 @@ def test_batch_equals_single_experiment_api():
     batch = evaluate_batch(control, variant, (70, 30))
     for i in range(6):
         single = evaluate_experiment(control[i], variant[i], (70, 30))
-        assert batch.experiment(i).as_dict() == single.as_dict()
+        assert ExperimentStatistics.from_batch(batch, i).as_dict() == single.as_dict()
 
 
 def test_batch_takes_unequal_trade_counts_per_row():
@@ -448,7 +448,7 @@ def test_batch_takes_unequal_trade_counts_per_row():
     with_pre = evaluate_batch(control, variant, (70, 30), control_pre=pre_c, variant_pre=pre_v)
     for i in range(len(sizes)):
         single = evaluate_experiment(control[i], variant[i], (70, 30)).as_dict()
-        ours = batch.experiment(i).as_dict()
+        ours = ExperimentStatistics.from_batch(batch, i).as_dict()
         assert ours.keys() == single.keys()
         flat_ours, flat_single = _flatten(ours), _flatten(single)
         for key, value in flat_single.items():

@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import asdict, dataclass
 from typing import Iterable, Protocol, Sequence
 
-from tasks.audit.canonical import ENTRY_HASH, ID, OPERATION, PREV_HASH, TIMESTAMP, USER, canonical_from_row
+from tradeops.store.canonical import ENTRY_HASH, ID, OPERATION, PREV_HASH, TIMESTAMP, USER, canonical_from_row
 
 Row = Sequence
 

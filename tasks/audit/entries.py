@@ -16,11 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from tasks.audit.canonical import ENTRY_HASH, ID, PREV_HASH, ROW_COLUMNS
 from tasks.audit.chain import Row, entry_hash_of
 from tasks.audit.exports import exported_entry_files, exported_heads, rows_of_export
 from tasks.audit.verify import StoreChain, open_chain
 from tasks.reporting import flow_run_link
+from tradeops.store.canonical import ENTRY_HASH, ID, PREV_HASH, ROW_COLUMNS
 from tradeops.store.records import GENESIS_HASH
 
 JSON_COLUMNS = ("changed_files", "compliance_flags", "details")  # stored as JSON text

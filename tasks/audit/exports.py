@@ -25,9 +25,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from tasks.audit.canonical import ENTRY_HASH, ID, ROW_COLUMNS
 from tasks.audit.chain import Row, classify_break, walk
 from tradeops.files import atomic_output, atomic_write_text, sha256_file
+from tradeops.store.canonical import ENTRY_HASH, ID, ROW_COLUMNS
 from tradeops.store.records import GENESIS_HASH
 
 AUDIT_RETENTION_DAYS = 7 * 365  # runbook 000: audit data kept 7 years

@@ -24,9 +24,9 @@ from typing import Iterator
 
 from sqlalchemy import Connection, func, select, text
 
-from tasks.audit.canonical import ID, PG_ISO_TIMESTAMP, PREV_HASH, TIMESTAMP, iso_timestamp
 from tasks.audit.chain import ChainBreak, EntryRef, Row, WalkResult, classify_break, walk
 from tradeops.store import AuditEntry, open_store
+from tradeops.store.canonical import ID, PG_ISO_TIMESTAMP, PREV_HASH, TIMESTAMP, iso_timestamp
 from tradeops.store.records import GENESIS_HASH
 
 FETCH_ROWS = 20_000

@@ -14,8 +14,8 @@ from sqlmodel import select
 from tasks.backup.postgres import BackupError
 from tradeops.files import atomic_output
 from tradeops.store import AuditEntry, session_for
-from tasks.audit.canonical import row_of_entry
 from tasks.audit.chain import first_break, walk
+from tradeops.store.canonical import row_of_entry
 from tradeops.store.records import GENESIS_HASH
 
 

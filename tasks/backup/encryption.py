@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from tasks.backup.postgres import artifact_facts
 from tradeops.files import atomic_output
 
 MAGIC = b"TOPSENC1"
@@ -105,8 +106,6 @@ def load_key(secret_block: str) -> bytes:
 
 def seal_entries(entries: list, set_dir: Path, key: bytes) -> list:
     """Encrypt each new artifact in place (`x` -> `x.enc`), updating its manifest entry."""
-    from tasks.backup.postgres import artifact_facts
-
     for entry in entries:
         if entry.details.get("encrypted"):
             continue  # a reused, already encrypted artifact

@@ -21,11 +21,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from tasks.audit.canonical import ROW_COLUMNS, TIMESTAMP, iso_timestamp
 from tasks.audit.verify import open_chain
 from tasks.compliance.period import Period
 from tradeops.files import atomic_output, sha256_file
 from tasks.reporting import flow_run_linker
+from tradeops.store.canonical import ROW_COLUMNS, TIMESTAMP, iso_timestamp
 
 MANIFEST_FORMAT = "tradeops-compliance-manifest/1"
 # The detail file every SOX count expands to: one row per audit entry counted.

@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 from psycopg2 import sql
 
+from tasks.maintenance.checks.indexes import check_index_bloat
 from tasks.maintenance.thresholds import MAINTENANCE_THRESHOLDS
 
 # Which tables to vacuum comes from MAINTENANCE_THRESHOLDS (dead_tuple_ratio, dead_tuple_min,
@@ -107,8 +108,6 @@ def vacuum_analyze(schema: str, table: str) -> sql.Composable:
 def reindex_bloated(cur, thresholds: dict = MAINTENANCE_THRESHOLDS) -> list[sql.Composable]:
     """REINDEX INDEX CONCURRENTLY for the indexes the bloat estimate flags (opt-in: it rewrites the
     index while writes go on, and needs the index's size again in free disk)."""
-    from tasks.maintenance.checks.indexes import check_index_bloat
-
     return [sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier(*finding.subject.split(".", 1)))
             for finding in check_index_bloat(cur, thresholds)]
 

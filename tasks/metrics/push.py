@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client.exposition import basic_auth_handler, default_handler, push_to_gateway
 
+from blocks import TradeopsEnvironment
 from tasks.metrics.collector import registry_for
 
 PUSHGATEWAY_ENV = "TRADEOPS_PUSHGATEWAY_URL"
@@ -35,8 +36,6 @@ def pushgateway_url(environment: str) -> str | None:
     """Where to push `environment`'s metrics, or None."""
     if os.environ.get(PUSHGATEWAY_ENV):
         return os.environ[PUSHGATEWAY_ENV]
-    from blocks import TradeopsEnvironment
-
     if BLOCK_FIELD not in TradeopsEnvironment.model_fields:  # no such setting: no block to load
         return None
     try:

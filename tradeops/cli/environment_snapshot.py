@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tradeops.files import atomic_output, git_repositories
+from tradeops.store.engine import resolve_store_url
 
 SNAPSHOT_VERSION = 2  # 2: access_logins (an older snapshot is not read: the blocks decide)
 FOLDER = "tradeops-environments"
@@ -74,8 +75,6 @@ class EnvironmentSnapshot:
     config_sha256: str | None = None  # the applied configuration (with overrides), when made by `apply`
 
     def store_url(self) -> str:
-        from tradeops.store.engine import resolve_store_url
-
         if self.ops_store_url_secret and not os.environ.get("TRADEOPS_DATABASE_URL"):
             raise LookupError("the ops store URL is a secret: it is not in the snapshot")
         return resolve_store_url(self.ops_store_url, self.data_dir)

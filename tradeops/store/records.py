@@ -8,7 +8,7 @@ import os
 import select as sockets
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import timezone
 from types import SimpleNamespace
 from typing import Any, Iterable
 
@@ -17,8 +17,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlmodel import Session, select
 
-from tasks.audit.canonical import PG_ISO_TIMESTAMP, sealed_template_parts
 from tradeops.errors import UsageError
+from tradeops.store.canonical import PG_ISO_TIMESTAMP, canonical_audit_content, sealed_template_parts
 from tradeops.store.engine import open_store, session_for
 from tradeops.store.identity import bound_identity
 from tradeops.store.models import AuditEntry, FlowRunSummary, HealthResult, utcnow
@@ -69,23 +69,6 @@ def save_flow_summary(url: str, flow_name: str, environment: str, state: str, me
             message=message, summary_markdown=summary_markdown, result_json=json.dumps(result, default=str),
         ))
         session.commit()
-
-
-def canonical_audit_content(entry: AuditEntry) -> str:
-    """The fields an entry's hash covers, in a fixed order and format."""
-    fields = {
-        "timestamp": _iso(entry.timestamp), "operation": entry.operation, "user": entry.user,
-        "strategy_name": entry.strategy_name, "version": entry.version,
-        "repository_hash": entry.repository_hash, "execution_time_ms": entry.execution_time_ms,
-        "success": entry.success, "changed_files": entry.changed_files,
-        "compliance_flags": entry.compliance_flags, "details": entry.details,
-        "flow_run_id": entry.flow_run_id, "prev_hash": entry.prev_hash,
-    }
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"))
-
-
-def _iso(moment: datetime) -> str:
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
 def append_audit(url: str | None, operation: str, user: str, *, success: bool = True,

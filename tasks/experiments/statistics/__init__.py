@@ -72,6 +72,11 @@ class ExperimentStatistics:
         return cls(row, split, settings, verdict.action, verdict.rule, verdict.rule_name,
                    verdict.compliance_findings, extras or {}, plan, verdict.evidence)
 
+    @classmethod
+    def from_batch(cls, batch: BatchStatistics, i: int, **decide_kwargs):
+        """Experiment ``i`` of a batch, decision included."""
+        return cls.from_row(batch.row(i), batch.split, batch.settings, **decide_kwargs)
+
     @property
     def terminal(self) -> bool:
         return self.decision not in ("extend",)

@@ -48,12 +48,6 @@ class BatchStatistics:
     def row(self, i: int) -> dict[str, float]:
         return {name: col[i].item() for name, col in self.columns.items()}
 
-    def experiment(self, i: int, **decide_kwargs):
-        """Experiment ``i`` as an ExperimentStatistics, decision included."""
-        from . import ExperimentStatistics
-
-        return ExperimentStatistics.from_row(self.row(i), self.split, self.settings, **decide_kwargs)
-
 
 def evaluate_batch(control_pnl, variant_pnl, split=(90, 10), settings: EvaluationSettings = EvaluationSettings(),
                    runbook_battery: bool = True, control_pre=None, variant_pre=None) -> BatchStatistics:

@@ -1,14 +1,15 @@
-"""An audit entry's canonical content, built straight from a database row.
+"""An audit entry's canonical content: the one definition of what an entry's hash covers.
 
-`tradeops.store.records.canonical_audit_content` is the one definition of what an entry's hash
-covers; it takes an ORM object and costs a dict and a sorted `json.dumps` per entry, too slow to
-verify a million entries in seconds. `canonical_from_row` builds the very same string from a plain
+`canonical_audit_content` builds it from an entry (the ORM object, or anything with its
+attributes); it costs a dict and a sorted `json.dumps` per entry, too slow to verify a million
+entries in seconds. `canonical_from_row` builds the very same string from a plain
 tuple with one template (keys already in sorted order, values escaped by the same C encoder
 `json.dumps` uses); tests/test_audit_verify.py proves the two agree, odd values included.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any, Mapping, Sequence
@@ -76,3 +77,20 @@ def sealed_template_parts(values: Mapping[str, Any]) -> tuple[str, str, str]:
     before_prev_hash, _, rest = canonical_from_row(row).partition(_PREV_HASH_SLOT)
     before_timestamp, _, after_timestamp = rest.partition(_TIMESTAMP_SLOT)
     return (before_prev_hash + '"prev_hash":"', '"' + before_timestamp + '"timestamp":"', '"' + after_timestamp)
+
+
+def canonical_audit_content(entry: Any) -> str:
+    """The fields an entry's hash covers, in a fixed order and format."""
+    fields = {
+        "timestamp": _iso(entry.timestamp), "operation": entry.operation, "user": entry.user,
+        "strategy_name": entry.strategy_name, "version": entry.version,
+        "repository_hash": entry.repository_hash, "execution_time_ms": entry.execution_time_ms,
+        "success": entry.success, "changed_files": entry.changed_files,
+        "compliance_flags": entry.compliance_flags, "details": entry.details,
+        "flow_run_id": entry.flow_run_id, "prev_hash": entry.prev_hash,
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds")
