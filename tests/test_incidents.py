@@ -20,6 +20,8 @@ from tradeops.clock import frozen_at
 from tradeops.store import AuditEntry, session_for
 from tradeops.store.engine import upgrade
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 
 

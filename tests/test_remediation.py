@@ -28,6 +28,8 @@ from tradeops.clock import frozen_at
 from tradeops.store import AlertSent, AuditEntry, FlowRunSummary, Incident, RemediationAttempt, session_for
 from tradeops.store.engine import upgrade
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 FAST = [("health.thresholds.idle_in_transaction_seconds.warn", 0.5),
         ("health.thresholds.idle_in_transaction_seconds.fail", 1)]
