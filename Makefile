@@ -8,7 +8,7 @@ export PREFECT_HOME ?= $(CURDIR)/var/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: run test ui install clean prometheus-tools
+.PHONY: run test test-fast ui install clean prometheus-tools
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ prometheus-tools: $(BIN)/.installed
 
 test: $(BIN)/.installed prometheus-tools
 	$(BIN)/python -m pytest
+
+# The tests that need no PostgreSQL, S3, Prefect server and are not long (markers: tests/conftest.py)
+FAST_MARKERS := not postgres and not s3 and not prefect and not server and not slow
+test-fast: $(BIN)/.installed prometheus-tools
+	$(BIN)/python -m pytest -m "$(FAST_MARKERS)"
 
 ui: $(BIN)/.installed
 	@mkdir -p $(PREFECT_HOME)

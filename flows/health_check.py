@@ -7,7 +7,7 @@ Levels:
 - deep (every 5 min, the default): shallow, plus connections in use, sessions idle in a transaction
   or blocking others, data freshness, disk free, memory, certificates, newest log, backup age, the
   platform API's error rate and p99 latency, its process's CPU (thresholds: runbook 004's table).
-- diagnostic (on demand): deep, plus slow queries with their plans, the lock graph, top tables and
+- diagnostic (on demand, and on escalation): deep, plus slow queries with their plans, the lock graph, top tables and
   the newest error lines of the logs, in the report.
 Then:
 1. Remediation: each failing condition the matrix covers is acted on (or, dry run, described),
@@ -41,7 +41,8 @@ from tasks.health import (
 from tasks.health.conditions import condition_for, condition_key
 from tasks.health.diagnostics import diagnose_database, diagnostics_markdown, recent_error_lines
 from tasks.health.platform import check_api_traffic, check_cpu, check_process_alive
-from tasks.incidents import incidents_markdown, list_incidents, record_on_open_incident, resolve_condition
+from tasks.incidents import add_event, list_incidents, record_on_open_incident, resolve_condition
+from tasks.incidents.report import incidents_markdown
 from tasks.remediation import RemediationContext, escalate, remediate
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 from tradeops.store.records import current_flow_run_id, save_health_results
@@ -157,7 +158,10 @@ def health_check(environment: str = "default", level: Level = "deep") -> State:
         sections.append(incidents_markdown(environment, open_incidents,
                                            [i for i in open_incidents if i.id in {e.incident_id for e in escalations}],
                                            resolved_incidents).replace("# Incidents", "## Incidents", 1))
-    if level == "diagnostic":
+    if level == "diagnostic" or escalations:  # runbook 001: diagnostic on demand, and on escalation
+        for escalation in escalations:
+            add_event(env.store_url, escalation.incident_id, "note", actor.user,
+                      "diagnostics (slow queries, lock graph, top tables, error lines) in this run's report", run_id)
         sections.append(diagnostics_markdown(
             [diagnose_database(db.target, db.url.get_secret_value()) for db in env.block.databases()],
             {logs.target: recent_error_lines(logs.path, logs.pattern) for logs in env.block.log_directories()}))

@@ -1,6 +1,12 @@
-"""Test fixtures: one Prefect test harness per session, real PostgreSQL, a real S3 server on loopback.
+"""Test fixtures: one Prefect server per session (for the tests that need it), real PostgreSQL, a real
+S3 server on loopback.
 
 Nothing skips: a test that needs PostgreSQL or S3 and cannot have it fails with a clear message.
+
+Resource markers (`postgres`, `s3`, `prefect`) are put on every test by the fixtures it uses
+(RESOURCE_FIXTURES); a module that runs flows without requesting a fixture says
+`pytestmark = pytest.mark.prefect`. A test without the `prefect` marker runs with PREFECT_API_URL
+pointing at a dead address, so one that needs the server fails loudly instead of starting one.
 """
 
 from __future__ import annotations
@@ -42,7 +48,62 @@ def session_dir() -> Path:
     return _SESSION_DIR
 
 
-@pytest.fixture(scope="session", autouse=True)
+# A fixture in a test's closure -> the markers the test gets. The session Prefect server runs on
+# PostgreSQL, so `prefect` implies `postgres`.
+RESOURCE_FIXTURES: dict[str, tuple[str, ...]] = {
+    "pg_server": ("postgres",),
+    "s3_endpoint": ("s3",),
+    "prefect_harness": ("prefect", "postgres"),
+}
+# A fixture parametrized over backends that requests the backend's fixture only for that parameter
+# (request.getfixturevalue): the parameter value -> the markers.
+RESOURCE_PARAMS: dict[str, tuple[str, ...]] = {"postgresql": ("postgres",), "s3": ("s3",)}
+IMPLIED_MARKERS: dict[str, tuple[str, ...]] = {"prefect": ("postgres",)}
+# Where tests without the `prefect` marker find the Prefect API: nothing listens on port 9 (discard).
+DEAD_PREFECT_API = "http://127.0.0.1:9/api"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these markers
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        have = {mark.name for mark in item.iter_markers()}
+        wanted = set()
+        for fixture in item.fixturenames:
+            wanted.update(RESOURCE_FIXTURES.get(fixture, ()))
+        for value in getattr(getattr(item, "callspec", None), "params", {}).values():
+            if isinstance(value, str):
+                wanted.update(RESOURCE_PARAMS.get(value, ()))
+        for name in list(have | wanted):
+            wanted.update(IMPLIED_MARKERS.get(name, ()))
+        for name in sorted(wanted - have):
+            item.add_marker(name)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed and item.get_closest_marker("prefect") is None and \
+            any(sign in report.longreprtext for sign in ("127.0.0.1:9", "Connection refused")):
+        report.sections.append(("hint", "this test is not marked `prefect`, so its PREFECT_API_URL is the dead "
+                                f"{DEAD_PREFECT_API}: if it runs flows, saves or loads blocks or calls the API, "
+                                "mark it (or its module: pytestmark = pytest.mark.prefect) or request "
+                                "the prefect_harness fixture"))
+    return report
+
+
+@pytest.fixture(autouse=True)
+def prefect_api(request):
+    """The session Prefect server for tests marked `prefect`; a dead API address for the others."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if request.node.get_closest_marker("prefect") is not None:
+        yield request.getfixturevalue("prefect_harness")
+        return
+    with temporary_settings(updates={PREFECT_API_URL: DEAD_PREFECT_API}):
+        yield DEAD_PREFECT_API
+
+
+@pytest.fixture(scope="session")
 def prefect_harness(pg_server: str):
     """One real Prefect API server for the whole session, `prefect server start` on a PostgreSQL
     database of its own (as in production: on SQLite, prefect's test harness answered a flow run's
@@ -237,7 +298,7 @@ def apply_as_own_environment(config: Path, folder: Path, prefix: str, overrides=
 
 
 @pytest.fixture
-def backup_env(pg_sandbox, s3_endpoint, s3_bucket, tmp_path):
+def backup_env(prefect_harness, pg_sandbox, s3_endpoint, s3_bucket, tmp_path):
     """The PostgreSQL sandbox as its own environment: private data dir, ops store and bucket."""
     import boto3
 
@@ -271,4 +332,7 @@ def backed_up(backup_env):
 
 def cli_env(**extra: str) -> dict[str, str]:
     """The environment for a `tradeops` subprocess: the session's Prefect server, and `extra`."""
+    if "TRADEOPS_TEST_API_URL" not in os.environ:
+        pytest.fail("cli_env() needs the session Prefect server: mark this test `prefect` "
+                    "(or request the prefect_harness fixture)")
     return {**os.environ, "PREFECT_API_URL": os.environ["TRADEOPS_TEST_API_URL"], **extra}

@@ -28,6 +28,8 @@ from tradeops.cli.main import main
 from tradeops.store import AuditEntry, session_for
 from tradeops.store.identity import os_login
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 LOGIN = os_login()
 USERS = ('{ alice = "strategy_developer", bob = "senior_trader", carol = "compliance_officer", '
          'admin = "system_administrator", svc-prefect = "system_administrator" }')

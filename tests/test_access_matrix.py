@@ -104,6 +104,7 @@ COMMANDS = {
     "incident.ack": ["incident", "ack", "1"],
     "incident.note": ["incident", "note", "1", "matrix"],
     "incident.resolve": ["incident", "resolve", "1"],
+    "incident.silence": ["incident", "silence", "certificate_due:cert:api.pem", "--for", "1h"],
     "capacity.report": ["run", "capacity-report"],
     "ops.report": ["run", "ops-report"],
     "performance.baseline": ["run", "performance-baselines"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from prefect.client.orchestration import get_client
 from sqlmodel import select
 
@@ -14,6 +15,7 @@ from tradeops.store import AuditEntry, session_for
 from tradeops.store.identity import os_login
 
 
+@pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
 def test_apply_upserts_blocks_and_audits(tmp_path, monkeypatch, capsys):
     (tmp_path / "repos" / "alpha" / ".git").mkdir(parents=True)
     monkeypatch.setenv("PLATFORM_DSN", "postgresql://ops:pw@127.0.0.1:5432/platform")

@@ -26,6 +26,8 @@ from tradeops.store.engine import sqlalchemy_url, upgrade
 from tradeops.store.identity import os_login
 from tradeops.store.records import GENESIS_HASH, append_audit, canonical_audit_content
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 
 def _environment(tmp_path: Path, offsite: str, endpoint: str | None = None, store: str | None = None) -> SimpleNamespace:
     name, store = f"ae-{uuid.uuid4().hex[:6]}", store or f"sqlite:///{tmp_path / 'ops.db'}"

@@ -18,6 +18,8 @@ from tasks.capacity.sizes import SizeMeasurement, save_sizes
 from tradeops import clock
 from tradeops.store import AuditEntry, SizeSample, session_for
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 GIB = 1024 ** 3
 CAPACITY = 100 * GIB
 START, GROWTH_PER_DAY = 40 * GIB, 0.5 * GIB  # 60 days later: 70 GiB; 80% (80 GiB) 20 days after that

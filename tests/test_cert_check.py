@@ -39,6 +39,8 @@ from tradeops.cli.common import apply_file
 from tradeops.sandbox.certificates import private_key_pem, create_ca, issue_certificate
 from tradeops.store import AlertSent, AuditEntry, FlowRunSummary, session_for
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 NOW = datetime.now(timezone.utc)
 TOKEN = "T0ken-" + uuid.uuid4().hex  # in the webhook URL: must never surface
 

@@ -18,6 +18,8 @@ from tasks.access import ROLES
 from tradeops.cli.main import main
 from tradeops.store import AuditEntry, ChangeApproval, ChangeRequest, session_for
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 
 @pytest.fixture
 def change_env(pg_sandbox, tmp_path, monkeypatch):

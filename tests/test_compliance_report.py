@@ -26,6 +26,8 @@ from tradeops.errors import UsageError
 from tradeops.store.engine import sqlalchemy_url, upgrade
 from tradeops.store.records import append_audit
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 
 def test_periods():
     today = datetime(2026, 11, 23).date()

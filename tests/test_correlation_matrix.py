@@ -19,6 +19,8 @@ from tasks.correlation.matrix import CorrelationMatrix, correlation_matrix, vali
 from tasks.correlation.versions import commit_matrix, history, live_version, open_matrix_repository
 from tradeops.store import AuditEntry, session_for
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 
 def returns_frame(hours: int, columns: int, seed: int = 19) -> pd.DataFrame:
     rng = np.random.default_rng(seed)

@@ -24,6 +24,8 @@ from tradeops.sandbox.applications import TICKFMT, advisory
 from tradeops.sandbox.wheels import build_wheel
 from tradeops.store import AuditEntry, ChangeRequest, session_for
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 
 @pytest.fixture
 def deps_env(pg_sandbox, tmp_path):

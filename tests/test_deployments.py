@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from blocks import ALL_BLOCKS
@@ -72,6 +73,7 @@ def test_prefect_deploy_all_against_a_running_server(prefect_harness, tmp_path):
     assert not deployed["restore-on-demand"].schedules  # started from the UI or the CLI
 
 
+@pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
 def test_serve_builds_one_deployment_per_scheduled_job(tmp_path):
     from tradeops.cli.common import apply_file
 

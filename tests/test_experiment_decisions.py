@@ -203,6 +203,7 @@ def _rate(hits: np.ndarray) -> tuple[float, float]:
     return p, 1.96 * math.sqrt(p * (1 - p) / hits.size)
 
 
+@pytest.mark.slow  # a simulation: minutes on a loaded machine
 def test_aa_daily_looks_keep_false_decisions_at_or_under_five_percent_and_symmetric():
     settings = EvaluationSettings()
     actions, naive = _daily_decisions(np.random.default_rng(2026), 2000, 30, 40, 3.0, 3.0, settings)
@@ -230,6 +231,7 @@ def test_aa_daily_looks_keep_false_decisions_at_or_under_five_percent_and_symmet
     assert naive_rate > 0.15  # the problem the sequential test solves
 
 
+@pytest.mark.slow  # a simulation
 def test_ab_power_with_a_true_effect():
     actions, _ = _daily_decisions(np.random.default_rng(7), 1000, 30, 40, 3.0, 8.0, EvaluationSettings())
     final, day = _concluded(actions)
@@ -240,6 +242,7 @@ def test_ab_power_with_a_true_effect():
     assert power >= 0.8 and wrong == 0.0
 
 
+@pytest.mark.slow  # a simulation
 def test_power_for_a_true_d_of_0_3_by_5000_trades():
     effect = 0.3 * EFFECTIVE_SD  # d = 0.3 on the sandbox's fat-tailed PnL
     actions, _ = _daily_decisions(np.random.default_rng(30), 1000, 25, 100, 3.0, 3.0 + effect, EvaluationSettings())

@@ -349,6 +349,7 @@ def _cli(env: dict, cwd: Path, *argv: str) -> tuple[dict, list]:
     return json.loads(lines[-1]), lines[:-1]
 
 
+@pytest.mark.server  # its `tradeops` processes start ephemeral Prefect servers
 def test_lifecycle_commands_read_the_applied_snapshot_without_prefect_and_notice_block_edits(tmp_path):
     """On the embedded default (an ephemeral Prefect server in PREFECT_HOME): after `apply`, the
     commands never import Prefect; a block edited afterwards (as in the UI) is noticed and read."""
@@ -387,6 +388,7 @@ def test_lifecycle_commands_read_the_applied_snapshot_without_prefect_and_notice
     assert [(e.user, e.success, e.flow_run_id) for e in entries] == [("alice", True, None)]
 
 
+@pytest.mark.server  # its `tradeops` processes start ephemeral Prefect servers
 def test_the_snapshot_decides_who_acts_as_the_blocks_do(tmp_path):
     """The fast path applies the identity rules to the snapshot's access table: the OS login's user
     from `[access] logins`, impersonation only with access.impersonate, a refused one audited (exit 3)

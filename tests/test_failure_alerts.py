@@ -30,6 +30,8 @@ from tasks.zombies import notify_missed_failures
 from tradeops.cli.common import apply_file
 from tradeops.store import AlertSent, session_for
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 TOKEN = "hook-T0ken-" + uuid.uuid4().hex  # in the webhook URL: must never surface
 DB_PASSWORD = "pw-" + uuid.uuid4().hex  # in a database DSN: must never surface
 TEST_FLOW = "failure-alerts-test"

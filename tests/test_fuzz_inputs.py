@@ -36,6 +36,8 @@ from hypothesis import strategies as st
 from state_snapshot import Snapshot, files_below
 from tradeops.cli.main import main
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 settings.register_profile("fast", max_examples=150, **_COMMON)  # two fuzz tests: ~300 examples in all
 settings.register_profile("nightly", max_examples=3000, **_COMMON)

@@ -8,15 +8,19 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
+from tasks.alert_groups import Finding, plan_notices
 from tasks.incidents import (
     IncidentStateError, NoSuchIncident, acknowledge, add_note, get_incident, list_incidents, open_incident,
-    postmortem_markdown, record_on_open_incident, resolve, resolve_condition,
+    record_on_open_incident, resolve, resolve_condition,
 )
+from tasks.incidents.postmortem import postmortem_markdown
 from tests.conftest import apply_as_own_environment
 from tradeops.cli.main import main
 from tradeops.clock import frozen_at
 from tradeops.store import AuditEntry, session_for
 from tradeops.store.engine import upgrade
+
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -134,12 +138,25 @@ def test_cli_lists_acks_notes_resolves_audited_and_refuses(pg_sandbox, tmp_path,
     out = tmp_path / "pm.md"
     assert main(["incident", "postmortem", str(incident.id), "--out", str(out)]) == 0
     assert "rolled back the deploy" in out.read_text()
+    # a silence: quiet until it expires, then the condition notifies again
+    with pytest.raises(SystemExit) as refused:  # longer than 7 days: a usage error
+        main(["incident", "silence", "data_stale:platform", "--for", "8d"])
+    assert refused.value.code == 2
+    with frozen_at(T0):
+        assert main(["incident", "silence", "data_stale:platform", "--for", "2h", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["silenced_until"] == (
+        T0 + timedelta(hours=2)).isoformat()
+    stale = Finding("data_stale:platform", "data_stale", "platform", "high", "platform data is stale")
+    with frozen_at(T0 + timedelta(hours=1)):
+        assert [n.kind for n in plan_notices(store, name, [stale], {stale.key})] == ["silenced"]
+    with frozen_at(T0 + timedelta(hours=2, minutes=5)):
+        assert [n.kind for n in plan_notices(store, name, [stale], {stale.key})] == ["firing"]
     with session_for(store) as session:
         audited = session.exec(select(AuditEntry).where(AuditEntry.operation.like("incident_%"))
                                .order_by(AuditEntry.id)).all()
     assert [(a.operation, a.user, a.success) for a in audited] == [
         ("incident_ack", "alice", False), ("incident_ack", "admin", True), ("incident_note", "admin", True),
-        ("incident_resolve", "admin", True)]
+        ("incident_resolve", "admin", True), ("incident_silence", "admin", True)]
     assert json.loads(audited[0].details)["permission"] == "incident.ack"
 
 

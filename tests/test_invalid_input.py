@@ -17,6 +17,8 @@ from prefect.blocks.system import Secret
 from state_snapshot import Snapshot
 from tradeops.cli.main import main
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 GOOD_KEY = "ab" * 32  # 64 hex digits: a 256-bit key
 
 

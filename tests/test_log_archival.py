@@ -30,6 +30,8 @@ from tradeops.cli.config import load_config
 from tradeops.errors import ConfigError
 from tradeops.store import LogArchive, session_for
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 WRITERS = Path(__file__).with_name("log_writers.py")
 
 

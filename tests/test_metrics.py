@@ -515,6 +515,7 @@ def test_push_sends_basic_auth_from_the_url_and_never_shows_the_password(tmp_pat
     assert not refused.pushed and "s3cret" not in refused.error + refused.gateway
 
 
+@pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
 def test_pushgateway_url_comes_from_the_environment_variable(monkeypatch):
     monkeypatch.setenv(PUSHGATEWAY_ENV, "http://gw:9091")
     assert pushgateway_url("anything") == "http://gw:9091"
@@ -529,6 +530,7 @@ def finishing_flow(environment: str, store_url: str) -> dict:
     return publish_summary("metrics-push-test", environment, store_url, "# done", {"ok": True})
 
 
+@pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
 def test_every_flow_pushes_at_its_end_and_a_down_gateway_only_warns(tmp_path, pushgateway, monkeypatch, caplog):
     url = f"sqlite:///{tmp_path / 'ops.db'}"
     monkeypatch.setenv(PUSHGATEWAY_ENV, pushgateway)

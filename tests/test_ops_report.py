@@ -18,6 +18,8 @@ from tradeops import clock
 from tradeops.errors import UsageError
 from tradeops.store import Incident, session_for
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 
 @pytest.fixture
 def sandbox_env(pg_sandbox, tmp_path):

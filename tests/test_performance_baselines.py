@@ -25,6 +25,8 @@ from tasks.performance.baselines import Baseline, save_baselines
 from tasks.performance.percentiles import grouped_percentiles
 from tasks.performance.samples import request_samples, route_of
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 
 def test_grouped_percentiles_equal_numpy_on_the_same_data():
     rng = np.random.default_rng(19)

@@ -25,8 +25,10 @@ from tasks.remediation import ACTIONS, REMEDIATION_MATRIX
 from tasks.remediation.actions import open_circuit_breaker, restart_process
 from tradeops.cli.main import main
 from tradeops.clock import frozen_at
-from tradeops.store import AlertSent, AuditEntry, Incident, RemediationAttempt, session_for
+from tradeops.store import AlertSent, AuditEntry, FlowRunSummary, Incident, RemediationAttempt, session_for
 from tradeops.store.engine import upgrade
+
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 FAST = [("health.thresholds.idle_in_transaction_seconds.warn", 0.5),
@@ -208,6 +210,9 @@ def test_three_failed_remediations_open_one_incident_that_resolves_when_the_cond
     assert [(i.severity, i.status, i.condition_key) for i in incidents] == [
         ("P1", "open", "platform_process_down:process:api")]
     assert len(sent) == 1  # four failing runs, one notification
+    with session_for(store) as db:
+        summary = db.exec(select(FlowRunSummary).where(FlowRunSummary.flow_run_id == incidents[0].flow_run_id)).one()
+    assert "## Diagnostics" in summary.summary_markdown  # the escalating run diagnosed, though shallow
 
     monkeypatch.setenv("TRADEOPS_ENVIRONMENT", name)
     monkeypatch.delenv("TRADEOPS_CONFIG", raising=False)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import logging
 import uuid
 
+import pytest
 from prefect import flow, task
 
 from tasks.retries import TASK_RUN_LOGGER, short_retry_logs
+
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
 
 
 class Captured(logging.Handler):

@@ -388,6 +388,7 @@ def test_usage_errors_exit_2_and_record_nothing(repos_dir, repo, store, capsys):
     assert audits(store) == []
 
 
+@pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
 def test_cmd_strategy_acts_on_a_saved_environment(repos_dir, repo, tmp_path, monkeypatch, capsys):
     from blocks import TradeopsEnvironment
 

@@ -27,6 +27,8 @@ from test_failure_alerts import TOKEN, Receiver, alerting_environment, receiver 
 from tradeops.cli.main import main
 from tradeops.store import FlowRunSummary, session_for
 
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
+
 STUCK_FLOW = """
 import sys, time
 from prefect import flow, task

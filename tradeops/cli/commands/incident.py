@@ -4,6 +4,8 @@
   (runbook 003's post-incident write-up, filled from the timeline): need `incident.read`.
 - `ack ID`, `note ID TEXT`, `resolve ID`: need `incident.ack`, `incident.note`, `incident.resolve`;
   each is audited (a denial too) and lands on the incident's timeline with the acting user.
+- `silence CONDITION --for 4h`: no notices for the condition until the silence expires (at most
+  7 days; Alertmanager's silences with an expiry); needs `incident.silence`, audited.
 Exit 0 done, 2 usage (an unknown incident, acknowledging one that is not open), 3 access denied.
 """
 
@@ -11,14 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from blocks import TradeopsEnvironment
 from tasks.access import AccessDenied, cli_actor
-from tasks.incidents import acknowledge, add_note, get_incident, list_incidents, postmortem_markdown, resolve
+from tasks.alert_groups import silence
+from tasks.incidents import acknowledge, add_note, get_incident, list_incidents, resolve
+from tasks.incidents.postmortem import postmortem_markdown
 from tradeops.cli.common import environment_for
 from tradeops.cli.options import add_environment_options
+from tradeops.clock import utcnow
 from tradeops.files import atomic_write_text
 from tradeops.store.identity import identity_scoped
 from tradeops.store.records import append_audit, current_flow_run_id
@@ -29,7 +36,10 @@ from tradeops.store.records import append_audit, current_flow_run_id
 
 # what each subcommand needs; administrators (runbook 000's "*") hold them all
 PERMISSIONS = {"list": "incident.read", "show": "incident.read", "postmortem": "incident.read",
-               "ack": "incident.ack", "note": "incident.note", "resolve": "incident.resolve"}
+               "ack": "incident.ack", "note": "incident.note", "resolve": "incident.resolve",
+               "silence": "incident.silence"}
+MAX_SILENCE = timedelta(days=7)  # a silence always expires (Alertmanager's silences do too)
+_DURATION = re.compile(r"^(\d+)([mhd])$")
 CHANGES = ("ack", "note", "resolve")
 SEVERITY_CHOICES = ("P1", "P2", "P3", "P4")  # tasks/incidents/severity.py
 STATUS_CHOICES = {"open": ("open", "acknowledged"), "acknowledged": ("acknowledged",), "resolved": ("resolved",),
@@ -52,9 +62,26 @@ def add_arguments(incident: argparse.ArgumentParser, parser_class: type) -> None
     done = add_environment_options(commands.add_parser("resolve", help="resolve an incident"))
     done.add_argument("incident_id", type=int, metavar="ID")
     done.add_argument("--note", default="", help="how it was resolved")
+    hush = add_environment_options(commands.add_parser(
+        "silence", help="no notices for a condition until the silence expires (a resolved notice neither)"))
+    hush.add_argument("condition_key", metavar="CONDITION", help="<condition>:<target>, e.g. certificate_due:cert:api.pem")
+    hush.add_argument("--for", dest="duration", type=silence_duration, required=True, metavar="DURATION",
+                      help="how long: 30m, 4h, 2d (at most 7 days)")
     post = add_environment_options(commands.add_parser("postmortem", help="post-mortem markdown from the timeline"))
     post.add_argument("incident_id", type=int, metavar="ID")
     post.add_argument("--out", type=Path, help="write it to this file (else stdout)")
+
+
+def silence_duration(text: str) -> timedelta:
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: give minutes, hours or days (30m, 4h, 2d)")
+    amount = int(match.group(1))
+    duration = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[
+        match.group(2)]
+    if not timedelta(minutes=1) <= duration <= MAX_SILENCE:
+        raise argparse.ArgumentTypeError(f"{text}: a silence lasts from 1 minute to 7 days")
+    return duration
 
 
 def checked_actor(block: Any, args: argparse.Namespace, environment: str) -> Any:
@@ -92,6 +119,14 @@ def run(args: argparse.Namespace) -> int:
         if command == "postmortem":
             return _postmortem(incident, args.out)
         print(json.dumps(incident.as_dict()) if args.json else render_incident(incident))
+        return 0
+    if command == "silence":
+        until = utcnow() + args.duration
+        silence(store, environment, args.condition_key, until)
+        append_audit(store, "incident_silence", actor.user, details={
+            "environment": environment, "condition": args.condition_key, "until": until.isoformat()})
+        print(json.dumps({"condition": args.condition_key, "silenced_until": until.isoformat()}) if args.json
+              else f"{args.condition_key}: silenced until {until.isoformat()}")
         return 0
     run_id = current_flow_run_id()
     if command == "ack":
