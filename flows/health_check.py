@@ -41,9 +41,8 @@ from tasks.health import (
 from tasks.health.conditions import condition_for, condition_key
 from tasks.health.diagnostics import diagnose_database, diagnostics_markdown, recent_error_lines
 from tasks.health.platform import check_api_traffic, check_cpu, check_process_alive
-from tasks.incidents import (
-    add_event, incidents_markdown, list_incidents, record_on_open_incident, resolve_condition,
-)
+from tasks.incidents import add_event, list_incidents, record_on_open_incident, resolve_condition
+from tasks.incidents.report import incidents_markdown
 from tasks.remediation import RemediationContext, escalate, remediate
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
 from tradeops.store.records import current_flow_run_id, save_health_results

@@ -11,8 +11,9 @@ from sqlmodel import select
 from tasks.alert_groups import Finding, plan_notices
 from tasks.incidents import (
     IncidentStateError, NoSuchIncident, acknowledge, add_note, get_incident, list_incidents, open_incident,
-    postmortem_markdown, record_on_open_incident, resolve, resolve_condition,
+    record_on_open_incident, resolve, resolve_condition,
 )
+from tasks.incidents.postmortem import postmortem_markdown
 from tests.conftest import apply_as_own_environment
 from tradeops.cli.main import main
 from tradeops.clock import frozen_at

@@ -21,7 +21,8 @@ from typing import Any
 from blocks import TradeopsEnvironment
 from tasks.access import AccessDenied, cli_actor
 from tasks.alert_groups import silence
-from tasks.incidents import acknowledge, add_note, get_incident, list_incidents, postmortem_markdown, resolve
+from tasks.incidents import acknowledge, add_note, get_incident, list_incidents, resolve
+from tasks.incidents.postmortem import postmortem_markdown
 from tradeops.cli.common import environment_for
 from tradeops.cli.options import add_environment_options
 from tradeops.clock import utcnow
