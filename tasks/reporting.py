@@ -16,7 +16,6 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.settings import get_current_settings
 from prefect.states import Completed, Failed, State
 
-from tasks.metrics.push import push_environment_metrics
 from tradeops.files import atomic_write_text
 from tradeops.store.records import current_flow_run_id, save_flow_summary
 
@@ -72,6 +71,8 @@ def publish_summary(flow_name: str, environment: str, store_url: str, markdown: 
 def push_metrics(environment: str, store_url: str) -> None:
     """Best effort, after the run is recorded (so its own outcome is in the push): a gateway that
     is down or refuses is a warning in the run log, never a failed flow."""
+    from tasks.metrics.push import push_environment_metrics
+
     outcome = push_environment_metrics(environment, store_url)
     if outcome is not None and not outcome.pushed:
         get_run_logger().warning("metrics not pushed to the Pushgateway at %s: %s", outcome.gateway, outcome.error)

@@ -34,6 +34,8 @@ LOCAL_IMPORTS_ALLOWED: dict[str, str] = {
     "tradeops.cli.config": "the schema's bounds and defaults come from tasks' thresholds and the statistics "
                            "settings (numpy, scipy): loaded when a file is validated, not by every command",
     "tradeops.cli.commands.experiment": "`experiment evaluate` alone needs scipy, pandas and the report's plots",
+    "tasks.reporting": "tasks.metrics.push reaches tasks.reporting again through the metrics collector and "
+                       "tasks.incidents: a top-level import is a cycle",
     "tasks.audit": "the package resolves its exports lazily, so the slice workers (tasks.audit.chunk_walk) "
                    "start without SQLAlchemy",
 }
@@ -92,8 +94,9 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> list[Import
             continue
         for name in dict.fromkeys(names):
             target = _resolve(name, modules)
-            if target is not None and target != module:
-                found.append(Import(module, target, node.lineno, id(node) in local_nodes))
+            if target is None or target == module:
+                continue
+            found.append(Import(module, target, node.lineno, id(node) in local_nodes))
     return found
 
 
