@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from prefect.client.orchestration import get_client
 from prefect.logging.handlers import APILogHandler
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
@@ -19,6 +20,8 @@ from tradeops.cli.common import apply_file
 from tradeops.cli.main import main
 from tradeops.cli.config import parse_override
 from tradeops.store import FlowRunSummary, HealthResult, session_for
+
+pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
 
 TRADEOPS = str(Path(sys.executable).parent / "tradeops")
 SECRET = "Tr4deops-S3cret-pw"
