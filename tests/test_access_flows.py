@@ -13,6 +13,8 @@ from conftest import apply_as_own_environment
 from tradeops.cli.main import main
 from tradeops.store import AuditEntry, session_for
 
+pytestmark = pytest.mark.prefect  # runs flows on the session's Prefect server
+
 
 @pytest.fixture
 def sandbox_env(pg_sandbox, tmp_path):

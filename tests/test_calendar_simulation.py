@@ -39,6 +39,8 @@ from tradeops.cli.common import apply_file
 from tradeops.clock import frozen_at
 from tradeops.store import BackupArtifact, BackupSet, session_for
 
+pytestmark = pytest.mark.prefect  # runs flows on the session's Prefect server
+
 DAYS = 120
 START = datetime(2027, 1, 1, tzinfo=timezone.utc)  # a Friday; a quarter and a month begin
 MOVE_OFFSITE_ON_DAY = 60

@@ -18,6 +18,8 @@ from conftest import apply_as_own_environment
 from tasks.experiments.formatting import p_value
 from tradeops.store import AlertSent, ExperimentEvaluation, FlowRunSummary, session_for
 
+pytestmark = pytest.mark.prefect  # runs flows on the session's Prefect server
+
 PLANTED = {"clear-winner": "promote", "clear-loser": "rollback", "no-effect": "no-difference",
            "too-few-trades": "extend", "sample-ratio-mismatch": "extend"}
 

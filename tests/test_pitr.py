@@ -47,7 +47,7 @@ from tradeops.store.models import AlertSent
 from tradeops.wal.names import LONG_HEADER, parse_archived
 from tradeops.wal.spool import push
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.prefect]
 
 TRADEOPS = str(Path(sys.executable).parent / "tradeops")
 ENV = "pitr"

@@ -4,7 +4,6 @@ database and its largest tables over time."""
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,27 +11,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the screenless backend
-from PIL import Image  # noqa: E402
 
 from tasks.capacity.forecast import LEVELS, SeriesTrend, SizePoint, thinned  # noqa: E402
-from tradeops.files import atomic_write_bytes  # noqa: E402
+from tasks.plots import save_png  # noqa: E402
 
-PALETTE_COLOURS = 32  # a quarter of a true-colour PNG's bytes; the artifact embeds it
 GIB = 1024 ** 3
-
-
-def save_png(fig, path: Path) -> Path:  # noqa: ANN001
-    """The figure as a 32-colour PNG at `path`, written whole (then closed)."""
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    buffer.seek(0)
-    small = io.BytesIO()
-    Image.open(buffer).convert("RGB").quantize(colors=PALETTE_COLOURS, method=Image.Quantize.MEDIANCUT).save(
-        small, "PNG", optimize=True)
-    atomic_write_bytes(path, small.getvalue())
-    return path
 
 
 def plot_disks(trends: list[SeriesTrend], points: dict[tuple[str, str], list[SizePoint]], horizon_days: int,

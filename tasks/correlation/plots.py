@@ -9,8 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the screenless backend
 
-from tasks.capacity.plots import save_png  # noqa: E402
 from tasks.correlation.matrix import CorrelationMatrix  # noqa: E402
+from tasks.plots import save_png  # noqa: E402
 
 
 def plot_heatmap(matrix: CorrelationMatrix, title: str, path: Path) -> Path:

@@ -4,19 +4,17 @@ Three plots say what a table cannot: how the two groups' PnL is distributed (fat
 how each group's PnL accumulated over time, and how the lift's confidence interval narrowed
 day by day (the sequential interval the decision uses).
 
-The PNGs are saved with a 32-colour palette (Pillow, matplotlib's own dependency): a quarter of
-the bytes of a true-colour PNG, which matters because the run's summary artifact embeds them.
+The PNGs are saved small (tasks/plots.py): the run's summary artifact embeds them.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tradeops.files import atomic_write_bytes
+from tasks.plots import save_png
 
 COLORS = {"control": "#4c72b0", "variant": "#dd8452"}
 
@@ -28,24 +26,6 @@ def _figure():
     import matplotlib.pyplot as plt
 
     return plt, plt.subplots(figsize=(7.5, 3.6), dpi=100)
-
-
-PALETTE_COLOURS = 32
-
-
-def _save(plt, fig, path: Path) -> Path:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    buffer.seek(0)
-    small = io.BytesIO()
-    Image.open(buffer).convert("RGB").quantize(colors=PALETTE_COLOURS, method=Image.Quantize.MEDIANCUT).save(
-        small, "PNG", optimize=True)
-    atomic_write_bytes(path, small.getvalue())
-    return path
 
 
 def plot_pnl_distribution(trades: pd.DataFrame, title: str, path: Path) -> Path:
@@ -61,7 +41,7 @@ def plot_pnl_distribution(trades: pd.DataFrame, title: str, path: Path) -> Path:
                     label=f"{group} (n={len(values)}, mean {values.mean():.2f})")
     ax.set(title=f"{title}: PnL per trade (1st-99th percentile)", xlabel="PnL per trade", ylabel="density")
     ax.legend()
-    return _save(plt, fig, path)
+    return save_png(fig, path)
 
 
 def plot_cumulative_pnl(trades: pd.DataFrame, title: str, path: Path) -> Path:
@@ -73,7 +53,7 @@ def plot_cumulative_pnl(trades: pd.DataFrame, title: str, path: Path) -> Path:
     ax.set(title=f"{title}: cumulative PnL", xlabel="time (UTC)", ylabel="cumulative PnL")
     ax.legend()
     fig.autofmt_xdate()
-    return _save(plt, fig, path)
+    return save_png(fig, path)
 
 
 def plot_lift_over_time(days: list, lift: list, low: list, high: list, title: str, label: str, path: Path) -> Path:
@@ -89,4 +69,4 @@ def plot_lift_over_time(days: list, lift: list, low: list, high: list, title: st
     ax.set(title=f"{title}: lift over time", xlabel="day (UTC)", ylabel="variant - control, mean PnL per trade")
     ax.legend()
     fig.autofmt_xdate()
-    return _save(plt, fig, path)
+    return save_png(fig, path)

@@ -19,8 +19,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import CheckoutStrategy, FileMode
+from pygit2.enums import CheckoutStrategy
 
+from .git_repos import write_tree
 from .wheels import build_wheel, repack_installed
 
 APP_NAME = "pricing-service"
@@ -124,26 +125,9 @@ def _write_json(path: Path, value) -> None:
 
 
 def _commit_files(repo: pygit2.Repository, files: dict[str, str], message: str, when: int) -> pygit2.Oid:
-    nested: dict = {}
-    for path, content in files.items():
-        node = nested
-        *dirs, leaf = path.split("/")
-        for d in dirs:
-            node = node.setdefault(d, {})
-        node[leaf] = content
-
-    def build(node: dict) -> pygit2.Oid:
-        builder = repo.TreeBuilder()
-        for name in sorted(node):
-            value = node[name]
-            if isinstance(value, dict):
-                builder.insert(name, build(value), FileMode.TREE)
-            else:
-                builder.insert(name, repo.create_blob(value.encode()), FileMode.BLOB)
-        return builder.write()
-
+    tree = write_tree(repo, {path: content.encode() for path, content in files.items()})
     signature = pygit2.Signature("Alice Nguyen", "alice@tradeops.example", when, 0)
-    return repo.create_commit("refs/heads/main", signature, signature, message, build(nested), [])
+    return repo.create_commit("refs/heads/main", signature, signature, message, tree, [])
 
 
 def create_applications(apps_dir: Path, now: datetime) -> Path:

@@ -126,7 +126,7 @@ class _RepoState:
         return "\n".join(lines) + "\n"
 
 
-def _write_tree(repo: pygit2.Repository, files: dict[str, bytes]) -> pygit2.Oid:
+def write_tree(repo: pygit2.Repository, files: dict[str, bytes]) -> pygit2.Oid:
     """Write a (nested) tree for ``{"dir/file": content}`` and return its id."""
     nested: dict = {}
     for path, content in files.items():
@@ -206,7 +206,7 @@ def create_strategy_repo(path, name: str, seed: int, now: datetime, commits: int
     def commit(message: str, parents: list, when: int) -> pygit2.Oid:
         author_name, author_email = AUTHORS[rng.randrange(len(AUTHORS))]
         sig = pygit2.Signature(author_name, author_email, when, 0)
-        tree = _write_tree(repo, state.files())
+        tree = write_tree(repo, state.files())
         return repo.create_commit(None, sig, sig, message + "\n", tree, parents)
 
     def when(days_ago: float) -> int:
