@@ -24,6 +24,9 @@ from tradeops.cli.commands.incident import PERMISSIONS as INCIDENT_PERMISSIONS
 from tradeops.store import AuditEntry, session_for
 from tradeops.cli.commands.strategy import PERMISSIONS as STRATEGY_PERMISSIONS
 
+# every row runs the real CLI against the sandbox's blocks: the session's Prefect server
+pytestmark = pytest.mark.prefect
+
 # runbook 000 "Role-Based Access Control", /opt/synaptic/config/rbac.yml (its roles section)
 RUNBOOK_RBAC = yaml.safe_load("""
 roles:

@@ -51,7 +51,7 @@ def test_role_table_matches_the_runbook(role, permission):
 
 
 @pytest.fixture
-def experiment_env(pg_sandbox, tmp_path, monkeypatch):
+def experiment_env(prefect_harness, pg_sandbox, tmp_path, monkeypatch):
     platform, config = pg_sandbox
     name, store = apply_as_own_environment(config, tmp_path, "exp")
     monkeypatch.setenv("TRADEOPS_ENVIRONMENT", name)
@@ -202,7 +202,7 @@ def test_evaluate_usage_errors(tmp_path, capsys):
 # -- promotion through the versioning code --------------------------------------------------------
 
 @pytest.fixture
-def promotion_env(pg_sandbox, tmp_path, monkeypatch):
+def promotion_env(prefect_harness, pg_sandbox, tmp_path, monkeypatch):
     """The sandbox with a private copy of its strategy repositories (production moves here) and
     `[strategies] approval_required = true`."""
     platform, config = pg_sandbox

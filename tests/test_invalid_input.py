@@ -15,7 +15,9 @@ import pytest
 from prefect.blocks.system import Secret
 
 from state_snapshot import Snapshot
+from tradeops.cli.common import parse_range_bound
 from tradeops.cli.main import main
+from tradeops.errors import UsageError
 
 pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
 
@@ -260,3 +262,19 @@ def test_db_upgrade_with_a_bad_url_exits_2(tmp_path, capsys, monkeypatch, url, n
     assert main(["db", "upgrade", "--url", url.format(tmp=tmp_path)]) == 2
     out, err = capsys.readouterr()
     assert named in err and "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("text, key, end, expected", [
+    # found by the fuzzer (audit verify --to 9999-12-31 raised OverflowError): the last day there is
+    ("9999-12-31", "--to", True, "9999-12-31T23:59:59.999999+00:00"),
+    ("9999-12-31", "--from", False, "9999-12-31T00:00:00+00:00"),
+    ("0001-01-01", "--from", False, "0001-01-01T00:00:00+00:00"),
+])
+def test_range_bounds_at_the_ends_of_the_calendar(text, key, end, expected):
+    assert parse_range_bound(text, key, end).isoformat() == expected
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_range_bound_outside_the_calendar_in_utc_is_a_usage_error(text):
+    with pytest.raises(UsageError, match=r"--from .*out of the range of dates"):
+        parse_range_bound(text, "--from", False)

@@ -188,11 +188,15 @@ def parse_range_bound(text: str, key: str, end: bool) -> datetime:
         if len(text) == 10:
             day = date.fromisoformat(text)
             moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+            if end and day == date.max:  # through the last day there is
+                return datetime.max.replace(tzinfo=timezone.utc)
             return moment + timedelta(days=1) if end else moment
         moment = datetime.fromisoformat(text)
+        return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
     except ValueError:
         raise UsageError(f"{key} {text!r}: expected YYYY-MM-DD or an ISO 8601 time") from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise UsageError(f"{key} {text!r}: out of the range of dates (years 1-9999 in UTC)") from None
 
 
 def lifecycle_environment(config: Path | None, requested_user: str | None = None):

@@ -35,11 +35,6 @@ from tasks.experiments.lifecycle import (
     list_experiments, parse_capital, parse_params, parse_split, production_record, promotion_evidence,
     record_production, require_running, start_experiment,
 )
-from tasks.strategies.audit import required_approval
-from tasks.strategies.versioning import (
-    SemVer, VersioningError, find_strategy_repository, open_repository, production_commit, promote, resolve_version,
-    restore, tag_for,
-)
 from tradeops.cli.common import lifecycle_environment
 from tradeops.cli.options import add_environment_options, bounded
 from tradeops.errors import TradeopsError, UsageError
@@ -134,10 +129,14 @@ def _elapsed_ms(started: float) -> int:
 
 
 def _strategy_repository(env, strategy: str):
+    from tasks.strategies.versioning import find_strategy_repository, open_repository  # pygit2: not for show/list
+
     return open_repository(find_strategy_repository(env.git_sets(), strategy))
 
 
 def _create(env, store_url: str, environment: str, actor, args) -> tuple[Any, dict]:
+    from tasks.strategies.versioning import resolve_version  # pygit2: not for show/list
+
     parse_split(args.split)
     params = parse_params(args.params)
     if not params:
@@ -169,6 +168,8 @@ def refuse_over_capital_limits(store_url: str, environment: str, planned, status
 
 
 def _start(env, store_url, environment, actor, args):
+    from tasks.strategies.versioning import VersioningError, production_commit, tag_for  # pygit2: not for show/list
+
     row = find_experiment(store_url, environment, args.experiment)
     actor.require(PERMISSIONS["start"], capital_usd=row.capital_usd, duration_days=row.duration_days)
     refuse_over_capital_limits(store_url, environment, row, statuses=("running",))
@@ -216,6 +217,9 @@ def _conclude(env, store_url, environment, actor, args):
 
 def _promote_production(env, store_url, environment, actor, args, row) -> tuple[dict, dict]:
     """The evidence (or an audited override), the approval, then production -> the variant's version."""
+    from tasks.strategies.audit import required_approval  # pygit2: not for show/list
+    from tasks.strategies.versioning import promote, resolve_version
+
     actor.require(PRODUCTION_PERMISSION)
     evidence = promotion_evidence(store_url, row)
     if not evidence.allows:
@@ -264,6 +268,8 @@ def _promotion_change_request(store_url, environment, actor, row, change, entry,
 
 def _keep_control(env, store_url, environment, actor, row) -> tuple[dict, dict]:
     """Concluding without promotion: production stays at (or returns to) the control's version."""
+    from tasks.strategies.versioning import VersioningError, production_commit, resolve_version, restore, tag_for  # pygit2: not for show/list
+
     try:
         repo = _strategy_repository(env, row.strategy)
     except VersioningError as exc:
@@ -287,6 +293,8 @@ def _keep_control(env, store_url, environment, actor, row) -> tuple[dict, dict]:
 
 def _rollback(env, store_url, environment, actor, args):
     """Undo the experiment's promotion: production back to the version it replaced."""
+    from tasks.strategies.versioning import restore  # pygit2: not for show/list
+
     row = find_experiment(store_url, environment, args.experiment)
     actor.require(PERMISSIONS["rollback"])
     actor.require(PRODUCTION_PERMISSION)
@@ -329,6 +337,8 @@ def _audit_production_move(store_url, environment, actor, operation, row, change
 
 
 def _plain_version(tag: str | None) -> str | None:
+    from tasks.strategies.versioning import SemVer  # pygit2: not for show/list
+
     parsed = SemVer.parse(tag) if tag else None
     return str(parsed) if parsed else tag
 
