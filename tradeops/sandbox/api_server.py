@@ -6,8 +6,9 @@ restart it.
 
 `start` is its supervisor command: it starts the server detached (its own session, so it outlives
 whoever ran it), waits until /health answers and exits 0 (1 when it did not come up in time).
-`serve` runs the server in the foreground. Routes: /health (200; its body says whether the circuit-breaker
-flag is open), /api/v1/regime (200), /api/v1/fail (500, for tests),
+`serve` runs the server in the foreground; it ends when its pid file goes or names another
+process (a removed sandbox takes its server with it). Routes: /health (200; its body says whether
+the circuit-breaker flag is open), /api/v1/regime (200), /api/v1/fail (500, for tests),
 /api/v1/slow?ms=N (answers after N ms). Each request is one log line:
 `<ISO time> <method> <path> <status> <duration ms>`.
 """
@@ -19,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from datetime import datetime, timezone
@@ -27,6 +29,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 MAX_SLOW_MS = 5000
+PID_FILE_CHECK_SECONDS = 2.0
 
 
 def _handler(request_log: Path, breaker: Path | None) -> type[BaseHTTPRequestHandler]:
@@ -70,7 +73,21 @@ def serve(port: int, pid_file: Path, request_log: Path, breaker: Path | None) ->
     temp = pid_file.with_name(pid_file.name + ".tmp")
     temp.write_text(f"{os.getpid()}\n")
     os.replace(temp, pid_file)
+    threading.Thread(target=_exit_without_pid_file, args=(server, pid_file), daemon=True).start()
     server.serve_forever()
+
+
+def _exit_without_pid_file(server: ThreadingHTTPServer, pid_file: Path) -> None:
+    """A sandbox removed (or its pid file taken by another start) takes its server with it."""
+    while True:
+        time.sleep(PID_FILE_CHECK_SECONDS)
+        try:
+            still_ours = pid_file.read_text().strip() == str(os.getpid())
+        except OSError:
+            still_ours = False
+        if not still_ours:
+            server.shutdown()
+            return
 
 
 def answers(url: str, timeout: float = 1.0) -> bool:
