@@ -19,6 +19,9 @@ class DatabaseTarget(Block):
     url: SecretStr = Field(description="postgresql://user:password@host:port/db or sqlite:////path.db")
     freshness_table: str | None = Field(None, description="Table whose newest row tells data freshness.")
     freshness_column: str = Field("ts", description="Timestamp column of freshness_table.")
+    queue_table: str | None = Field(None, description=(
+        "The platform's queue table (columns enqueued_at, processed_at; NULL processed_at: waiting): the deep "
+        "health check grades its depth and its oldest waiting item."))
     probe_query: str = Field("SELECT 1", description="A query that must answer for the database to be healthy.")
     critical_work_probe: str | None = Field(None, description=(
         "SQL that returns a row for each piece of critical work in progress; maintenance waits for none."))

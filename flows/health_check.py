@@ -5,7 +5,7 @@ Levels:
 - shallow (every 30 s): every database answers its probe; every platform process is alive and
   answers /health.
 - deep (every 5 min, the default): shallow, plus connections in use, sessions idle in a transaction
-  or blocking others, data freshness, disk free, memory, certificates, newest log, backup age, the
+  or blocking others, data freshness, queue depth and its oldest item, disk free, memory, certificates, newest log, backup age, the
   platform API's error rate and p99 latency, its process's CPU (thresholds: runbook 004's table).
 - diagnostic (on demand, and on escalation): deep, plus slow queries with their plans, the lock graph, top tables and
   the newest error lines of the logs, in the report.
@@ -62,7 +62,7 @@ def health_check(environment: str = "default", level: Level = "deep") -> State:
     futures = [
         check_database_task.submit(
             db.target, db.url.get_secret_value(), db.display_url(), limits, db.probe_query,
-            db.freshness_table, db.freshness_column, shallow=shallow,
+            db.freshness_table, db.freshness_column, shallow=shallow, queue_table=db.queue_table,
         )
         for db in env.block.databases()
     ]

@@ -68,6 +68,8 @@ def test_valid_file_loads_every_section(tmp_path):
      "maintenance.thresholds: unknown maintenance threshold(s) unused_index_mb"),
     (VALID.replace('freshness_table = "regime_history"', 'maintenance_blackout = ["13:30"]'),
      "databases[0].maintenance_blackout[0]: '13:30' is not a window HH:MM-HH:MM"),
+    (VALID.replace('freshness_table = "regime_history"', 'queue_table = "orders; DROP TABLE x"'),
+     "databases[0].queue_table: 'orders; DROP TABLE x' is not a plain SQL identifier"),
     (VALID.replace('freshness_table = "regime_history"', 'dump_jobs = 0'),
      "databases[0].dump_jobs: Input should be greater than or equal to 1"),
     (VALID.replace('[offsite]', '[offsite]\nretries = -1'), "offsite.retries: Input should be greater than or equal to 0"),

@@ -61,6 +61,9 @@ def test_health_check_on_postgres_names_the_planted_certificates(pg_sandbox):
     checks = {(c["target"], c["check"]): c for c in result["checks"]}
     assert checks[("platform", "reachable")]["status"] == "pass"
     assert checks[("platform", "connections")]["status"] == "pass"
+    # the sandbox's order queue starts drained (runbook 004 Queue Depth)
+    assert checks[("platform", "queue_depth")]["status"] == "pass"
+    assert checks[("platform", "queue_oldest_age")]["status"] == "pass"
     assert "expired.pem" in state.message and "expiring-5d.pem" in state.message
 
     run_id = str(state.state_details.flow_run_id)

@@ -27,7 +27,11 @@ import yaml
 from cryptography import x509
 
 from conftest import drop_database
-from tradeops.sandbox import PLANTED_SCENARIOS, PLATFORM_TABLES, SandboxError, SandboxPlatform, create_sandbox
+from tradeops.sandbox import (
+    PLANTED_SCENARIOS, PLATFORM_TABLES, QUEUE_TABLE, SandboxError, SandboxPlatform, create_sandbox,
+)
+from tradeops.sandbox.dataset import QUEUE_HISTORY_ORDERS
+from tradeops.sandbox.sqlite_db import to_sqlite_ts
 
 NOW = datetime(2026, 11, 22, 10, 30, 15, 250000, tzinfo=timezone.utc)
 SEED = 7
@@ -223,6 +227,15 @@ def test_postgres_schema_partitions_view_and_indexes(pg_platform):
     assert _query(url, "SELECT seed, scale, created_at FROM tradeops_sandbox") == [(SEED, "small", NOW)]
 
 
+def test_postgres_order_queue_starts_drained(pg_platform):
+    """runbook 004 Key Metrics: Queue Depth; the deep health check reads it (tasks/health/queue.py)."""
+    [(rows, processed, waiting, newest)] = _query(
+        pg_platform.database_url, f"SELECT count(*), count(processed_at), count(*) FILTER (WHERE processed_at IS NULL),"
+                                  f" max(enqueued_at) FROM {QUEUE_TABLE}")
+    assert (rows, processed, waiting) == (QUEUE_HISTORY_ORDERS, QUEUE_HISTORY_ORDERS, 0)
+    assert newest == NOW - timedelta(minutes=1)
+
+
 def test_only_the_planted_unused_index_has_never_been_scanned(pg_platform):
     statement = "SELECT indexrelname FROM pg_stat_user_indexes WHERE idx_scan = 0 ORDER BY 1"
     never_scanned = None
@@ -342,6 +355,9 @@ def test_sqlite_variant(tmp_path):
     try:
         for table in PLATFORM_TABLES + ("tradeops_sandbox",):
             assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0, table
+        # the order queue starts drained: two hours of processed orders, none waiting
+        assert conn.execute("SELECT count(*), count(processed_at), max(enqueued_at) FROM order_queue").fetchone() == (
+            QUEUE_HISTORY_ORDERS, QUEUE_HISTORY_ORDERS, to_sqlite_ts(NOW - timedelta(minutes=1)))
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"idx_experiments_status_created", "idx_trades_experiment_ts", "idx_trades_experiment",
                 "idx_positions_unused"} <= names  # fmt: skip

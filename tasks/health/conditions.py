@@ -43,6 +43,11 @@ CONDITIONS: dict[str, Condition] = {
                   "runbook 004 P3 'Degraded performance'; 001 API Degradation"),
         Condition("data_stale", "data_freshness", "high", "platform data is stale",
                   "runbook 004 Data Freshness Checks (major functionality impaired)"),
+        Condition("queue_backlog", "queue_depth", "high", "platform queue backlog",
+                  "runbook 004 Key Metrics: Queue Depth >1000 critical; P2 'major functionality impaired' "
+                  "(orders wait)"),
+        Condition("queue_stalled", "queue_oldest_age", "high", "platform queue not draining",
+                  "runbook 004 Key Metrics: Queue Depth (an item that never leaves the queue); P2"),
         Condition("memory_high", "memory_used", "medium", "memory use high", "runbook 004 HighMemoryUsage (warning)"),
         Condition("cpu_high", "cpu_used", "medium", "CPU use high", "runbook 004 Key Metrics: CPU Usage"),
         Condition("logs_stale", "newest_log_age", "medium", "platform stopped writing logs",

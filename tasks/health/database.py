@@ -1,4 +1,5 @@
-"""Database checks: reachable and answering its probe, connections in use, data freshness.
+"""Database checks: reachable and answering its probe, connections in use, data freshness, queue
+depth (tasks/health/queue.py).
 
 Each check is a named query, PgHero style.
 """
@@ -8,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from tasks.databases import connect, is_sqlite, scalar
-from tasks.health.result import CheckResult, failed, graded, skipped
+from tasks.health.queue import check_queue
+from tasks.health.result import CheckResult, as_utc, failed, graded, skipped
 from tasks.health.sessions import list_sessions, terminable
 from tasks.health.thresholds import Threshold
 
@@ -17,17 +19,13 @@ MAX_CONNECTIONS = "SELECT current_setting('max_connections')::int"
 NEWEST_ROW = "SELECT max({column}) FROM {table}"
 
 
-def _as_utc(value: datetime | str) -> datetime:
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def check_database(target: str, url: str, display_url: str, thresholds: dict[str, Threshold],
                    probe_query: str = "SELECT 1", freshness_table: str | None = None,
-                   freshness_column: str = "ts", now: datetime | None = None, shallow: bool = False
-                   ) -> list[CheckResult]:
+                   freshness_column: str = "ts", now: datetime | None = None, shallow: bool = False,
+                   queue_table: str | None = None) -> list[CheckResult]:
     """Reachability first; when the database does not answer, the other checks are not attempted.
-    `shallow`: reachability only (the 30-second check of runbook 001)."""
+    `shallow`: reachability only (the 30-second check of runbook 001). `queue_table`: the platform's
+    queue, whose depth and oldest item are graded (none: not measured)."""
     now = now or datetime.now(timezone.utc)
     try:
         with connect(url) as conn:
@@ -44,6 +42,9 @@ def check_database(target: str, url: str, display_url: str, thresholds: dict[str
                 results.append(_sessions_holding_up(conn, target, thresholds["idle_in_transaction_seconds"]))
             results.append(_freshness(conn, target, thresholds["data_freshness_minutes"],
                                       freshness_table, freshness_column, now))
+            if queue_table:
+                results += check_queue(conn, target, queue_table, thresholds["queue_depth"],
+                                       thresholds["queue_oldest_age_seconds"], now)
             return results
     except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable", said plainly
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -75,6 +76,6 @@ def _freshness(conn, target: str, threshold: Threshold, table: str | None, colum
         return failed(target, "data_freshness", f"SELECT max({column}) FROM {table} failed: {exc}".strip())
     if newest is None:
         return failed(target, "data_freshness", f"{table} has no rows")
-    age_min = (now - _as_utc(newest)).total_seconds() / 60
+    age_min = (now - as_utc(newest)).total_seconds() / 60
     return graded(target, "data_freshness", threshold, age_min,
                   f"newest {table}.{column} is {age_min:.0f} min old")

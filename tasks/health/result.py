@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 
 from tasks.health.thresholds import Status, Threshold
 
@@ -18,6 +19,12 @@ class CheckResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def as_utc(value: datetime | str) -> datetime:
+    """A timestamp column's value as an aware UTC datetime (SQLite gives text, naive means UTC)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def graded(target: str, check: str, threshold: Threshold, value: float, what: str) -> CheckResult:

@@ -79,6 +79,13 @@ HEALTH_THRESHOLDS: dict[str, Threshold] = {
                   source="no runbook number: a session idle in a transaction (or blocking others) for longer "
                          "than one deep-check interval (runbook 001: every 5 min) fails; a minute warns",
                   bounds=Interval(ge=0, le=86_400)),
+        Threshold("queue_depth", "items", "high_is_bad", warn=500, fail=1000, inclusive=False,
+                  source="runbook 004 Key Metrics: Queue Depth >500 warning, >1000 critical",
+                  bounds=Interval(ge=0, le=1_000_000_000)),
+        Threshold("queue_oldest_age_seconds", "s", "high_is_bad", warn=60, fail=300, inclusive=False,
+                  source="no runbook number (004 gives the queue's depth only): an item left unprocessed for "
+                         "longer than one deep-check interval (runbook 001: every 5 min) fails; a minute warns",
+                  bounds=Interval(ge=0, le=7 * 86_400)),
         Threshold("backup_age_hours", "h", "high_is_bad", warn=26, fail=48, inclusive=False,
                   source="runbooks 000/003/004: daily backup at 02:00; one missed run warns, two fail",
                   bounds=Interval(ge=0, le=24 * 365)),

@@ -174,7 +174,7 @@ def build_blocks(config: TradeopsConfig, base_dir: Path, problems: Problems | No
     for i, db in enumerate(config.databases):
         blocks[f"{env}-db-{db.name}"] = DatabaseTarget(
             target=db.name, url=problems.check(_secret_url, f"databases[{i}]", db.url, db.url_env) or SecretStr(""),
-            freshness_table=db.freshness_table, freshness_column=db.freshness_column,
+            freshness_table=db.freshness_table, freshness_column=db.freshness_column, queue_table=db.queue_table,
             probe_query=db.probe_query, dump_jobs=db.dump_jobs, critical_work_probe=db.critical_work_probe,
             maintenance_blackout=db.maintenance_blackout, wal_archive=db.wal_archive,
             wal_spool=path(db.wal_spool) if db.wal_spool else None,

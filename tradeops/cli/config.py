@@ -106,6 +106,7 @@ class DatabaseSection(_Strict):
     url_env: EnvVarName | None = None
     freshness_table: str | None = None
     freshness_column: str = "ts"
+    queue_table: str | None = None  # the platform queue (enqueued_at, processed_at): its depth is health-checked
     probe_query: Annotated[str, Field(min_length=1)] = "SELECT 1"
     dump_jobs: Annotated[int, Interval(ge=1, le=32)] | None = None
     critical_work_probe: str | None = None
@@ -114,7 +115,7 @@ class DatabaseSection(_Strict):
     wal_archive: bool = False
     wal_spool: str | None = None  # the folder archive_command spools WAL into (`tradeops wal push --spool`)
 
-    @field_validator("freshness_table", "freshness_column")
+    @field_validator("freshness_table", "freshness_column", "queue_table")
     @classmethod
     def _identifier(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", value):

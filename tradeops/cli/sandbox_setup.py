@@ -31,6 +31,7 @@ name = "platform"
 url = "{database_url}"
 freshness_table = "regime_history"
 freshness_column = "ts"
+queue_table = "order_queue"          # deep health check: its depth and oldest waiting order
 
 [[git]]
 name = "strategies"

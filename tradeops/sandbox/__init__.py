@@ -7,7 +7,7 @@ exercised end to end without touching a real platform.
 """
 
 from .builder import create_sandbox
-from .database import MARKER_TABLE, PLATFORM_TABLES
+from .database import MARKER_TABLE, PLATFORM_TABLES, QUEUE_TABLE
 from .dataset import PLANTED_SCENARIOS
 from .errors import SandboxError
 from .models import SandboxPlatform
@@ -17,6 +17,7 @@ __all__ = [
     "MARKER_TABLE",
     "PLANTED_SCENARIOS",
     "PLATFORM_TABLES",
+    "QUEUE_TABLE",
     "SCALES",
     "SandboxError",
     "SandboxPlatform",

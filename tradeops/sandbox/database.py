@@ -19,6 +19,7 @@ from .sqlite_db import build_sqlite
 # The platform's tables, as the runbooks name them (the marker table is separate).
 PLATFORM_TABLES = ("strategies", "experiments", "trades", "regime_history", "positions", "statistical_results")
 MARKER_TABLE = "tradeops_sandbox"
+QUEUE_TABLE = "order_queue"  # the platform's order queue (enqueued_at, processed_at): health-checked
 PERFORMANCE_VIEW = "experiment_performance_summary"
 PLANTED_INDEXES = {"unused": "idx_positions_unused", "duplicate": "idx_trades_experiment"}
 

@@ -172,6 +172,20 @@ def _p_value(effect: float, n_control: int, n_variant: int) -> float:
     return math.erfc(z / math.sqrt(2))
 
 
+# The order queue (runbook 004 Key Metrics: Queue Depth): the last two hours of orders, one a
+# minute, each processed within seconds. The sandbox starts drained: no order is waiting.
+QUEUE_HISTORY_ORDERS = 120
+
+
+def order_queue_rows(now: datetime) -> list[tuple[int, str, datetime, datetime]]:
+    """(queue_id, order_ref, enqueued_at, processed_at) of the sandbox's processed orders, oldest first."""
+    rows = []
+    for i in range(QUEUE_HISTORY_ORDERS):
+        enqueued = now - timedelta(minutes=QUEUE_HISTORY_ORDERS - i)
+        rows.append((i + 1, f"ORD-{i + 1:06d}", enqueued, enqueued + timedelta(seconds=1 + i % 3)))
+    return rows
+
+
 def build_plan(scale: Scale, seed: int, now: datetime, filler_trades_per_group: int, positions: int) -> PlatformPlan:
     """Decide every non-bulk row, deterministically from ``seed`` and ``now``."""
     rng = random.Random(f"{seed}:database")

@@ -35,7 +35,7 @@ SET_SEED = "SELECT setseed(%s)"
 DROP_SANDBOX_OBJECTS = (
     "DROP MATERIALIZED VIEW IF EXISTS experiment_performance_summary CASCADE",
     "DROP TABLE IF EXISTS statistical_results, positions, regime_history, trades, experiments, strategies,"
-    " tradeops_sandbox CASCADE",
+    " order_queue, tradeops_sandbox CASCADE",
 )
 
 CREATE_MARKER = """
@@ -147,6 +147,18 @@ CREATE TABLE regime_history (
 """
 INSERT_REGIME_HISTORY = "INSERT INTO regime_history (ts, regime, confidence) VALUES %s"
 
+# The platform's order queue: processed_at stays NULL while an order waits (the deep health check
+# grades how many wait and for how long).
+CREATE_ORDER_QUEUE = """
+CREATE TABLE order_queue (
+    queue_id     bigint      PRIMARY KEY,
+    order_ref    text        NOT NULL,
+    enqueued_at  timestamptz NOT NULL,
+    processed_at timestamptz
+)
+"""
+INSERT_ORDER_QUEUE = "INSERT INTO order_queue (queue_id, order_ref, enqueued_at, processed_at) VALUES %s"
+
 CREATE_POSITIONS = """
 CREATE TABLE positions (
     position_id      bigint           PRIMARY KEY,
@@ -243,7 +255,7 @@ CREATE_PERFORMANCE_SUMMARY_INDEX = (
 # Only the sandbox's own relations: other tables in the database are not ours to touch.
 ANALYZE = (
     "ANALYZE strategies, experiments, trades, regime_history, positions, statistical_results,"
-    " experiment_performance_summary, tradeops_sandbox"
+    " experiment_performance_summary, order_queue, tradeops_sandbox"
 )
 
 # A typical day's read workload, run with sequential scans disabled so every index
@@ -263,6 +275,7 @@ WARM_UP_QUERIES = (
     "SELECT count(*) FROM positions WHERE strategy_id = 1",
     "SELECT * FROM positions WHERE position_id = 1",
     "SELECT * FROM regime_history ORDER BY ts DESC LIMIT 1",
+    "SELECT * FROM order_queue WHERE queue_id = 1",
     "SELECT * FROM statistical_results WHERE experiment_id = 6",
     "SELECT * FROM statistical_results WHERE result_id = 1",
     "SELECT * FROM experiment_performance_summary WHERE experiment_id = 1 AND grp = 'control'",

@@ -17,7 +17,7 @@ from psycopg2.extensions import parse_dsn
 from psycopg2.extras import execute_values
 
 from . import pg_sql
-from .dataset import PRE_PERIOD_CORRELATION, SYMBOLS, PNL_SD, TAIL_MULT, TAIL_PROB, PlatformPlan
+from .dataset import PRE_PERIOD_CORRELATION, SYMBOLS, PNL_SD, TAIL_MULT, TAIL_PROB, PlatformPlan, order_queue_rows
 from .errors import SandboxError
 
 MAINTENANCE_DATABASE = "postgres"
@@ -149,6 +149,7 @@ def _create_schema(cur, plan: PlatformPlan, now: datetime) -> None:
             )
         )
     cur.execute(pg_sql.CREATE_REGIME_HISTORY)
+    cur.execute(pg_sql.CREATE_ORDER_QUEUE)
     cur.execute(pg_sql.CREATE_POSITIONS)
     cur.execute(pg_sql.CREATE_STATISTICAL_RESULTS)
 
@@ -173,6 +174,7 @@ def _load_rows(cur, plan: PlatformPlan, now: datetime) -> None:
         template=pg_sql.EXPERIMENTS_TEMPLATE,
     )
     execute_values(cur, pg_sql.INSERT_REGIME_HISTORY, list(plan.regime_history), page_size=2000)
+    execute_values(cur, pg_sql.INSERT_ORDER_QUEUE, order_queue_rows(now))
     execute_values(
         cur,
         pg_sql.INSERT_STATISTICAL_RESULTS,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import sqlite_sql
-from .dataset import PNL_SD, PRE_PERIOD_CORRELATION, SYMBOLS, TAIL_MULT, TAIL_PROB, PlatformPlan, TradeBatch
+from .dataset import PNL_SD, PRE_PERIOD_CORRELATION, SYMBOLS, TAIL_MULT, TAIL_PROB, PlatformPlan, TradeBatch, order_queue_rows
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -117,6 +117,9 @@ def build_sqlite(path: Path, plan: PlatformPlan, scale: str, seed: int, now: dat
                 ((to_sqlite_ts(ts), regime, conf) for ts, regime, conf in plan.regime_history),
             )
             conn.executemany(sqlite_sql.INSERT_POSITIONS, _position_rows(plan, seed, now))
+            conn.executemany(sqlite_sql.INSERT_ORDER_QUEUE,
+                             [(qid, ref, to_sqlite_ts(enq), to_sqlite_ts(done))
+                              for qid, ref, enq, done in order_queue_rows(now)])
             conn.executemany(
                 sqlite_sql.INSERT_STATISTICAL_RESULTS,
                 [

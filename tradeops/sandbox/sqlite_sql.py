@@ -70,6 +70,14 @@ CREATE_TABLES = (
     )
     """,
     """
+    CREATE TABLE order_queue (
+        queue_id     INTEGER PRIMARY KEY,
+        order_ref    TEXT    NOT NULL,
+        enqueued_at  TEXT    NOT NULL,
+        processed_at TEXT
+    )
+    """,
+    """
     CREATE TABLE positions (
         position_id      INTEGER PRIMARY KEY,
         strategy_id      INTEGER NOT NULL REFERENCES strategies (strategy_id),
@@ -101,6 +109,7 @@ INSERT_STRATEGIES = "INSERT INTO strategies VALUES (?, ?, ?, ?, ?, ?)"
 INSERT_EXPERIMENTS = "INSERT INTO experiments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_TRADES = "INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_REGIME_HISTORY = "INSERT INTO regime_history VALUES (?, ?, ?)"
+INSERT_ORDER_QUEUE = "INSERT INTO order_queue VALUES (?, ?, ?, ?)"
 INSERT_POSITIONS = "INSERT INTO positions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_STATISTICAL_RESULTS = "INSERT INTO statistical_results VALUES (?, ?, ?, ?, ?, ?, ?)"
 
