@@ -7,32 +7,55 @@ become deployments; `prefect.yaml` must list exactly those (tests/test_deploymen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from blocks import TradeopsEnvironment
 from flows import FLOWS, load_flow
-from flows.registry import PLANNED, REGISTRY, Schedule
+from flows.registry import PLANNED, REGISTRY, IntervalSchedule, Schedule
 from tasks.environment import USER_TAG
 from tradeops.errors import UsageError
 
 
 @dataclass(frozen=True)
 class ScheduledJob:
+    """One scheduled deployment: its flow and its schedule, a cron (`Schedule`) or an interval in
+    seconds (`IntervalSchedule`)."""
     flow: str
-    deployment: str
-    cron: str
-    day_or: bool
-    source: str
-    parameters: dict = field(default_factory=dict)  # besides `environment`
+    schedule: Schedule | IntervalSchedule
+
+    @property
+    def deployment(self) -> str:
+        return self.schedule.deployment
+
+    @property
+    def source(self) -> str:
+        return self.schedule.source
+
+    @property
+    def parameters(self) -> dict:  # besides `environment`
+        return dict(self.schedule.parameters)
+
+    @property
+    def cron(self) -> str | None:
+        """Its cron; None for an interval schedule."""
+        return getattr(self.schedule, "cron", None)
+
+    @property
+    def day_or(self) -> bool:
+        return getattr(self.schedule, "day_or", True)
+
+    @property
+    def interval_seconds(self) -> int | None:
+        """Its interval; None for a cron schedule."""
+        return getattr(self.schedule, "seconds", None)
 
     @property
     def schedule_text(self) -> str:
-        return f"{self.cron} UTC" + ("" if self.day_or else " (day-of-month AND day-of-week)")
+        return self.schedule.text
 
 
-def _scheduled(flow: str, schedule: Schedule) -> ScheduledJob:
-    return ScheduledJob(flow, schedule.deployment, schedule.cron, schedule.day_or, schedule.source,
-                        dict(schedule.parameters))
+def _scheduled(flow: str, schedule: Schedule | IntervalSchedule) -> ScheduledJob:
+    return ScheduledJob(flow, schedule)
 
 
 # Every flow's schedules (flows/registry.py), then the planned ones (their flow does not exist yet).
@@ -65,11 +88,10 @@ def scheduled_jobs() -> list[ScheduledJob]:
 
 def served_deployments(environment: str, schedules: dict[str, str] | None = None) -> list:
     """The scheduled and on-demand jobs as deployments served from one process (`tradeops serve`);
-    `schedules`: another cron for some deployments, by name. Their runs act as the environment's
+    `schedules`: another cron for some deployments, by name (an interval
+    deployment's too: it then runs on that cron). Their runs act as the environment's
     service user (`[access] user`) and carry its tag from the start (a run of a deployment made
     elsewhere, prefect.yaml's, gets it when it starts)."""
-    from prefect.schedules import Cron
-
     service_user = TradeopsEnvironment.load(environment).access_default_user
     tags = ["tradeops", *([USER_TAG + service_user] if service_user else [])]
     schedules = dict(schedules or {})
@@ -80,7 +102,7 @@ def served_deployments(environment: str, schedules: dict[str, str] | None = None
     return [
         load_flow(job.flow).to_deployment(
             name=job.deployment, parameters={"environment": environment, **job.parameters}, description=job.source,
-            schedules=[Cron(schedules.get(job.deployment, job.cron), timezone="UTC", day_or=job.day_or)],
+            schedules=[job.schedule.prefect_schedule(schedules.get(job.deployment))],
             tags=tags,
         )
         for job in scheduled_jobs()

@@ -13,12 +13,17 @@ critical = data loss or outage (15 min response), high = major function impaired
 medium = minor function impaired (4 h), low = no immediate impact (24 h).
 
 Schedules: the operations calendar (runbook 003 crontab, 001 schedules, 004 daily/weekly/quarterly),
-UTC. `PLANNED` holds the calendar entries of flows that do not exist yet: they become no deployment.
+UTC: a `Schedule` is a cron (a minute at the finest), an `IntervalSchedule` a number of seconds
+(Prefect's Interval; `interval:` in prefect.yaml). `PLANNED` holds the calendar entries of flows that do not exist yet: they become no deployment.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
+
+from prefect.schedules import Cron, Interval
+from prefect.schedules import Schedule as PrefectSchedule
 
 DEFAULT_FAILURE_SEVERITY = "high"  # a flow nobody rated
 
@@ -31,6 +36,47 @@ class Schedule:
     source: str
     day_or: bool = True  # False: day-of-month AND day-of-week (Prefect's Cron day_or)
     parameters: dict = field(default_factory=dict)  # besides `environment`
+
+    @property
+    def text(self) -> str:
+        return f"{self.cron} UTC" + ("" if self.day_or else " (day-of-month AND day-of-week)")
+
+    def prefect_schedule(self, cron: str | None = None) -> PrefectSchedule:
+        """Prefect's schedule of it; `cron`: another cron for this once (`tradeops serve --schedule`)."""
+        return Cron(cron or self.cron, timezone="UTC", day_or=self.day_or)
+
+    def prefect_yaml(self) -> dict:
+        """Its entry under `schedules:` in prefect.yaml."""
+        return {"cron": self.cron, "timezone": "UTC", "day_or": self.day_or}
+
+    def as_dict(self) -> dict:
+        return {"cron": self.cron, "day_or": self.day_or, "timezone": "UTC"}
+
+
+@dataclass(frozen=True)
+class IntervalSchedule:
+    """A deployment run every `seconds` (Prefect's Interval schedule): for what repeats faster than a
+    cron's one minute (runbook 001: the shallow health check every 30 s)."""
+    deployment: str
+    seconds: int
+    source: str
+    parameters: dict = field(default_factory=dict)  # besides `environment`
+
+    @property
+    def text(self) -> str:
+        return f"every {self.seconds} s"
+
+    def prefect_schedule(self, cron: str | None = None) -> PrefectSchedule:
+        """Prefect's schedule of it; `cron`: a cron instead, for this once (`tradeops serve --schedule`)."""
+        if cron:
+            return Cron(cron, timezone="UTC")
+        return Interval(timedelta(seconds=self.seconds), timezone="UTC")
+
+    def prefect_yaml(self) -> dict:
+        return {"interval": self.seconds, "timezone": "UTC"}
+
+    def as_dict(self) -> dict:
+        return {"interval_seconds": self.seconds, "timezone": "UTC"}
 
 
 @dataclass(frozen=True)
@@ -46,7 +92,7 @@ class FlowSpec:
     entrypoint: str  # "module:function"
     severity: str  # of a failed run's alert
     permission: str | None = None  # what the acting user needs to run it (privileged flows only)
-    schedules: tuple[Schedule, ...] = ()
+    schedules: tuple[Schedule | IntervalSchedule, ...] = ()
     on_demand: OnDemand | None = None
     quickstart_order: int | None = None  # position among quickstart's daily flows; None: not run there
     planted_failure: str | None = None  # why it ends Failed on the sandbox on purpose
@@ -58,7 +104,7 @@ class FlowSpec:
 class PlannedJob:
     """A calendar entry whose flow does not exist yet: listed, never deployed."""
     flow: str
-    schedule: Schedule
+    schedule: Schedule | IntervalSchedule
 
 
 _SANDBOX_CERTIFICATES = "the sandbox plants an expired certificate and one expiring in 5 days"
@@ -69,7 +115,11 @@ REGISTRY: tuple[FlowSpec, ...] = (
              # this one is a crash's, or a failure before its report
              severity="medium", alerts_per_condition=True,
              schedules=(Schedule("health-check-every-5-minutes", "*/5 * * * *",
-                                 "runbook 003 crontab: */5 * * * * health-check.sh"),),
+                                 "runbook 003 crontab: */5 * * * * health-check.sh; runbook 001 Check Levels: "
+                                 "deep every 5m"),
+                        IntervalSchedule("health-check-shallow-every-30-seconds", 30,
+                                         "runbook 001 Check Levels: shallow every 30s (API connectivity, "
+                                         "basic metrics)", parameters={"level": "shallow"})),
              quickstart_order=1, planted_failure=_SANDBOX_CERTIFICATES),
     FlowSpec("daily-backup", "flows.daily_backup:daily_backup", severity="critical",
              schedules=(Schedule("daily-backup-0200", "0 2 * * *",

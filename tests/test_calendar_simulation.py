@@ -13,8 +13,10 @@ Asserted every simulated day:
 - after the move, every kept set is whole in the new store.
 The day-by-day summary is printed as a table (pytest -s shows it).
 
-Jobs that run every few minutes (health-check) or read real wall-clock data (log archival,
-certificates) are not part of it: their time behaviour is tested on their own.
+Jobs that run every few minutes (health-check, wal-archive) or read real wall-clock data (log
+archival, certificates) are not part of it: their time behaviour is tested on their own. The shallow
+health check runs on an interval (every 30 s: 345,600 runs in 120 days), which no cron here could
+express; it is not simulated either (tests/test_deployments.py checks its schedule).
 """
 
 from __future__ import annotations

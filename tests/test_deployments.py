@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -26,16 +27,26 @@ def _prefect_yaml() -> dict:
 
 def test_prefect_yaml_lists_exactly_the_scheduled_existing_flows():
     declared = {
-        d["name"]: (d["entrypoint"], d["schedules"][0]["cron"], d["schedules"][0]["day_or"], d["schedules"][0]["timezone"],
-                    d["parameters"])
-        if d.get("schedules") else (d["entrypoint"],)
+        d["name"]: (d["entrypoint"], d["schedules"], d["parameters"]) if d.get("schedules") else (d["entrypoint"],)
         for d in _prefect_yaml()["deployments"]
     }
     entrypoint = {name: path.replace(".", "/", 1).replace(":", ".py:", 1) for name, path in FLOWS.items()}
-    expected = {job.deployment: (entrypoint[job.flow], job.cron, job.day_or, "UTC",
+    expected = {job.deployment: (entrypoint[job.flow], [job.schedule.prefect_yaml()],
                                  {"environment": "default", **job.parameters}) for job in scheduled_jobs()}
     expected.update({job.deployment: (entrypoint[job.flow],) for job in on_demand_jobs()})
     assert declared == expected
+    assert declared["health-check-shallow-every-30-seconds"][1] == [{"interval": 30, "timezone": "UTC"}]
+
+
+def assert_schedule_of(job, deployment) -> None:
+    """The deployment's one schedule is the job's: its cron (UTC, day_or) or its interval."""
+    [schedule] = deployment.schedules
+    if job.interval_seconds is not None:
+        assert (schedule.schedule.interval, schedule.schedule.timezone) == (
+            timedelta(seconds=job.interval_seconds), "UTC")
+    else:
+        assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.schedule.day_or) == (
+            job.cron, "UTC", job.day_or)
 
 
 def test_every_entrypoint_is_the_flow_of_that_name():
@@ -67,10 +78,10 @@ def test_prefect_deploy_all_against_a_running_server(prefect_harness, tmp_path):
         deployment = deployed[job.deployment]
         assert deployment.work_pool_name == "tradeops-process"
         assert deployment.parameters == {"environment": "default", **job.parameters}
-        [schedule] = deployment.schedules
-        assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.schedule.day_or) == (
-            job.cron, "UTC", job.day_or)
+        assert_schedule_of(job, deployment)
     assert not deployed["restore-on-demand"].schedules  # started from the UI or the CLI
+    assert deployed["health-check-shallow-every-30-seconds"].parameters == {"environment": "default",
+                                                                           "level": "shallow"}
 
 
 @pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
@@ -89,9 +100,7 @@ def test_serve_builds_one_deployment_per_scheduled_job(tmp_path):
     for job in scheduled_jobs():
         deployment = served[job.deployment]
         assert deployment.parameters == {"environment": name, **job.parameters}
-        [schedule] = deployment.schedules
-        assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.schedule.day_or) == (
-            job.cron, "UTC", job.day_or)
+        assert_schedule_of(job, deployment)
 
 
 def test_block_types_register_with_the_prefect_cli(prefect_harness):

@@ -131,6 +131,18 @@ def test_flows_json_lists_names_and_schedules(capsys):
     rows = {r["flow"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["health-check"]["deployments"][0]["cron"] == "*/5 * * * *"
     assert rows["health-check"]["deployments"][0]["timezone"] == "UTC"
+    # runbook 001 Check Levels: shallow every 30 s, an interval schedule (a cron's unit is a minute)
+    shallow = rows["health-check"]["deployments"][1]
+    assert (shallow["name"], shallow["interval_seconds"], shallow["parameters"]) == (
+        "health-check-shallow-every-30-seconds", 30, {"level": "shallow"})
+    assert "cron" not in shallow
+
+
+def test_flows_text_shows_the_interval_schedule(capsys):
+    assert main(["flows"]) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("health-check ")]
+    assert "health-check-every-5-minutes: */5 * * * * UTC" in line
+    assert "health-check-shallow-every-30-seconds: every 30 s" in line
 
 
 def test_ops_store_on_postgresql_via_env(pg_sandbox, pg_database, monkeypatch):

@@ -120,9 +120,13 @@ def wait_healthy(url: str, server: subprocess.Popen, procs: Processes) -> None:
     pytest.fail(f"prefect server not healthy at {url} after {STARTUP_SECONDS} s\n{procs.logs()}")
 
 
+def job_of(flow: str):
+    """The flow's first scheduled job: its cron deployment (health-check's shallow interval one is second)."""
+    return next(job for job in scheduled_jobs() if job.flow == flow)
+
+
 def deployment_of(flow: str) -> str:
-    [job] = [job for job in scheduled_jobs() if job.flow == flow]
-    return f"{flow}/{job.deployment}"
+    return f"{flow}/{job_of(flow).deployment}"
 
 
 def test_server_on_postgres_deploy_worker_runs_and_history(pg_server, pg_sandbox, tmp_path):
@@ -204,7 +208,7 @@ def test_server_on_postgres_deploy_worker_runs_and_history(pg_server, pg_sandbox
                 assert fr.work_pool_name == POOL and fr.infrastructure_pid, (flow, fr, context)
                 deployment = client.read_deployment_by_name(deployment_of(flow))
                 assert fr.deployment_id == deployment.id and fr.parameters == {"environment": "default"}
-                [job] = [job for job in scheduled_jobs() if job.flow == flow]
+                job = job_of(flow)
                 assert [s.schedule.cron for s in deployment.schedules] == [job.cron]
                 states = [s.name for s in client.read_flow_run_states(fr.id)]
                 assert states[0] == "Scheduled" and {"Pending", "Running"} <= set(states), (flow, states)

@@ -46,7 +46,9 @@ def test_serve_runs_a_scheduled_job_on_the_embedded_default_and_stops_on_sigterm
         while datetime.now(timezone.utc) < deadline and not done:
             assert serving.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
             try:
-                done = [r for r in flow_runs(api) if r["state"]["type"] == "COMPLETED"]
+                # the overridden deployment's runs (the shallow health check's, every 30 s, carry level)
+                done = [r for r in flow_runs(api) if r["state"]["type"] == "COMPLETED"
+                        and r["parameters"] == {"environment": "served"}]
             except OSError:
                 pass  # the server is still starting
             time.sleep(2)

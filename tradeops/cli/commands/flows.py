@@ -17,7 +17,8 @@ def run(args: argparse.Namespace) -> int:
     jobs = scheduled_jobs()
     rows = [
         {"flow": name, "deployments": [
-            {"name": j.deployment, "cron": j.cron, "day_or": j.day_or, "timezone": "UTC", "source": j.source}
+            {"name": j.deployment, **j.schedule.as_dict(), "schedule": j.schedule_text,
+             "parameters": j.parameters, "source": j.source}
             for j in jobs if j.flow == name]}
         for name in FLOWS
     ]
@@ -25,7 +26,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows))
         return 0
     for row in rows:
-        schedules = "; ".join(f"{d['name']}: {d['cron']} UTC" + ("" if d["day_or"] else " (day-of-month AND day-of-week)")
-                              for d in row["deployments"]) or "on demand"
+        schedules = "; ".join(f"{d['name']}: {d['schedule']}" for d in row["deployments"]) or "on demand"
         print(f"{row['flow']:<24} {schedules}")
     return 0
