@@ -5,8 +5,10 @@ Levels:
 - shallow (every 30 s): every database answers its probe; every platform process is alive and
   answers /health.
 - deep (every 5 min, the default): shallow, plus connections in use, sessions idle in a transaction
-  or blocking others, data freshness, queue depth and its oldest item, disk free, memory, certificates, newest log, backup age, the
-  platform API's error rate and p99 latency, its process's CPU (thresholds: runbook 004's table).
+  or blocking others, data freshness, queue depth and its oldest item, disk free, memory, certificates,
+  newest log, backup age, the platform API's error rate and p99 latency, each API route against its
+  stored performance baseline (median of the last 5 min beyond mean + 2 sigma), its process's CPU
+  (thresholds: runbook 004's table).
 - diagnostic (on demand, and on escalation): deep, plus slow queries with their plans, the lock graph, top tables and
   the newest error lines of the logs, in the report.
 Then:
@@ -41,10 +43,13 @@ from tasks.health import (
 from tasks.health.conditions import condition_for, condition_key
 from tasks.health.diagnostics import diagnose_database, diagnostics_markdown, recent_error_lines
 from tasks.health.platform import check_api_traffic, check_cpu, check_process_alive
+from tasks.health.route_latency import check_route_latency
 from tasks.incidents import add_event, list_incidents, record_on_open_incident, resolve_condition
 from tasks.incidents.report import incidents_markdown
+from tasks.performance.baselines import latest_baselines
 from tasks.remediation import RemediationContext, escalate, remediate
 from tasks.reporting import STATUS_ICON, final_state, markdown_table, publish_summary
+from tradeops.clock import utcnow
 from tradeops.store.records import current_flow_run_id, save_health_results
 
 Level = Literal["shallow", "deep", "diagnostic"]
@@ -80,8 +85,10 @@ def health_check(environment: str = "default", level: Level = "deep") -> State:
                                                  limits["newest_log_age_minutes"])
                     for logs in env.block.log_directories()]
         futures.append(check_backup_age_task.submit(env.store_url, environment, limits["backup_age_hours"]))
+        baselines = latest_baselines(env.store_url, environment)  # performance-baselines' stored rows
         for process in processes:
             results += check_api_traffic(process, limits["api_error_rate_pct"], limits["api_p99_latency_ms"])
+            results.append(check_route_latency(process, baselines, utcnow()))
             results.append(check_cpu(process, limits["cpu_used_pct"]))
 
     for future in futures:

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import psycopg2
 import pytest
 from sqlmodel import select
@@ -22,10 +23,13 @@ from tasks.alert_groups import Finding, deliver_notices, plan_notices
 from tasks.health.conditions import CONDITIONS
 from tasks.health.sessions import Session, terminable
 from tasks.remediation import ACTIONS, REMEDIATION_MATRIX
+from tasks.performance.baselines import Baseline, save_baselines
 from tasks.remediation.actions import open_circuit_breaker, restart_process
 from tradeops.cli.main import main
 from tradeops.clock import frozen_at
-from tradeops.store import AlertSent, AuditEntry, FlowRunSummary, Incident, RemediationAttempt, session_for
+from tradeops.store import (
+    AlertSent, AuditEntry, FlowRunSummary, HealthResult, Incident, RemediationAttempt, session_for,
+)
 from tradeops.store.engine import upgrade
 
 pytestmark = pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)
@@ -237,6 +241,107 @@ def test_three_failed_remediations_open_one_incident_that_resolves_when_the_cond
     kinds = [e["kind"] for e in shown["timeline"]]
     assert shown["status"] == "resolved" and kinds[0] == "opened" and kinds[-1] == "resolved"
     assert shown["timeline"][-1]["text"] == "condition cleared"
+
+
+# -- the circuit breaker and the stored performance baselines (issue 19) ---------------------------
+
+SLOW_BASELINE = Baseline("request", "GET /api/v1/slow", 400, 0.019, 0.027, 0.034, 0.020, 0.005)  # limit 30 ms
+REGIME_BASELINE = Baseline("request", "GET /api/v1/regime", 400, 0.003, 0.004, 0.005, 0.003, 0.001)  # limit 5 ms
+
+
+def plant_requests(process: PlatformProcess, path: str, durations_ms: list[float], end: datetime) -> None:
+    """Append requests to the API's request log (its own format), over the 4 minutes before `end`."""
+    step = timedelta(minutes=4) / len(durations_ms)
+    with open(process.request_log, "a") as log:
+        log.writelines(f"{(end - timedelta(minutes=4) + i * step).isoformat()} GET {path} 200 {ms:.2f}\n"
+                       for i, ms in enumerate(durations_ms))
+
+
+def started_api(name: str) -> PlatformProcess:
+    process = PlatformProcess.load(f"{name}-process-api")
+    subprocess.run(process.start_command, check=True, timeout=30)
+    return process
+
+
+def breaker_open(process: PlatformProcess) -> bool:
+    with urllib.request.urlopen(process.health_url, timeout=5) as answer:
+        return json.loads(answer.read())["circuit_breaker"] == "open"
+
+
+def check_of(result: dict, check: str) -> dict:
+    [found] = [c for c in result["checks"] if c["check"] == check]
+    return found
+
+
+def test_a_route_beyond_its_stored_baseline_is_flagged_and_opens_the_breaker(pg_sandbox, tmp_path, stop_api):
+    _, config = pg_sandbox
+    name, store = apply_as_own_environment(config, tmp_path, "route", own_process(tmp_path))
+    process = started_api(name)
+    save_baselines(store, name, [SLOW_BASELINE, REGIME_BASELINE], T0 - timedelta(days=30), T0)
+
+    # within their baselines: nothing flagged, nothing done
+    plant_requests(process, "/api/v1/slow", [18.0, 20, 22, 19, 21, 23, 20, 24, 18, 21, 22, 19], T0)
+    plant_requests(process, "/api/v1/regime", [3.0] * 12, T0)
+    with frozen_at(T0):
+        calm = health_check(environment=name, return_state=True).result(raise_on_failure=False)
+    assert check_of(calm, "api_route_latency")["status"] == "pass"
+    assert "2 route(s) within 2 sigma" in check_of(calm, "api_route_latency")["detail"]
+    assert [r for r in calm["remediations"] if r["action"] == "open_circuit_breaker"] == []
+    assert not breaker_open(process)
+
+    # ten minutes later GET /api/v1/slow runs at 4x its baseline, still under the 200 ms p99 threshold
+    slow = [70.0, 75, 80, 85, 90, 78, 82, 88, 72, 76, 84, 79]
+    t1 = T0 + timedelta(minutes=10)
+    plant_requests(process, "/api/v1/slow", slow, t1)
+    plant_requests(process, "/api/v1/regime", [3.0] * 12, t1)
+    with frozen_at(t1):
+        state = health_check(environment=name, return_state=True)
+    result = state.result(raise_on_failure=False)
+    assert check_of(result, "api_p99_latency")["status"] == "pass"  # the absolute threshold sees nothing
+    route = check_of(result, "api_route_latency")
+    assert route["status"] == "fail" and route["value"] == 1
+    assert f"GET /api/v1/slow: median {np.median(slow):.1f} ms of 12 request(s) > baseline mean 20.0 + 2 x 5.0 = " \
+           "30.0 ms" in route["detail"]
+    [breaker] = [r for r in result["remediations"] if r["action"] == "open_circuit_breaker"]
+    assert (breaker["condition_key"], breaker["outcome"], breaker["dry_run"], breaker["baseline"]) == (
+        "api_route_slow:api:api", "fixed", False, "stored performance baseline")
+    assert "GET /api/v1/slow: median" in breaker["detail"] and "/api/v1/regime" not in breaker["detail"]
+    assert breaker_open(process)
+    flag = (tmp_path / "run" / "breaker.open").read_text()
+    assert f"opened_at={t1.isoformat()}" in flag and "baseline=stored performance baseline" in flag
+    with session_for(store) as db:
+        audit = [json.loads(a.details) for a in db.exec(select(AuditEntry).where(
+            AuditEntry.operation == "remediation")).all()]
+    assert [(a["condition"], a["baseline"], a["dry_run"]) for a in audit if a["action"] == "open_circuit_breaker"] \
+        == [("api_route_slow:api:api", "stored performance baseline", False)]
+
+
+def test_without_a_stored_baseline_the_breaker_falls_back_to_the_health_check_history(pg_sandbox, tmp_path,
+                                                                                     stop_api):
+    _, config = pg_sandbox
+    name, store = apply_as_own_environment(config, tmp_path, "hist", own_process(tmp_path))
+    process = started_api(name)
+    history = [100.0, 104.0, 96.0, 101.0, 99.0]  # earlier runs' p99: mean 100, sigma 2.92, limit 105.8 ms
+    with session_for(store) as db:
+        db.add_all([HealthResult(flow_run_id=f"earlier-{i}", environment=name, target="api:api",
+                                 check="api_p99_latency", status="pass", value=v, unit="ms",
+                                 checked_at=T0 - timedelta(minutes=5 * (len(history) - i)))
+                    for i, v in enumerate(history)])
+        db.commit()
+    durations = [250.0 + 5 * i for i in range(12)]
+    plant_requests(process, "/api/v1/regime", durations, T0)
+    with frozen_at(T0):
+        result = health_check(environment=name, return_state=True).result(raise_on_failure=False)
+    route = check_of(result, "api_route_latency")
+    assert route["status"] == "skip" and "GET /api/v1/regime: no baseline" in route["detail"]
+    p99 = check_of(result, "api_p99_latency")
+    assert p99["status"] == "fail" and p99["value"] == pytest.approx(np.percentile(durations, 99), abs=1e-3)
+    [breaker] = [r for r in result["remediations"] if r["action"] == "open_circuit_breaker"]
+    assert (breaker["condition_key"], breaker["outcome"], breaker["dry_run"]) == (
+        "api_latency_high:api:api", "fixed", False)
+    assert breaker["baseline"].startswith("health-check p99 history (5 earlier run(s); no stored route baseline")
+    assert "> baseline 100.0 + 2 x 2.9 = 105.8 ms" in breaker["detail"]
+    assert breaker_open(process)
 
 
 # -- alert noise over many runs -------------------------------------------------------------------

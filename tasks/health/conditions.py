@@ -41,6 +41,9 @@ CONDITIONS: dict[str, Condition] = {
                   "runbook 004 P2 example 'High error rate'"),
         Condition("api_latency_high", "api_p99_latency", "medium", "platform API p99 latency high",
                   "runbook 004 P3 'Degraded performance'; 001 API Degradation"),
+        Condition("api_route_slow", "api_route_latency", "medium", "platform API route slower than its baseline",
+                  "runbook 001 Performance Baselines (> 2 sigma deviation), API Degradation; 004 P3 'Degraded "
+                  "performance'"),
         Condition("data_stale", "data_freshness", "high", "platform data is stale",
                   "runbook 004 Data Freshness Checks (major functionality impaired)"),
         Condition("queue_backlog", "queue_depth", "high", "platform queue backlog",

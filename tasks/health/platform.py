@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ import numpy as np
 from blocks.processes import PlatformProcess
 from tasks.health.result import CheckResult, failed, graded, skipped
 from tasks.health.thresholds import Threshold
+from tradeops.clock import utcnow
 
 HEALTH_TIMEOUT_SECONDS = 2.0
 TRAFFIC_WINDOW = timedelta(minutes=5)  # runbook 004: error rate every 5 minutes
@@ -68,15 +69,19 @@ class Traffic:
         return float(np.percentile(self.durations_ms, 99)) if self.durations_ms else 0.0
 
 
-def read_traffic(request_log: Path, since: datetime) -> Traffic:
-    """The API requests (not /health) logged since `since`."""
+def request_log_tail(request_log: Path) -> list[str]:
+    """The newest lines of the request log (its last TAIL_BYTES, without a cut first line)."""
     with open(request_log, "rb") as handle:
         size = handle.seek(0, 2)
         handle.seek(max(0, size - TAIL_BYTES))
-        lines = handle.read().decode(errors="replace").splitlines()[1 if size > TAIL_BYTES else 0:]
+        return handle.read().decode(errors="replace").splitlines()[1 if size > TAIL_BYTES else 0:]
+
+
+def read_traffic(request_log: Path, since: datetime) -> Traffic:
+    """The API requests (not /health) logged since `since`."""
     requests = errors = 0
     durations = []
-    for line in lines:
+    for line in request_log_tail(request_log):
         parts = line.split()
         if len(parts) != 5 or parts[2] == "/health":
             continue
@@ -97,7 +102,7 @@ def check_api_traffic(process: PlatformProcess, error_rate: Threshold, p99: Thre
     target = f"api:{process.target}"
     if not process.request_log:
         return [skipped(target, "api_error_rate", "no request_log configured")]
-    now = now or datetime.now(timezone.utc)
+    now = now or utcnow()
     try:
         traffic = read_traffic(Path(process.request_log), now - TRAFFIC_WINDOW)
     except FileNotFoundError:

@@ -22,6 +22,7 @@ WINDOW_DAYS = 30  # runbook 001: rolling window
 RECENT_DAYS = 7  # the week since the last weekly recalculation: what is checked against the previous baseline
 SIGMAS = 2.0  # runbook 001: alert on > 2 sigma deviation
 MIN_SAMPLES = 10  # fewer: no baseline is stored for the operation (its percentiles are noise)
+MIN_RECENT_SAMPLES = 3  # the weekly check: fewer recent samples than this say nothing
 
 
 @dataclass(frozen=True)
@@ -73,22 +74,53 @@ def compute_baselines(samples: list[DurationSample]) -> list[Baseline]:
     return found
 
 
-def anomalies(samples: list[DurationSample], previous: dict[str, Baseline], since: datetime) -> list[Anomaly]:
-    """Operations whose samples since `since` have a median above their previous baseline's limit."""
+@dataclass(frozen=True)
+class WindowComparison:
+    """One operation's durations of a recent window against its stored baseline (None: it has none).
+
+    The rule (runbook 001 "alert on > 2 sigma deviation"): the window's *median* above the
+    baseline's mean + 2 sigma. Mean and sigma describe single durations, so the statistic compared
+    with them is one of single durations too, and a robust one: under the baseline at most 1/5 of
+    durations lie beyond mean + 2 sigma whatever their distribution (Cantelli), so half of a window
+    being beyond it is unlikely by chance; a window's p99 or max is beyond it by construction."""
+    source: str
+    operation: str
+    samples: int
+    median: float
+    baseline: Baseline | None
+    beyond_limit: int  # samples above the baseline's limit (0 without a baseline)
+    min_samples: int
+
+    @property
+    def judged(self) -> bool:
+        """A baseline exists and the window has enough samples to say anything."""
+        return self.baseline is not None and self.samples >= self.min_samples
+
+    @property
+    def anomalous(self) -> bool:
+        return self.judged and self.median > self.baseline.limit
+
+
+def compare_window(samples: list[DurationSample], baselines: dict[str, Baseline], since: datetime,
+                   min_samples: int) -> list[WindowComparison]:
+    """Each operation with samples since `since`, by name, against its baseline in `baselines`."""
     recent: dict[str, list[float]] = {}
     for s in samples:
         if s.at >= since:
             recent.setdefault(key(s), []).append(s.seconds)
     found = []
     for name, values in sorted(recent.items()):
-        baseline = previous.get(name)
-        if baseline is None or len(values) < 3:
-            continue
-        median = float(np.median(values))
-        if median > baseline.limit:
-            found.append(Anomaly(baseline.source, baseline.operation, median, len(values), baseline.mean,
-                                 baseline.limit, sum(v > baseline.limit for v in values)))
+        baseline = baselines.get(name)
+        source, _, operation = name.partition(":")
+        found.append(WindowComparison(source, operation, len(values), float(np.median(values)), baseline,
+                                      sum(v > baseline.limit for v in values) if baseline else 0, min_samples))
     return found
+
+
+def anomalies(samples: list[DurationSample], previous: dict[str, Baseline], since: datetime) -> list[Anomaly]:
+    """Operations whose samples since `since` have a median above their previous baseline's limit."""
+    return [Anomaly(c.source, c.operation, c.median, c.samples, c.baseline.mean, c.baseline.limit, c.beyond_limit)
+            for c in compare_window(samples, previous, since, MIN_RECENT_SAMPLES) if c.anomalous]
 
 
 def latest_baselines(store_url: str, environment: str) -> dict[str, Baseline]:

@@ -18,11 +18,15 @@ from blocks.processes import PlatformProcess
 from tasks.certificates import inspect_certificate_set, renew_certificate
 from tasks.databases import connect
 from tasks.health.platform import health_answers
+from tasks.health.route_latency import describe_all
 from tasks.health.sessions import Session, sessions_holding_up, terminable
+from tasks.performance.baselines import WindowComparison
 from tradeops.files import atomic_write_text
 
 BASELINE_MIN_SAMPLES = 5
 SIGMAS = 2.0  # runbook 001 Performance Baselines / API Degradation: 2 sigma
+STORED_BASELINE = "stored performance baseline"  # the performance-baselines flow's route baselines
+HISTORY_BASELINE = "health-check p99 history"  # the fallback: p99 of the earlier health checks
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class ActionResult:
     outcome: str  # fixed, failed, dry-run, refused
     detail: str
     touched: list[str] = field(default_factory=list)  # what it acted (or would act) on
+    baseline: str = ""  # the circuit breaker: which baseline it judged by
 
 
 def terminate_sessions(url: str, threshold_seconds: float, dry_run: bool) -> ActionResult:
@@ -118,23 +123,48 @@ def latency_baseline(history_ms: list[float]) -> tuple[float, float] | None:
     return statistics.fmean(history_ms), statistics.stdev(history_ms)
 
 
+def _trip(process: PlatformProcess, what: str, baseline: str, now: datetime, dry_run: bool) -> ActionResult:
+    """Open the flag (`what`: why, `baseline`: which baseline said so), unless it is open already."""
+    flag = Path(process.circuit_breaker_file)
+    if flag.exists():
+        return ActionResult("refused", f"the circuit breaker {flag} is already open ({baseline}: {what})",
+                            baseline=baseline)
+    if dry_run:
+        return ActionResult("dry-run", f"would open the circuit breaker {flag} ({baseline}): {what}", [str(flag)],
+                            baseline)
+    atomic_write_text(flag, f"opened_at={now.isoformat()}\nbaseline={baseline}\nreason={what}\n")
+    return ActionResult("fixed", f"opened the circuit breaker {flag} ({baseline}): {what}", [str(flag)], baseline)
+
+
 def open_circuit_breaker(process: PlatformProcess, p99_ms: float, history_ms: list[float], now: datetime,
-                         dry_run: bool) -> ActionResult:
-    """Open the platform's circuit-breaker flag when p99 runs away from its baseline by 2 sigma."""
+                         dry_run: bool, why_history: str = "") -> ActionResult:
+    """Open the platform's circuit-breaker flag when the window's p99 runs away from the p99 of the
+    earlier health checks by 2 sigma (the fallback when no stored route baseline judges the window:
+    `why_history` says why). Like with like: a 5-minute p99 against earlier 5-minute p99s."""
     if not process.circuit_breaker_file:
         return ActionResult("failed", f"{process.target}: no circuit_breaker_file configured")
+    label = f"{HISTORY_BASELINE} ({len(history_ms)} earlier run(s)" + (f"; {why_history})" if why_history else ")")
     baseline = latency_baseline(history_ms)
     if baseline is None:
-        return ActionResult("refused", f"only {len(history_ms)} earlier p99 values: a baseline needs "
-                                       f"{BASELINE_MIN_SAMPLES}")
+        return ActionResult("refused", f"{label}: only {len(history_ms)} earlier p99 values: a baseline needs "
+                                       f"{BASELINE_MIN_SAMPLES}", baseline=label)
     mean, sigma = baseline
     limit = mean + SIGMAS * sigma
     if p99_ms <= limit:
-        return ActionResult("refused", f"p99 {p99_ms:.1f} ms is within 2 sigma of the baseline "
-                                       f"({mean:.1f} + 2 x {sigma:.1f} = {limit:.1f} ms)")
-    flag = Path(process.circuit_breaker_file)
-    what = f"p99 {p99_ms:.1f} ms > baseline {mean:.1f} + 2 x {sigma:.1f} = {limit:.1f} ms"
-    if dry_run:
-        return ActionResult("dry-run", f"would open the circuit breaker {flag}: {what}", [str(flag)])
-    atomic_write_text(flag, f"opened_at={now.isoformat()}\nreason={what}\n")
-    return ActionResult("fixed", f"opened the circuit breaker {flag}: {what}", [str(flag)])
+        return ActionResult("refused", f"{label}: p99 {p99_ms:.1f} ms is within 2 sigma of the baseline "
+                                       f"({mean:.1f} + 2 x {sigma:.1f} = {limit:.1f} ms)", baseline=label)
+    return _trip(process, f"p99 {p99_ms:.1f} ms > baseline {mean:.1f} + 2 x {sigma:.1f} = {limit:.1f} ms", label,
+                 now, dry_run)
+
+
+def open_circuit_breaker_for_routes(process: PlatformProcess, comparisons: list[WindowComparison], now: datetime,
+                                    dry_run: bool) -> ActionResult:
+    """Open the flag when a route's window median is beyond its stored baseline's mean + 2 sigma
+    (`comparisons`: the routes a stored baseline judges, tasks/health/route_latency.py)."""
+    if not process.circuit_breaker_file:
+        return ActionResult("failed", f"{process.target}: no circuit_breaker_file configured")
+    slow = [c for c in comparisons if c.anomalous]
+    if not slow:
+        return ActionResult("refused", f"{STORED_BASELINE}: every route within 2 sigma of its baseline: "
+                                       + describe_all(comparisons), baseline=STORED_BASELINE)
+    return _trip(process, describe_all(slow), STORED_BASELINE, now, dry_run)

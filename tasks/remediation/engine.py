@@ -18,10 +18,15 @@ from sqlmodel import select
 from blocks.environment import TradeopsEnvironment
 from tasks.access import AccessDenied, Actor
 from tasks.alert_groups import Finding
+from tasks.health.conditions import CONDITIONS
+from tasks.health.platform import TRAFFIC_WINDOW, read_traffic
+from tasks.health.route_latency import describe_all, route_comparisons
 from tasks.health.thresholds import Threshold
 from tasks.incidents import open_incident, record_on_open_incident
+from tasks.performance.baselines import latest_baselines
 from tasks.remediation.actions import (
-    ActionResult, archive_logs_now, open_circuit_breaker, renew_certificate_file, restart_process, terminate_sessions,
+    ActionResult, archive_logs_now, open_circuit_breaker, open_circuit_breaker_for_routes, renew_certificate_file,
+    restart_process, terminate_sessions,
 )
 from tasks.remediation.matrix import (
     ESCALATE_AFTER_FAILED_ATTEMPTS, ESCALATE_CRITICAL_AFTER, REMEDIATION_MATRIX, RemediationRule,
@@ -57,6 +62,7 @@ class RemediationRecord:
     detail: str
     dry_run: bool
     failed_attempts: int  # in this episode, this one included
+    baseline: str = ""  # the circuit breaker: which baseline it judged by
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -137,17 +143,30 @@ def _archive(ctx: RemediationContext, finding: Finding) -> ActionResult:
 
 
 def _breaker(ctx: RemediationContext, finding: Finding) -> ActionResult:
+    """The stored route baselines (performance-baselines) judge first; when none judges the window
+    (no baseline for its routes, or too few requests), the p99 of the earlier health checks."""
     process = _process(ctx, finding.target)
     if process is None:
         return ActionResult("refused", f"no platform process {finding.target}")
+    now = utcnow()
+    comparisons = []
+    if process.request_log and Path(process.request_log).is_file():
+        comparisons = route_comparisons(Path(process.request_log), latest_baselines(ctx.store_url, ctx.environment),
+                                        now)
+    judged = [c for c in comparisons if c.judged]
+    if judged:
+        return open_circuit_breaker_for_routes(process, judged, now, ctx.dry_run)
     with session_for(ctx.store_url) as session:
         history = session.exec(select(HealthResult.value).where(
             HealthResult.environment == ctx.environment, HealthResult.target == finding.target,
             HealthResult.check == "api_p99_latency", HealthResult.value.is_not(None),
             HealthResult.flow_run_id != ctx.flow_run_id)
             .order_by(HealthResult.checked_at.desc()).limit(BASELINE_RUNS)).all()
-    return open_circuit_breaker(process, ctx.values.get(finding.key, 0.0), [float(v) for v in history], utcnow(),
-                                ctx.dry_run)
+    p99 = ctx.values.get(f"{CONDITIONS['api_p99_latency'].name}:{finding.target}")
+    if p99 is None and process.request_log:  # raised by another condition: the window's p99, as the check reads it
+        p99 = read_traffic(Path(process.request_log), now - TRAFFIC_WINDOW).p99_ms
+    why = "no stored route baseline judges the window" + (f": {describe_all(comparisons)}" if comparisons else "")
+    return open_circuit_breaker(process, p99 or 0.0, [float(v) for v in history], now, ctx.dry_run, why)
 
 
 ACTIONS: dict[str, Callable[[RemediationContext, Finding], ActionResult]] = {
@@ -171,10 +190,11 @@ def _record(ctx: RemediationContext, finding: Finding, rule: RemediationRule, re
     append_audit(ctx.store_url, "remediation", ctx.actor.user, success=result.outcome in ("fixed", "dry-run"),
                  details={"environment": ctx.environment, "condition": finding.key, "action": rule.action,
                           "outcome": result.outcome, "dry_run": ctx.dry_run, "detail": result.detail,
-                          "source": rule.source})
+                          "source": rule.source, **({"baseline": result.baseline} if result.baseline else {})})
     record_on_open_incident(ctx.store_url, ctx.environment, finding.key, "remediation", ctx.actor.user,
                             f"{rule.action}: {result.outcome}: {result.detail}", ctx.flow_run_id)
-    return RemediationRecord(finding.key, rule.action, result.outcome, result.detail, ctx.dry_run, failed)
+    return RemediationRecord(finding.key, rule.action, result.outcome, result.detail, ctx.dry_run, failed,
+                             result.baseline)
 
 
 def remediate(ctx: RemediationContext, findings: list[Finding]) -> list[RemediationRecord]:

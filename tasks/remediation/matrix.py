@@ -46,8 +46,14 @@ REMEDIATION_MATRIX: dict[str, RemediationRule] = {
                         timedelta(minutes=1), "Controlled restart, investigate",
                         "runbook 004 RegimeSystemDown: restart the service; escalate after 15 minutes"),
         RemediationRule("api_latency_high", "open_circuit_breaker",
-                        "only when p99 exceeds the baseline (mean of the last runs) by more than 2 sigma, with "
-                        "at least 5 baseline samples", 1, timedelta(minutes=15), "Switch to backup",
+                        "only when a route's median over the last 5 min exceeds its stored performance baseline "
+                        "by more than 2 sigma; with no stored baseline that judges the window, when p99 exceeds "
+                        "the mean of the last 20 runs' p99 by more than 2 sigma (at least 5 of them)", 1,
+                        timedelta(minutes=15), "Switch to backup",
                         "runbook 001: API Degradation, Latency > 2 sigma -> Circuit breaker"),
+        RemediationRule("api_route_slow", "open_circuit_breaker",
+                        "as for api_latency_high: the stored route baseline first, the health-check p99 history "
+                        "when none judges the window", 1, timedelta(minutes=15), "Switch to backup",
+                        "runbook 001: Performance Baselines (> 2 sigma), API Degradation -> Circuit breaker"),
     )
 }
