@@ -124,7 +124,7 @@ def test_deploy_job_puts_every_deployment_on_the_kubernetes_pool():
         ["spec"]["template"]["spec"]["containers"][0]["command"])
 
 
-@pytest.mark.server
+@pytest.mark.prefect  # creates a work pool on the session's Prefect server
 def test_prefect_server_accepts_the_kubernetes_base_job_template():
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate

@@ -51,6 +51,7 @@ def test_s3_objects_land_under_the_prefix(s3_endpoint, s3_bucket):
     assert client.get_object(Bucket=s3_bucket, Key=keys[0])["Body"].read() == b"hello"
 
 
+@pytest.mark.prefect  # saves and loads an AwsCredentials block
 def test_s3_via_an_aws_credentials_block(s3_endpoint, s3_bucket):
     from prefect_aws import AwsCredentials
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -96,3 +97,17 @@ def test_db_upgrade_migrates_the_url_it_is_given_even_when_the_environment_names
     assert main(["db", "upgrade", "--url", f"sqlite:///{given}"]) == 0
     assert "audit_entry" in inspect(create_engine(f"sqlite:///{given}")).get_table_names()
     assert not from_env.exists()
+
+
+@pytest.mark.postgres
+def test_the_kept_writer_connection_works_above_descriptor_1024(pg_database):
+    """A long-lived process (the full suite once, a server) holds more than 1024 files: the check
+    that the kept connection is still usable must not use select(), which refuses such numbers."""
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        first = append_audit(pg_database, "config_apply", "alice", details={"descriptors": "many"})
+        second = append_audit(pg_database, "config_apply", "bob")  # reuses the kept writer: its check runs
+        assert second.prev_hash == first.entry_hash
+    finally:
+        for fd in held:
+            os.close(fd)

@@ -162,6 +162,14 @@ def _append_postgresql(engine: Engine, values: dict[str, Any]) -> None:
     values["timestamp"] = values["timestamp"].astimezone(timezone.utc)
 
 
+def _readable_now(fd: int) -> bool:
+    """Whether the socket has something to read right now. poll(), not select(): select() refuses a
+    descriptor numbered 1024 or more, which a long-lived process with many files open reaches."""
+    poller = sockets.poll()
+    poller.register(fd, sockets.POLLIN | sockets.POLLERR | sockets.POLLHUP)
+    return bool(poller.poll(0))
+
+
 class _ChainWriter:
     """A driver connection in autocommit, so BEGIN and COMMIT travel with the statements, with the
     append's statements prepared once: the server parses and plans them once per connection."""
@@ -187,7 +195,7 @@ class _ChainWriter:
         (restart, idle timeout, terminated) has its goodbye or end of stream waiting on the socket."""
         return (not self.lost and self.pid == os.getpid()
                 and self.connection.get_transaction_status() == TRANSACTION_STATUS_IDLE
-                and not sockets.select((self.connection,), (), (), 0)[0])
+                and not _readable_now(self.connection.fileno()))
 
     def append_message(self, values: dict[str, Any]) -> bytes:
         """The whole append as one message: the lock, the sealing INSERT, the asynchronous COMMIT
