@@ -37,7 +37,10 @@ def test_serve_runs_a_scheduled_job_on_the_embedded_default_and_stops_on_sigterm
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_HOME": str(tmp_path / "home")}
     log = (tmp_path / "serve.log").open("w")
     serving = subprocess.Popen([TRADEOPS, "serve", "--config", "tradeops.toml", "--port", str(port),
-                                "--schedule", f"health-check-every-5-minutes={at.minute} {at.hour} * * *"],
+                                "--schedule", f"health-check-every-5-minutes={at.minute} {at.hour} * * *",
+                                # the 30-second shallow check moved to a day far off: this test waits for one run
+                                # (tests/test_deployments.py checks the interval deployment serve builds)
+                                "--schedule", "health-check-shallow-every-30-seconds=0 0 1 1 *"],
                                cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     api = f"http://127.0.0.1:{port}/api"
     try:
@@ -46,7 +49,7 @@ def test_serve_runs_a_scheduled_job_on_the_embedded_default_and_stops_on_sigterm
         while datetime.now(timezone.utc) < deadline and not done:
             assert serving.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
             try:
-                # the overridden deployment's runs (the shallow health check's, every 30 s, carry level)
+                # the overridden deployment's runs (the shallow health check's carry level)
                 done = [r for r in flow_runs(api) if r["state"]["type"] == "COMPLETED"
                         and r["parameters"] == {"environment": "served"}]
             except OSError:
