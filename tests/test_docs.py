@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from flows import FLOWS
+from flows.registry import quickstart_flows
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -88,3 +89,12 @@ def test_every_page_opens_with_what_it_covers_and_a_link_back_to_the_readme(page
 def relative_links_in(text: str) -> list[str]:
     return [target for target in LINK.findall(INLINE_CODE.sub("", text))
             if not re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I)]
+
+
+def test_readme_names_quickstarts_flows_in_their_order():
+    """README's run section lists the flows `make run` runs, in the registry's order."""
+    text = " ".join((REPO / "README.md").read_text().split())
+    section = text[text.index("`make run` creates"):text.index("It ends by printing")]
+    named = [name for name in re.findall(r"`([a-z-]+)`", section) if name in FLOWS]
+    in_quickstart = [spec.name for spec in quickstart_flows()]
+    assert [name for name in named if name in in_quickstart] == in_quickstart
