@@ -8,6 +8,10 @@ become deployments; `prefect.yaml` must list exactly those (tests/test_deploymen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+
+from prefect.schedules import Cron, Interval
+from prefect.schedules import Schedule as PrefectSchedule
 
 from blocks import TradeopsEnvironment
 from flows import FLOWS, load_flow
@@ -102,7 +106,7 @@ def served_deployments(environment: str, schedules: dict[str, str] | None = None
     return [
         load_flow(job.flow).to_deployment(
             name=job.deployment, parameters={"environment": environment, **job.parameters}, description=job.source,
-            schedules=[job.schedule.prefect_schedule(schedules.get(job.deployment))],
+            schedules=[prefect_schedule(job.schedule, schedules.get(job.deployment))],
             tags=tags,
         )
         for job in scheduled_jobs()
@@ -111,3 +115,11 @@ def served_deployments(environment: str, schedules: dict[str, str] | None = None
                                           description=job.source, tags=tags)
         for job in on_demand_jobs()
     ]
+
+
+def prefect_schedule(schedule: Schedule | IntervalSchedule, cron: str | None = None) -> PrefectSchedule:
+    """Prefect's schedule of a registry schedule; `cron`: another cron for this once (`tradeops serve
+    --schedule`), which replaces an interval too."""
+    if isinstance(schedule, IntervalSchedule):
+        return Cron(cron, timezone="UTC") if cron else Interval(timedelta(seconds=schedule.seconds), timezone="UTC")
+    return Cron(cron or schedule.cron, timezone="UTC", day_or=schedule.day_or)

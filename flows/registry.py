@@ -14,16 +14,14 @@ medium = minor function impaired (4 h), low = no immediate impact (24 h).
 
 Schedules: the operations calendar (runbook 003 crontab, 001 schedules, 004 daily/weekly/quarterly),
 UTC: a `Schedule` is a cron (a minute at the finest), an `IntervalSchedule` a number of seconds
-(Prefect's Interval; `interval:` in prefect.yaml). `PLANNED` holds the calendar entries of flows that do not exist yet: they become no deployment.
+(Prefect's Interval; `interval:` in prefect.yaml). The registry is data, without Prefect: the
+lifecycle commands read it and must start fast; deployments/calendar.py makes Prefect schedules.
+`PLANNED` holds the calendar entries of flows that do not exist yet: they become no deployment.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
-
-from prefect.schedules import Cron, Interval
-from prefect.schedules import Schedule as PrefectSchedule
 
 DEFAULT_FAILURE_SEVERITY = "high"  # a flow nobody rated
 
@@ -40,10 +38,6 @@ class Schedule:
     @property
     def text(self) -> str:
         return f"{self.cron} UTC" + ("" if self.day_or else " (day-of-month AND day-of-week)")
-
-    def prefect_schedule(self, cron: str | None = None) -> PrefectSchedule:
-        """Prefect's schedule of it; `cron`: another cron for this once (`tradeops serve --schedule`)."""
-        return Cron(cron or self.cron, timezone="UTC", day_or=self.day_or)
 
     def prefect_yaml(self) -> dict:
         """Its entry under `schedules:` in prefect.yaml."""
@@ -65,12 +59,6 @@ class IntervalSchedule:
     @property
     def text(self) -> str:
         return f"every {self.seconds} s"
-
-    def prefect_schedule(self, cron: str | None = None) -> PrefectSchedule:
-        """Prefect's schedule of it; `cron`: a cron instead, for this once (`tradeops serve --schedule`)."""
-        if cron:
-            return Cron(cron, timezone="UTC")
-        return Interval(timedelta(seconds=self.seconds), timezone="UTC")
 
     def prefect_yaml(self) -> dict:
         return {"interval": self.seconds, "timezone": "UTC"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -63,17 +64,15 @@ def test_prefect_deploy_all_against_a_running_server(prefect_harness, tmp_path):
     pool = subprocess.run([PREFECT, "work-pool", "create", "tradeops-process", "--type", "process",
                            "--overwrite"], env=env, capture_output=True, text=True, timeout=120)
     assert pool.returncode == 0, pool.stdout + pool.stderr
-    deploy = subprocess.run([PREFECT, "--no-prompt", "deploy", "--all"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
-
-    async def read():
-        async with get_client() as client:
-            return await client.read_deployments()
-
-    import asyncio
-
-    deployed = {d.name: d for d in asyncio.run(read())}
+    try:
+        deploy = subprocess.run([PREFECT, "--no-prompt", "deploy", "--all"], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        deployed = {d.name: d for d in asyncio.run(_read_deployments())}
+    finally:
+        # The session server's scheduler would otherwise keep adding runs of the 30-second shallow
+        # check for the rest of the suite, and tests that count flow runs would see them appear.
+        asyncio.run(_delete_deployments())
     for job in scheduled_jobs():
         deployment = deployed[job.deployment]
         assert deployment.work_pool_name == "tradeops-process"
@@ -82,6 +81,20 @@ def test_prefect_deploy_all_against_a_running_server(prefect_harness, tmp_path):
     assert not deployed["restore-on-demand"].schedules  # started from the UI or the CLI
     assert deployed["health-check-shallow-every-30-seconds"].parameters == {"environment": "default",
                                                                            "level": "shallow"}
+
+
+async def _read_deployments() -> list:
+    async with get_client() as client:
+        return await client.read_deployments()
+
+
+async def _delete_deployments() -> None:
+    """The deployments prefect.yaml names, with the runs their schedules created."""
+    names = {d["name"] for d in _prefect_yaml()["deployments"]}
+    async with get_client() as client:
+        for deployment in await client.read_deployments():
+            if deployment.name in names:
+                await client.delete_deployment(deployment.id)
 
 
 @pytest.mark.prefect  # runs flows / saves blocks: the session Prefect server (tests/conftest.py)

@@ -9,6 +9,7 @@ where `LOCAL_IMPORTS_ALLOWED` says why.
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,6 +199,17 @@ def test_every_allowlist_entry_says_why_and_is_used():
     local_sources = {i.source for i in all_imports() if i.local}
     assert all(LOCAL_IMPORTS_ALLOWED.values()), "every allowlisted module says why"
     assert set(LOCAL_IMPORTS_ALLOWED) <= local_sources, set(LOCAL_IMPORTS_ALLOWED) - local_sources
+
+
+def test_the_snapshot_path_loads_without_prefect():
+    """`tradeops experiment|change` read the applied snapshot and must start fast: their modules and
+    the flow registry they read load without Prefect (about 1 s); tests/test_experiment_lifecycle.py
+    checks the whole commands."""
+    modules = ("flows.registry", "tradeops.cli.commands.experiment", "tradeops.cli.commands.change")
+    probe = f"import sys, {', '.join(modules)}; print(sorted(m for m in ('prefect', 'alembic') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", f"{', '.join(modules)} load {done.stdout.strip()}"
 
 
 def test_every_command_module_has_add_arguments_and_run():
