@@ -25,6 +25,7 @@ from sqlmodel import select
 
 from blocks.git import GitRepositorySet
 from tasks.access import ROLES
+from tasks.changes import list_changes
 from tasks.strategies.versioning import (
     VersioningError, create_version, diff_versions, list_versions, production_commit, promote, reflog_history,
     rollback, working_changes,
@@ -325,6 +326,14 @@ def test_promotion_needs_an_approval_by_another_user_with_git_merge(repos_dir, r
     assert production_commit(repo) is None
     code, out, _ = run(block, capsys, "promote", STRATEGY, "1.4.0", "--user", "bob")
     assert code == 0 and (out["production"], out["approved_by"]) == ("v1.4.0", "carol")
+    # a change request (runbook 003), raised and implemented by the promotion, linked to its audit entry
+    [request] = list_changes(store, "test")
+    assert (request.number, request.status, request.source) == (out["change_request"], "implemented",
+                                                                "strategy-promotion")
+    [move] = [a for a in audits(store, "strategy_promote") if a.success]
+    [implemented] = audits(store, "change_implemented")
+    assert request.links["audit_entries"] == [move.id, implemented.id] and request.links["approved_by"] == "carol"
+    assert request.links["commit"] == out["commit"] and "v1.4.0" in request.title
 
     # an approval is of a commit: v1.3.0 re-tagged elsewhere after approval needs a new one
     assert run(block, capsys, "approve", STRATEGY, "1.3.0", "--user", "carol")[0] == 0
@@ -336,6 +345,7 @@ def test_promotion_needs_an_approval_by_another_user_with_git_merge(repos_dir, r
     assert run(block, capsys, "promote", STRATEGY, "1.4.0", "--user", "admin")[0] == 2  # already there
     assert run(block, capsys, "rollback", STRATEGY, "--user", "bob")[0] == 2  # nothing promoted before
 
+    assert len(list_changes(store, "test")) == 1  # refused promotions raise none
     denied = [(a.operation, a.user) for a in audits(store) if not a.success]
     assert denied == [("strategy_approve", "bob"), ("strategy_approve", "alice"), ("strategy_approve", "olga"),
                       ("strategy_promote", "bob"), ("strategy_promote", "carol"), ("strategy_promote", "admin")]
@@ -374,7 +384,8 @@ def test_audit_entries_carry_runbook_fields(repos_dir, repo, store, capsys):
     assert (denied_diff.success, diffed.success, diffed.version) == (False, True, "1.3.1")
     assert "git.read" in json.loads(denied_diff.details)["denied"]
     assert json.loads(diffed.compliance_flags)["change_control"] is False
-    assert all(a.execution_time_ms is not None and a.execution_time_ms < 2000 for a in audits(store))
+    strategy_entries = [a for a in audits(store) if a.operation.startswith("strategy_")]
+    assert all(a.execution_time_ms is not None and a.execution_time_ms < 2000 for a in strategy_entries)
 
 
 def test_usage_errors_exit_2_and_record_nothing(repos_dir, repo, store, capsys):

@@ -25,6 +25,7 @@ import pygit2
 
 from blocks import TradeopsEnvironment
 from tasks.access import AccessDenied, cli_actor
+from tasks.changes import ChangeTemplate, raise_implemented_change
 from tasks.strategies import APPROVAL_PERMISSION
 from tasks.strategies.audit import approvals_of, audit_history, check_approver, required_approval, version_author
 from tasks.strategies.versioning import (
@@ -116,6 +117,9 @@ def run_strategy_command(block: Any, environment: str, args: argparse.Namespace)
                          changed_files=outcome.changed_files, compliance_flags={**flags, **outcome.flags},
                          details={"role": actor.role, "environment": environment, **outcome.details})
     output = outcome.output
+    if command == "promote":
+        request = _promotion_change_request(ctx, args.strategy, outcome, entry)
+        output = {**output, "change_request": request.number}
     if isinstance(output, dict):
         output = {**output, "execution_time_ms": elapsed_ms, "audit_trail_id": audit_trail_id(entry)}
     print(json.dumps(output, default=str) if args.json else strategy_output_text(command, output, args))
@@ -214,6 +218,24 @@ def _rollback(ctx: Context, repo, args) -> Outcome:
                             "source": change.source})
 
 
+def _promotion_change_request(ctx: Context, strategy: str, outcome: Outcome, entry):
+    """A promotion is a change (runbook 003): raised and marked implemented at once, approved by
+    the promotion's own rules (`approval_required`), linked to the pointer move's audit entry. A
+    rollback raises none: it returns to a version promoted (and recorded) before, in an incident."""
+    view = outcome.output
+    previous = view["previous"] or (view["previous_commit"] or "nothing")[:12]
+    template = ChangeTemplate(
+        title=f"Promote {strategy} {view['production']} to production", risk="medium",
+        description=f"Production of {strategy} moves from {previous} to {view['production']} "
+                    f"({view['commit'][:12]}).",
+        implementation_plan="`tradeops strategy promote` moved the production pointer",
+        rollback_plan=f"`tradeops strategy rollback {strategy}` moves production back")
+    return raise_implemented_change(
+        ctx.store_url, ctx.environment, template, ctx.actor, "strategy-promotion",
+        {"audit_entries": [entry.id], "strategy": strategy, "commit": view["commit"],
+         "from_commit": view["previous_commit"]}, approved_by=view["approved_by"])
+
+
 def _change_view(change, approved_by: str | None) -> dict:
     return {"strategy": change.strategy, "action": change.action, "production": change.tag,
             "commit": change.commit, "previous": change.previous_tag, "previous_commit": change.previous_commit,
@@ -250,5 +272,6 @@ def strategy_output_text(command: str, output: Any, args: argparse.Namespace) ->
         return "\n".join(lines)
     if command == "approve":
         return f"{output['approved_by']} approved {output['strategy']} {output['tag']} ({output['commit'][:12]}) {tail}"
+    change = f", change request {output['change_request']}" if output.get("change_request") else ""
     return (f"{output['strategy']}: production {output['previous'] or '-'} -> {output['production']} "
-            f"({output['commit'][:12]}) {tail}")
+            f"({output['commit'][:12]}){change} {tail}")
