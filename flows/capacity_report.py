@@ -4,7 +4,8 @@ growth trends"). Monthly on the 1st at 08:00 UTC (90 days of history), quarterly
 
 1. Sizes come from the ops store (`size_sample`): every health-check and backup run records them
    (tasks/capacity/sizes.py), so the report needs no access to the platform itself. This run
-   records one more set of sizes first, so the report always ends at now.
+   records one more set of sizes first, so the report always ends at now, then compacts the
+   history (tasks/capacity/history.py: older samples thinned as the forecast thins them).
 2. Per series, a Theil-Sen trend with its 95% interval; for disks, days until 80% and 90% full.
 3. Recommendations (runbook 002): over 80% used, scale storage; reaching 80% within the horizon,
    plan it; over 90%, or reaching it within 7 days, critical; the fastest-growing tables.
@@ -25,6 +26,7 @@ from flows.hooks import FAILURE_HOOKS
 from flows.registry import permission_for
 from tasks.access import AccessDenied, require_permission
 from tasks.capacity.forecast import SeriesTrend, fit_all, load_series
+from tasks.capacity.history import compact_sizes_task
 from tasks.capacity.plots import plot_disks, plot_sizes
 from tasks.capacity.report import capacity_markdown, failure_of, recommendations
 from tasks.capacity.sizes import record_sizes_task
@@ -47,6 +49,7 @@ def capacity_report(environment: str = "default", window_days: int = 90, horizon
                              reports_dir=str(env.block.output_dir("reports")))
     record_sizes_task(env, "capacity-report")
     now = clock.utcnow()
+    compacted = compact_sizes_task(env, now)
     series = load_series(env.store_url, env.name, now - timedelta(days=window_days), now)
     trends = fit_all(series)
     recommended = recommendations(trends, horizon_days)
@@ -55,12 +58,14 @@ def capacity_report(environment: str = "default", window_days: int = 90, horizon
     failure = failure_of(recommended)
     append_audit(env.store_url, "capacity_report", actor.user, success=failure is None,
                  details={"window_days": window_days, "horizon_days": horizon_days, "series": len(trends),
+                          "samples_compacted": compacted,
                           "recommendations": [f"{r.severity}: {r.series}: {r.text}" for r in recommended]})
     markdown = capacity_markdown(env.name, window_days, horizon_days, trends, recommended,
                                  plots_markdown(plots, embed=False))
     artifact = capacity_markdown(env.name, window_days, horizon_days, trends, recommended,
                                  plots_markdown(plots, embed=True))
-    result = {"window_days": window_days, "horizon_days": horizon_days, "trends": [t.as_dict() for t in trends],
+    result = {"window_days": window_days, "horizon_days": horizon_days, "samples_compacted": compacted,
+              "trends": [t.as_dict() for t in trends],
               "recommendations": [asdict(r) for r in recommended], "plots": [str(p) for p in plots]}
     result = publish_summary("capacity-report", env.name, env.store_url, markdown, result, failure,
                              table=[{"kind": t.kind, "series": t.series, "bytes": t.last_bytes,
