@@ -19,6 +19,10 @@ from flows.registry import PLANNED, REGISTRY, IntervalSchedule, Schedule
 from tasks.environment import USER_TAG
 from tradeops.errors import UsageError
 
+# One run of a deployment at a time, served or deployed from prefect.yaml (its `concurrency_limit: 1`):
+# a 30-second shallow check slower than 30 s waits instead of running beside the previous one.
+CONCURRENCY_LIMIT = 1
+
 
 @dataclass(frozen=True)
 class ScheduledJob:
@@ -107,12 +111,12 @@ def served_deployments(environment: str, schedules: dict[str, str] | None = None
         load_flow(job.flow).to_deployment(
             name=job.deployment, parameters={"environment": environment, **job.parameters}, description=job.source,
             schedules=[prefect_schedule(job.schedule, schedules.get(job.deployment))],
-            tags=tags,
+            tags=tags, concurrency_limit=CONCURRENCY_LIMIT,
         )
         for job in scheduled_jobs()
     ] + [
         load_flow(job.flow).to_deployment(name=job.deployment, parameters={"environment": environment},
-                                          description=job.source, tags=tags)
+                                          description=job.source, tags=tags, concurrency_limit=CONCURRENCY_LIMIT)
         for job in on_demand_jobs()
     ]
 

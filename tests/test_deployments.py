@@ -114,6 +114,9 @@ def test_serve_builds_one_deployment_per_scheduled_job(tmp_path):
         deployment = served[job.deployment]
         assert deployment.parameters == {"environment": name, **job.parameters}
         assert_schedule_of(job, deployment)
+    # one run at a time, as prefect.yaml's deployments
+    yaml_limits = {d["name"]: d.get("concurrency_limit") for d in _prefect_yaml()["deployments"]}
+    assert {d.name: d.concurrency_limit for d in served.values()} == yaml_limits == {n: 1 for n in served}
 
 
 def test_block_types_register_with_the_prefect_cli(prefect_harness):
