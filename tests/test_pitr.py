@@ -37,13 +37,14 @@ from tasks.pitr.archive import archive_info, drain_spool
 from tasks.pitr.cluster import wal_cli_command
 from tasks.pitr.basebackup import base_backups, publish_base_backup, take_base_backup
 from tasks.pitr.gaps import find_gaps, wal_inventory
-from tasks.pitr.layout import archive_prefix
+from tasks.pitr.layout import archive_prefix, base_prefix
 from tasks.pitr.restore import restore_to_time, stop_restored
+from tradeops import clock
 from tradeops.cli.common import apply_file
 from tradeops.cli.main import main
 from tradeops.store import session_for
 from tradeops.store.identity import os_login
-from tradeops.store.models import AlertSent
+from tradeops.store.models import AlertSent, AuditEntry
 from tradeops.wal.names import LONG_HEADER, parse_archived
 from tradeops.wal.spool import push
 
@@ -368,6 +369,8 @@ wal_spool = "{cluster.spool}"
 name = "ops"
 kind = "log"
 min_severity = "low"
+[backups]
+retention_days = {{ pitr = 1 }}  # the recovery window: one day, so a test can step past it
 [access]
 users = {{ admin = "system_administrator", dev = "strategy_developer" }}
 user = "admin"
@@ -429,6 +432,59 @@ def test_flows_archive_back_up_restore_to_a_time_and_prove_the_rpo(flow_env):
     finally:
         stop_restored(SimpleNamespace(**{k: result[k] for k in ("server_major", "data_dir", "folder")},
                                       running=True))
+
+
+def test_base_backups_and_wal_expire_by_the_window_and_a_restore_inside_it_still_works(flow_env):
+    """Two daily base backups with writes between, then the next day's run (the recovery window is
+    one day here): the first backup and the WAL before the second go; a restore between the
+    second backup and the next day's still replays the kept WAL; before the window it is refused."""
+    url, storage = flow_env.cluster.url, flow_env.storage
+    ids = []
+    for note in ("A", "B"):
+        state, result = run(base_backup, environment=flow_env.name)
+        assert state.is_completed(), state.message
+        assert result["expiry"][0]["expired"] == [] and result["expiry"][0]["wal_files_removed"] == 0
+        ids.append(result["backups"][0]["backup_id"])
+        written = write(url, note)
+    time.sleep(0.4)
+    after_b = write(url, "X")
+    switch_and_wait(url)
+    assert run(wal_archive, environment=flow_env.name)[0].is_completed()
+    system = base_backups(storage, flow_env.name, "platform")[0].system_identifier
+    prefix = archive_prefix(flow_env.name, "platform", system)
+    wal_before = [k for k in storage.list_keys(f"{prefix}/wal/") if "/history/" not in k]  # segments, .backup files
+    [first, second] = base_backups(storage, flow_env.name, "platform")
+
+    state, dry = run(base_backup, environment=flow_env.name, expire_dry_run=True)  # what would go: nothing goes
+    assert state.is_completed() and dry["expiry"][0]["expired"] == [] and set(storage.list_keys(f"{prefix}/wal/")) >= set(wal_before)
+    with clock.frozen_at(second.stopped_at + timedelta(days=1)):  # a day on: the window starts where the second stopped
+        state, result = run(base_backup, environment=flow_env.name)
+    assert state.is_completed(), state.message
+    [expiry] = result["expiry"]
+    assert expiry["expired"] == [ids[0]]
+    assert expiry["kept"] == [ids[1], dry["backups"][0]["backup_id"], result["backups"][0]["backup_id"]]
+    assert not storage.list_keys(base_prefix(prefix, ids[0]) + "/")
+    gone = set(expiry["wal_keys"])
+    assert gone and gone == {k for k in wal_before if parse_archived(k.rsplit("/", 1)[-1])[0][8:24]
+                             < second.start_segment().name(second.wal_segment_size)[8:24]}
+    assert not gone & set(storage.list_keys(f"{prefix}/wal/"))
+    with session_for(flow_env.store) as session:
+        [audited] = session.exec(select(AuditEntry).where(AuditEntry.operation == "pitr_expire")).all()
+    details = json.loads(audited.details)
+    assert details["expired"] == [ids[0]] and details["wal_files_removed"] == len(gone) and details["window_days"] == 1
+
+    # between B and X: the second backup and the WAL after it, all still there
+    target = written + (after_b - written) / 2
+    state, restored = run(pitr_restore, environment=flow_env.name, target_time=target, keep_running=True)
+    assert state.is_completed(), state.message
+    try:
+        assert restored["backup_id"] == ids[1] and notes(restored["database_url"]) == {"A", "B"}
+    finally:
+        stop_restored(SimpleNamespace(**{k: restored[k] for k in ("server_major", "data_dir", "folder")},
+                                      running=True))
+    # when the first backup stopped (before the second): that backup is gone, and the restore says so
+    state, _ = run(pitr_restore, environment=flow_env.name, target_time=first.stopped_at)
+    assert state.is_failed() and "no base backup stopped at or before" in state.message
 
 
 def test_a_gap_fails_the_archive_run_and_alerts_once(flow_env):

@@ -18,8 +18,12 @@ from tradeops.store.records import current_flow_run_id
 # weekly sets 12 weeks, the audit trail 7 years). Applied by the retention step to each artifact
 # on its own; recorded as expires_at on every artifact. Emergency sets (what a restore replaced,
 # runbook 000 "Emergency Procedures", which names no period) are kept as long as the dumps: 90 days.
+# `pitr` is point-in-time recovery's window (no runbook names one): base backups and WAL expire so a
+# restore to any time in the last 30 days stays possible (tasks/pitr/expire.py); the daily dumps
+# cover 90 days at a day's resolution.
 RETENTION_DAYS = {"daily:git_bundle": 30, "daily:pg_dump": 90, "daily:sqlite_db": 90, "daily:csv": 90,
-                  "daily:tar": 30, "weekly": 84, "weekly:audit_log": 7 * 365, "emergency": 90}
+                  "daily:tar": 30, "weekly": 84, "weekly:audit_log": 7 * 365, "emergency": 90, "pitr": 30}
+PITR_RETENTION_CLASS = "pitr"
 # Sets that hold what something else replaced, not the targets' own state: never the newest set of
 # a target, never chosen by default for a restore or a drill.
 SIDE_KINDS = frozenset({"emergency"})
@@ -34,6 +38,11 @@ def retention_days(set_kind: str, artifact_kind: str, policy: dict[str, int]) ->
     """Days an artifact of this class is kept: the environment's override, else the default."""
     merged = {**RETENTION_DAYS, **policy}
     return merged.get(f"{set_kind}:{artifact_kind}", merged.get(set_kind, 30))
+
+
+def pitr_window_days(policy: dict[str, int]) -> int:
+    """Point-in-time recovery's window in days: the environment's override, else the default."""
+    return {**RETENTION_DAYS, **policy}[PITR_RETENTION_CLASS]
 
 
 def expires_at(set_kind: str, artifact_kind: str, created: datetime, policy: dict[str, int]) -> datetime:

@@ -40,14 +40,25 @@ def wal_archive_report(environment: str, outcomes: list, now: float) -> tuple[st
     return markdown, {"targets": targets, "failures": failures}, failure
 
 
-def base_backup_report(environment: str, done: list, failures: dict[str, str]) -> tuple[str, dict[str, Any], str | None]:
+def base_backup_report(environment: str, done: list, failures: dict[str, str], expiries: list = (),
+                       dry_run: bool = False) -> tuple[str, dict[str, Any], str | None]:
     rows = [(f"db:{b.target}", b.backup_id, b.timeline, b.start_lsn, b.stop_lsn, b.stop_time,
              f"{sum(f.size for f in b.files) / MIB:.1f}", f"{seconds:.1f}") for b, seconds in done]
     markdown = f"# Base backups: {environment}\n\n" + markdown_table(
         ["target", "backup", "timeline", "start LSN", "stop LSN", "stopped (database clock)", "MiB", "seconds"], rows)
+    if expiries:
+        markdown += (f"\n\n## Expiry{' (dry run: nothing removed)' if dry_run else ''}\n\n" + markdown_table(
+            ["target", "window from", "backups kept", "backups expired", "WAL files removed", "WAL removed up to"],
+            [(f"db:{e.target}", e.window_start.isoformat(timespec="seconds"), len(e.kept),
+              ", ".join(e.expired) or "none", len(e.wal_keys), e.as_dict()["last_wal_removed"] or "")
+             for e in expiries]))
+        untouched = [f"db:{e.target} cluster {c}" for e in expiries for c in e.untouched_clusters]
+        if untouched:
+            markdown += "\n\nWAL kept, no kept base backup of that cluster: " + "; ".join(untouched)
     if failures:
         markdown += "\n\n## Failures\n\n" + "\n".join(f"- **{t}**: {r}" for t, r in failures.items())
-    result = {"backups": [{**b.as_dict(), "seconds": round(s, 2)} for b, s in done], "failures": failures}
+    result = {"backups": [{**b.as_dict(), "seconds": round(s, 2)} for b, s in done], "failures": failures,
+              "expiry": [{**e.as_dict(), "dry_run": dry_run, "wal_keys": list(e.wal_keys)} for e in expiries]}
     return markdown, result, "; ".join(f"{t}: {r}" for t, r in failures.items()) or None
 
 
