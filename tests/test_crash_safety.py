@@ -4,7 +4,7 @@ run's lease is taken over, not waited out) and completes, sweeping what the kill
 
 Each run is a real `tradeops run daily-backup` process on the session's Prefect server. Most points
 are reached through TRADEOPS_KILL_AT (tasks/crash_points.py); mid-dump is reached from outside: a
-test session holds a lock the dump needs, and the process group is killed while pg_dump waits.
+large table keeps pg_dump copying, and the process group is killed while its COPY runs.
 """
 
 from __future__ import annotations
@@ -94,39 +94,58 @@ def test_a_backup_killed_at_a_named_point_leaves_nothing_that_looks_complete(bac
     assert result["set_id"] not in before and after[result["set_id"]] == "complete"
 
 
+BULK_ROWS = 1_000_000  # about 160 MB: pg_dump copies it for seconds, long enough to be caught at it
+
+
 def test_a_backup_killed_mid_dump_is_followed_at_once_by_one_that_completes(backup_env):
-    """pg_dump waits for a lock this test holds; the run is killed with it, pg_dump included."""
-    blocker = psycopg2.connect(backup_env.platform.database_url)
-    blocker.cursor().execute("LOCK TABLE positions IN ACCESS EXCLUSIVE MODE")  # transaction stays open
-    before = sets(backup_env)
-    process = subprocess.Popen(backup_command(backup_env), env=cli_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    """A table large enough that pg_dump copies it for seconds; the run is killed while pg_dump's
+    COPY runs, pg_dump included. (A lock held on a table does not get there: the backup's own
+    table listing waits for it before pg_dump starts.)"""
+    url = backup_env.platform.database_url
+    _admin(url, "CREATE TABLE crash_bulk AS SELECT g AS id, repeat(md5(g::text), 4) AS pad "
+                f"FROM generate_series(1, {BULK_ROWS}) g")
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and not _pg_dump_waiting(backup_env.platform.database_url):
-            assert process.poll() is None, "the backup ended before pg_dump ran"
-            time.sleep(0.05)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    finally:
-        blocker.rollback()
-        blocker.close()
-        if process.poll() is None:
+        before = sets(backup_env)
+        process = subprocess.Popen(backup_command(backup_env), env=cli_env(), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 240
+            while not _pg_dump_copying(url):
+                assert process.poll() is None, "the backup ended before pg_dump copied a table"
+                assert time.monotonic() < deadline, "pg_dump never reached its COPY within 240 s"
+                time.sleep(0.05)
             os.killpg(process.pid, signal.SIGKILL)
-    assert_nothing_looks_complete(backup_env, before)
-    root = backup_env.data_dir / "backups" / backup_env.name
-    assert list(root.glob(".*.partial"))  # the half-written set is there, hidden, as staging
-    after = run_next_backup_at_once(backup_env, "mid-dump")
-    assert sorted(after.values()) == ["abandoned", "complete"]
-    assert not list(root.glob(".*.partial"))
-    state, _ = run_flow(verify_backups, environment=backup_env.name)
-    assert state.is_completed(), state.message
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+        assert_nothing_looks_complete(backup_env, before)
+        root = backup_env.data_dir / "backups" / backup_env.name
+        assert list(root.glob(".*.partial"))  # the half-written set is there, hidden, as staging
+        after = run_next_backup_at_once(backup_env, "mid-dump")
+        assert sorted(after.values()) == ["abandoned", "complete"]
+        assert not list(root.glob(".*.partial"))
+        state, _ = run_flow(verify_backups, environment=backup_env.name)
+        assert state.is_completed(), state.message
+    finally:
+        _admin(url, "DROP TABLE IF EXISTS crash_bulk")
 
 
-def _pg_dump_waiting(url: str) -> bool:
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump' "
-                    "AND wait_event_type = 'Lock'")
-        waiting = cur.fetchone()[0] > 0
-    conn.close()
-    return waiting
+def _admin(url: str, statement: str) -> None:
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    try:
+        conn.cursor().execute(statement)
+    finally:
+        conn.close()
+
+
+def _pg_dump_copying(url: str) -> bool:
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump' "
+                        "AND state = 'active' AND query LIKE 'COPY %'")
+            return cur.fetchone()[0] > 0
+    finally:
+        conn.close()
