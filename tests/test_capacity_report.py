@@ -171,7 +171,7 @@ def test_health_checks_record_sizes_and_the_report_forecasts_them(sandbox_env):
     for step, size in enumerate(planted_disk()):
         with clock.frozen_at(start + timedelta(hours=3 * step)):
             save_sizes(store, name, "health-check", [SizeMeasurement("disk", "/planted", size, CAPACITY)])
-    dense = end - timedelta(days=FULL_RESOLUTION_DAYS + 3)
+    dense = (end - timedelta(days=FULL_RESOLUTION_DAYS + 3)).replace(minute=0, second=0, microsecond=0)
     for minute in (0, 5, 10, 15):  # four samples in one hour older than FULL_RESOLUTION_DAYS: one stays
         with clock.frozen_at(dense + timedelta(minutes=minute)):
             save_sizes(store, name, "health-check", [SizeMeasurement("disk", "/dense", GIB + minute, CAPACITY)])
